@@ -1,0 +1,77 @@
+//! The error shape the UI sees: `{kind, message}`. Every domain error converts into it.
+
+use serde::Serialize;
+use ts_rs::TS;
+
+/// Every error kind the UI may receive. Stable identifiers: the UI branches on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A `uspslink://` URL that is not a well-formed OAuth callback.
+    InvalidDeepLink,
+    /// No Secret Service (or other OS keyring) is reachable.
+    KeyringUnavailable,
+    /// The keyring exists but is locked or refused access.
+    KeyringLocked,
+    /// Any other keyring failure.
+    KeyringFailure,
+    /// Input that failed validation; nothing was changed.
+    InvalidInput,
+    /// The API key was refused (HTTP 401/403).
+    InvalidApiKey,
+    /// The remote service asked us to slow down.
+    RateLimited,
+    /// The remote service answered with an error body.
+    RemoteError,
+    /// The remote service could not be reached or timed out.
+    Network,
+    /// The remote service answered with something we could not read.
+    MalformedResponse,
+    /// The settings or progress store could not be read or written.
+    Storage,
+    /// Something that should not happen; logged with details.
+    Internal,
+}
+
+/// What crosses IPC when a command fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct IpcError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl IpcError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for IpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for IpcError {}
+
+/// Implemented by each domain error: which kind it is for the UI.
+pub trait HasKind: std::fmt::Display {
+    fn kind(&self) -> ErrorKind;
+    fn to_ipc(&self) -> IpcError {
+        IpcError::new(self.kind(), self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_kind_and_message() {
+        let e = IpcError::new(ErrorKind::KeyringLocked, "unlock it");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"kind": "keyring_locked", "message": "unlock it"})
+        );
+    }
+}

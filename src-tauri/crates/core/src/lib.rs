@@ -1,0 +1,13 @@
+//! uspslink's core: everything that does not need Tauri. The app's commands are a thin layer over it.
+//!
+//! Each domain has one error type (`thiserror`) that maps to a stable [`error::ErrorKind`], so the UI
+//! switches on `kind` and never parses English.
+
+pub mod callback;
+pub mod error;
+pub mod onboarding;
+pub mod settings;
+pub mod shipengine;
+pub mod vault;
+
+pub use error::{ErrorKind, IpcError};

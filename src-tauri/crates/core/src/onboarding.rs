@@ -1,0 +1,357 @@
+//! The onboarding state machine: which guideline step the user is on, what they have finished, and
+//! which of the dashboard's pop-up and banners show. Pure: the app persists [`Progress`] and renders
+//! [`DashboardView`].
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use ts_rs::TS;
+
+use crate::error::{ErrorKind, HasKind};
+
+/// The guideline steps (DESIGN.md, "The flow", items 2–8), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    BeforeYouStart,
+    StampsAccount,
+    UspsBusinessAccount,
+    PaymentAccount,
+    LinkBusinessAccount,
+    Identifiers,
+    WaitingForApproval,
+}
+
+impl Step {
+    pub const ALL: [Step; 7] = [
+        Step::BeforeYouStart,
+        Step::StampsAccount,
+        Step::UspsBusinessAccount,
+        Step::PaymentAccount,
+        Step::LinkBusinessAccount,
+        Step::Identifiers,
+        Step::WaitingForApproval,
+    ];
+
+    pub fn index(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).expect("every step is in ALL")
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::BeforeYouStart => "Before you start",
+            Step::StampsAccount => "Stamps.com account",
+            Step::UspsBusinessAccount => "USPS Business Account",
+            Step::PaymentAccount => "Payment account (EPA)",
+            Step::LinkBusinessAccount => "Link your business account",
+            Step::Identifiers => "CRID, MID and EPS",
+            Step::WaitingForApproval => "Waiting for USPS approval",
+        }
+    }
+
+    fn next(self) -> Option<Step> {
+        Step::ALL.get(self.index() + 1).copied()
+    }
+}
+
+/// Everything about the user's progress that survives a restart. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct Progress {
+    pub popup_dismissed: bool,
+    pub current_step: Step,
+    /// Finished steps, kept in step order without duplicates.
+    pub completed: Vec<Step>,
+    /// The user said they already have a Business Account and a linked EPA.
+    pub skipped_to_link: bool,
+    /// Identifiers verified with USPS: the link is done and the connect prompts go away for good.
+    pub link_complete: bool,
+    /// "Please wait for approval…" was dismissed; it never returns.
+    pub status_banner_dismissed: bool,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self {
+            popup_dismissed: false,
+            current_step: Step::BeforeYouStart,
+            completed: Vec::new(),
+            skipped_to_link: false,
+            link_complete: false,
+            status_banner_dismissed: false,
+        }
+    }
+}
+
+/// Something the user (or a finished API call) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "type", content = "step", rename_all = "snake_case")]
+pub enum OnboardingEvent {
+    /// *Not now* on the pop-up.
+    DismissPopup,
+    /// *See Instructions* / *See Guidelines*: also closes the pop-up.
+    OpenGuidelines,
+    GoTo(Step),
+    Complete(Step),
+    /// "Already have a USPS Business Account AND a linked EPA?"
+    SkipToLink,
+    /// USPS accepted the identifiers.
+    LinkCompleted,
+    DismissStatusBanner,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum OnboardingError {
+    #[error("finish \"{}\" first", .0.title())]
+    StepLocked(Step),
+    #[error("the link is not complete yet")]
+    NotLinked,
+    #[error("there is no status banner to dismiss")]
+    NoStatusBanner,
+}
+
+impl HasKind for OnboardingError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Done,
+    Current,
+    Available,
+    Locked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct StepView {
+    pub step: Step,
+    pub number: u32,
+    pub title: String,
+    pub status: StepStatus,
+}
+
+/// What the dashboard and the guidelines view render.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct DashboardView {
+    pub show_popup: bool,
+    pub show_connect_banner: bool,
+    pub show_status_banner: bool,
+    pub current_step: Step,
+    pub steps: Vec<StepView>,
+    pub completed_count: u32,
+    pub total_steps: u32,
+}
+
+impl Progress {
+    fn is_done(&self, step: Step) -> bool {
+        self.completed.contains(&step)
+    }
+
+    /// A step can be opened when every step before it is done (the skip counts as doing steps 3–4),
+    /// and "waiting for approval" only once the link is complete.
+    pub fn is_reachable(&self, step: Step) -> bool {
+        if step == Step::WaitingForApproval {
+            return self.link_complete;
+        }
+        Step::ALL[..step.index()].iter().all(|s| self.is_done(*s))
+    }
+
+    fn mark_done(&mut self, step: Step) {
+        if !self.is_done(step) {
+            self.completed.push(step);
+            self.completed.sort();
+        }
+    }
+
+    /// Apply an event. On error the progress is unchanged.
+    pub fn apply(&mut self, event: OnboardingEvent) -> Result<(), OnboardingError> {
+        match event {
+            OnboardingEvent::DismissPopup | OnboardingEvent::OpenGuidelines => self.popup_dismissed = true,
+            OnboardingEvent::GoTo(step) => {
+                if !self.is_reachable(step) {
+                    return Err(OnboardingError::StepLocked(self.first_unfinished_before(step)));
+                }
+                self.current_step = step;
+            }
+            OnboardingEvent::Complete(step) => {
+                if !self.is_reachable(step) {
+                    return Err(OnboardingError::StepLocked(self.first_unfinished_before(step)));
+                }
+                if step == Step::Identifiers || step == Step::WaitingForApproval {
+                    // Only a verified link finishes these (LinkCompleted).
+                    return Err(OnboardingError::NotLinked);
+                }
+                self.mark_done(step);
+                if let Some(next) = step.next() {
+                    self.current_step = next;
+                }
+            }
+            OnboardingEvent::SkipToLink => {
+                for s in [Step::BeforeYouStart, Step::StampsAccount] {
+                    if !self.is_done(s) {
+                        return Err(OnboardingError::StepLocked(s));
+                    }
+                }
+                self.mark_done(Step::UspsBusinessAccount);
+                self.mark_done(Step::PaymentAccount);
+                self.skipped_to_link = true;
+                self.current_step = Step::LinkBusinessAccount;
+            }
+            OnboardingEvent::LinkCompleted => {
+                if !self.is_reachable(Step::Identifiers) {
+                    return Err(OnboardingError::StepLocked(self.first_unfinished_before(Step::Identifiers)));
+                }
+                self.mark_done(Step::Identifiers);
+                self.link_complete = true;
+                self.popup_dismissed = true;
+                self.current_step = Step::WaitingForApproval;
+            }
+            OnboardingEvent::DismissStatusBanner => {
+                if !self.link_complete || self.status_banner_dismissed {
+                    return Err(OnboardingError::NoStatusBanner);
+                }
+                self.status_banner_dismissed = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn first_unfinished_before(&self, step: Step) -> Step {
+        Step::ALL[..step.index()].iter().copied().find(|s| !self.is_done(*s)).unwrap_or(Step::Identifiers)
+    }
+
+    pub fn view(&self) -> DashboardView {
+        let steps: Vec<StepView> = Step::ALL
+            .iter()
+            .map(|&step| StepView {
+                step,
+                number: step.index() as u32 + 1,
+                title: step.title().to_string(),
+                status: if self.is_done(step) || (step == Step::WaitingForApproval && self.link_complete && self.status_banner_dismissed) {
+                    StepStatus::Done
+                } else if step == self.current_step {
+                    StepStatus::Current
+                } else if self.is_reachable(step) {
+                    StepStatus::Available
+                } else {
+                    StepStatus::Locked
+                },
+            })
+            .collect();
+        DashboardView {
+            show_popup: !self.popup_dismissed && !self.link_complete,
+            show_connect_banner: !self.link_complete,
+            show_status_banner: self.link_complete && !self.status_banner_dismissed,
+            current_step: self.current_step,
+            completed_count: steps.iter().filter(|s| s.status == StepStatus::Done).count() as u32,
+            total_steps: steps.len() as u32,
+            steps,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OnboardingEvent::*;
+
+    fn through(steps: &[Step]) -> Progress {
+        let mut p = Progress::default();
+        for s in steps {
+            p.apply(Complete(*s)).unwrap();
+        }
+        p
+    }
+
+    #[test]
+    fn first_launch_shows_popup_and_connect_banner() {
+        let v = Progress::default().view();
+        assert!(v.show_popup && v.show_connect_banner && !v.show_status_banner);
+        assert_eq!(v.current_step, Step::BeforeYouStart);
+        assert_eq!(v.steps[0].status, StepStatus::Current);
+        assert_eq!(v.steps[1].status, StepStatus::Locked);
+        assert_eq!((v.completed_count, v.total_steps), (0, 7));
+    }
+
+    #[test]
+    fn see_instructions_closes_popup_but_banner_stays() {
+        let mut p = Progress::default();
+        p.apply(OpenGuidelines).unwrap();
+        let v = p.view();
+        assert!(!v.show_popup);
+        assert!(v.show_connect_banner, "the connect banner cannot be dismissed while not linked");
+        let mut q = Progress::default();
+        q.apply(DismissPopup).unwrap();
+        assert!(!q.view().show_popup);
+    }
+
+    #[test]
+    fn cannot_jump_ahead_and_failure_changes_nothing() {
+        let mut p = Progress::default();
+        let before = p.clone();
+        assert_eq!(p.apply(GoTo(Step::PaymentAccount)), Err(OnboardingError::StepLocked(Step::BeforeYouStart)));
+        assert_eq!(p.apply(Complete(Step::LinkBusinessAccount)), Err(OnboardingError::StepLocked(Step::BeforeYouStart)));
+        assert_eq!(p.apply(DismissStatusBanner), Err(OnboardingError::NoStatusBanner));
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn completing_moves_forward_and_back_navigation_works() {
+        let mut p = through(&[Step::BeforeYouStart, Step::StampsAccount]);
+        assert_eq!(p.current_step, Step::UspsBusinessAccount);
+        p.apply(GoTo(Step::BeforeYouStart)).unwrap();
+        assert_eq!(p.view().steps[0].status, StepStatus::Done);
+        p.apply(GoTo(Step::UspsBusinessAccount)).unwrap();
+        assert_eq!(p.view().completed_count, 2);
+    }
+
+    #[test]
+    fn skip_to_link_needs_the_first_two_steps() {
+        let mut p = through(&[Step::BeforeYouStart]);
+        assert_eq!(p.apply(SkipToLink), Err(OnboardingError::StepLocked(Step::StampsAccount)));
+        p.apply(Complete(Step::StampsAccount)).unwrap();
+        p.apply(SkipToLink).unwrap();
+        assert_eq!(p.current_step, Step::LinkBusinessAccount);
+        assert!(p.is_reachable(Step::LinkBusinessAccount));
+        assert!(p.skipped_to_link);
+    }
+
+    #[test]
+    fn identifiers_finish_only_through_a_verified_link() {
+        let mut p = through(&[
+            Step::BeforeYouStart,
+            Step::StampsAccount,
+            Step::UspsBusinessAccount,
+            Step::PaymentAccount,
+            Step::LinkBusinessAccount,
+        ]);
+        assert_eq!(p.apply(Complete(Step::Identifiers)), Err(OnboardingError::NotLinked));
+        assert_eq!(p.apply(GoTo(Step::WaitingForApproval)), Err(OnboardingError::StepLocked(Step::Identifiers)));
+        p.apply(LinkCompleted).unwrap();
+        let v = p.view();
+        assert!(!v.show_popup && !v.show_connect_banner && v.show_status_banner);
+        assert_eq!(v.current_step, Step::WaitingForApproval);
+    }
+
+    #[test]
+    fn status_banner_dismissal_is_permanent_across_a_restart() {
+        let mut p = Progress { link_complete: true, ..Progress::default() };
+        p.apply(DismissStatusBanner).unwrap();
+        let stored = serde_json::to_string(&p).unwrap();
+        let restored: Progress = serde_json::from_str(&stored).unwrap();
+        assert!(!restored.view().show_status_banner);
+        assert!(!restored.view().show_connect_banner);
+        let mut again = restored.clone();
+        assert_eq!(again.apply(DismissStatusBanner), Err(OnboardingError::NoStatusBanner));
+    }
+
+    #[test]
+    fn events_deserialize_from_the_ui_shape() {
+        let e: OnboardingEvent = serde_json::from_str(r#"{"type":"go_to","step":"payment_account"}"#).unwrap();
+        assert_eq!(e, GoTo(Step::PaymentAccount));
+        let e: OnboardingEvent = serde_json::from_str(r#"{"type":"dismiss_popup"}"#).unwrap();
+        assert_eq!(e, DismissPopup);
+    }
+}

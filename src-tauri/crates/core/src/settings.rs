@@ -1,0 +1,188 @@
+//! Non-secret preferences and the endpoints they select. Persisted by the app (tauri-plugin-store);
+//! nothing here may ever hold a secret.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use ts_rs::TS;
+use url::Url;
+
+use crate::error::{ErrorKind, HasKind};
+
+/// Which services the app talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// The built-in local server: no credentials needed. The default on first run.
+    #[default]
+    Sandbox,
+    /// USPS's test environment (TEM) and ShipEngine with the user's key.
+    UspsTest,
+    Production,
+}
+
+impl Environment {
+    pub fn label(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "Sandbox",
+            Environment::UspsTest => "USPS test",
+            Environment::Production => "Production",
+        }
+    }
+}
+
+pub const DEFAULT_REDIRECT_URI: &str = "uspslink://oauth/callback";
+
+/// Where each API lives. Every client takes its base URL from here, so the same code runs against
+/// the sandbox in tests and the real hosts in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Endpoints {
+    /// USPS APIs (`/oauth2/v3/...`, `/payments/v3/...`).
+    pub usps_api: String,
+    /// The USPS page that signs the user in and asks for consent (COP navigator).
+    pub usps_authorize: String,
+    /// USPS sign-up / Business Portal, for "New to USPS?".
+    pub usps_signup: String,
+    /// ShipEngine (`/v1/...`).
+    pub shipengine_api: String,
+}
+
+/// Environment-variable overrides, documented in the README, so tests and staging can point the
+/// app anywhere without a rebuild.
+pub const ENV_USPS_API: &str = "USPSLINK_USPS_API_BASE";
+pub const ENV_USPS_AUTHORIZE: &str = "USPSLINK_USPS_AUTHORIZE_URL";
+pub const ENV_USPS_SIGNUP: &str = "USPSLINK_USPS_SIGNUP_URL";
+pub const ENV_SHIPENGINE_API: &str = "USPSLINK_SHIPENGINE_API_BASE";
+
+impl Endpoints {
+    /// The endpoints of an environment. `sandbox_base` is the running sandbox's base URL.
+    pub fn for_environment(env: Environment, sandbox_base: &str) -> Self {
+        let sandbox_base = sandbox_base.trim_end_matches('/');
+        let defaults = match env {
+            Environment::Sandbox => Endpoints {
+                usps_api: sandbox_base.to_string(),
+                usps_authorize: format!("{sandbox_base}/cop-navigator"),
+                usps_signup: format!("{sandbox_base}/business-portal"),
+                shipengine_api: sandbox_base.to_string(),
+            },
+            Environment::UspsTest => Endpoints {
+                usps_api: "https://apis-tem.usps.com".into(),
+                usps_authorize: "https://cop.usps.com/cop-navigator".into(),
+                usps_signup: "https://gateway.usps.com/".into(),
+                shipengine_api: "https://api.shipengine.com".into(),
+            },
+            Environment::Production => Endpoints {
+                usps_api: "https://apis.usps.com".into(),
+                usps_authorize: "https://cop.usps.com/cop-navigator".into(),
+                usps_signup: "https://gateway.usps.com/".into(),
+                shipengine_api: "https://api.shipengine.com".into(),
+            },
+        };
+        defaults.with_overrides(|k| std::env::var(k).ok())
+    }
+
+    fn with_overrides(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
+        for (key, field) in [
+            (ENV_USPS_API, &mut self.usps_api),
+            (ENV_USPS_AUTHORIZE, &mut self.usps_authorize),
+            (ENV_USPS_SIGNUP, &mut self.usps_signup),
+            (ENV_SHIPENGINE_API, &mut self.shipengine_api),
+        ] {
+            if let Some(v) = get(key).filter(|v| Url::parse(v).is_ok()) {
+                *field = v.trim_end_matches('/').to_string();
+            }
+        }
+        self
+    }
+}
+
+/// What the user chose in Settings. No secrets: the consumer secret and API key live in the vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct Preferences {
+    pub environment: Environment,
+    /// USPS developer app consumer key (public by nature: it appears in authorize URLs).
+    pub usps_consumer_key: String,
+    pub redirect_uri: String,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self { environment: Environment::Sandbox, usps_consumer_key: String::new(), redirect_uri: DEFAULT_REDIRECT_URI.into() }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("the redirect URI must be {DEFAULT_REDIRECT_URI} or an https:// address")]
+    BadRedirectUri,
+    #[error("the consumer key may only hold letters, digits, '-' and '_' (at most 128)")]
+    BadConsumerKey,
+}
+
+impl HasKind for SettingsError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
+}
+
+impl Preferences {
+    /// Validate a changed copy before it replaces the stored one, so bad input changes nothing.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let uri = self.redirect_uri.trim();
+        let ok_uri = uri == DEFAULT_REDIRECT_URI
+            || Url::parse(uri).map(|u| u.scheme() == "https" && u.host_str().is_some()).unwrap_or(false);
+        if !ok_uri {
+            return Err(SettingsError::BadRedirectUri);
+        }
+        let key = &self.usps_consumer_key;
+        if key.len() > 128 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(SettingsError::BadConsumerKey);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_endpoints_point_at_the_sandbox() {
+        let e = Endpoints::for_environment(Environment::Sandbox, "http://127.0.0.1:4000/");
+        assert_eq!(e.shipengine_api, "http://127.0.0.1:4000");
+        assert_eq!(e.usps_authorize, "http://127.0.0.1:4000/cop-navigator");
+    }
+
+    #[test]
+    fn overrides_replace_only_valid_urls() {
+        let e = Endpoints::for_environment(Environment::Production, "http://x").with_overrides(|k| match k {
+            ENV_SHIPENGINE_API => Some("http://127.0.0.1:9/".into()),
+            ENV_USPS_API => Some("not a url".into()),
+            _ => None,
+        });
+        assert_eq!(e.shipengine_api, "http://127.0.0.1:9");
+        assert_eq!(e.usps_api, "https://apis.usps.com");
+    }
+
+    #[test]
+    fn preferences_validation() {
+        let mut p = Preferences::default();
+        assert_eq!(p.validate(), Ok(()));
+        p.redirect_uri = "https://example.com/usps/bounce".into();
+        assert_eq!(p.validate(), Ok(()));
+        for bad in ["http://example.com/cb", "uspslink://other", "javascript:alert(1)", ""] {
+            p.redirect_uri = bad.into();
+            assert_eq!(p.validate(), Err(SettingsError::BadRedirectUri), "{bad}");
+        }
+        p.redirect_uri = DEFAULT_REDIRECT_URI.into();
+        p.usps_consumer_key = "abc def".into();
+        assert_eq!(p.validate(), Err(SettingsError::BadConsumerKey));
+    }
+
+    #[test]
+    fn old_store_files_with_missing_fields_still_load() {
+        let p: Preferences = serde_json::from_str(r#"{"environment":"production"}"#).unwrap();
+        assert_eq!(p.environment, Environment::Production);
+        assert_eq!(p.redirect_uri, DEFAULT_REDIRECT_URI);
+    }
+}
