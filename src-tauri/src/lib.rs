@@ -1,1 +1,163 @@
+//! The uspslink desktop app: the Tauri builder, plugins and the deep-link entry point. Commands are
+//! in `commands.rs`; everything else lives in `uspslink-core` and `uspslink-sandbox`.
 
+pub mod bindings;
+mod commands;
+mod state;
+
+include!("command_names.rs");
+
+use std::time::Instant;
+
+use tauri::{Emitter, Manager, Runtime};
+use tauri_plugin_deep_link::DeepLinkExt;
+
+pub use state::AppState;
+
+/// Emitted to the UI when a valid `uspslink://` callback arrives.
+pub const EVENT_DEEP_LINK: &str = "deep-link";
+
+/// The builder without single-instance (it needs D-Bus), generic so unit tests can use MockRuntime.
+pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
+    tauri::Builder::<R>::new()
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_store::Builder::new().build())
+        .plugin(tauri_plugin_opener::init())
+        .setup(move |app| {
+            let state = AppState::load(app.handle(), started)?;
+            app.manage(state);
+            wire_deep_links(app.handle());
+            // Not needed for the first screen: start after setup returns.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = handle.state::<AppState>().ensure_sandbox().await {
+                    tracing::error!("sandbox did not start: {e}");
+                }
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::get_snapshot,
+            commands::onboarding_event,
+            commands::save_preferences,
+            commands::vault_status,
+            commands::store_secret,
+            commands::forget_secret,
+            commands::secret_presence,
+            commands::recent_deep_links,
+            commands::app_ready,
+        ])
+}
+
+fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
+    let dl = app.deep_link();
+    // Registering at runtime writes a .desktop handler into the user's profile: right for a dev build
+    // or a test profile, wrong for an installed package (the .deb registers the scheme itself).
+    if cfg!(debug_assertions) || std::env::var("USPSLINK_REGISTER_SCHEME").as_deref() == Ok("1") {
+        if let Err(e) = dl.register_all() {
+            tracing::warn!("could not register the uspslink:// scheme: {e}");
+        }
+    }
+    // Cold start: the URL the app was launched with.
+    if let Ok(Some(urls)) = dl.get_current() {
+        for url in urls {
+            handle_deep_link(app, url.as_str());
+        }
+    }
+    let handle = app.clone();
+    dl.on_open_url(move |event| {
+        for url in event.urls() {
+            handle_deep_link(&handle, url.as_str());
+        }
+    });
+}
+
+/// The one entry point for every `uspslink://` URL, from any source. Invalid links are logged and
+/// dropped; nothing else changes.
+pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
+    let state = app.state::<AppState>();
+    match state.accept_deep_link(raw) {
+        Ok(notice) => {
+            tracing::info!(state = %notice.callback.state, has_code = notice.callback.has_code, "OAuth callback received");
+            if let Err(e) = app.emit(EVENT_DEEP_LINK, &notice) {
+                tracing::error!("could not emit deep-link event: {e}");
+            }
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.set_focus();
+            }
+        }
+        Err(e) => tracing::warn!("refused a uspslink:// link: {e}"),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("USPSLINK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+}
+
+/// Start the desktop app.
+pub fn run() {
+    let started = Instant::now();
+    init_tracing();
+    let mut builder = builder::<tauri::Wry>(started);
+    if std::env::var("USPSLINK_NO_SINGLE_INSTANCE").as_deref() != Ok("1") {
+        // Registered first (plugin docs): a second launch forwards its argv (a uspslink:// URL) to us
+        // and exits; the deep-link feature routes it to on_open_url.
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.set_focus();
+            }
+        }));
+    }
+    if let Err(e) = builder.run(tauri::generate_context!()) {
+        eprintln!("uspslink could not start: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `uspslink sandbox [--port P]`. Returns the process exit code.
+pub fn run_sandbox_cli(args: &[String]) -> i32 {
+    init_tracing();
+    let mut port: u16 = 0;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => match it.next().and_then(|p| p.parse().ok()) {
+                Some(p) => port = p,
+                None => {
+                    eprintln!("uspslink sandbox: --port needs a number from 0 to 65535");
+                    return 2;
+                }
+            },
+            other => {
+                eprintln!("uspslink sandbox: unknown argument {other:?}; usage: uspslink sandbox [--port P]");
+                return 2;
+            }
+        }
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uspslink sandbox: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        match uspslink_sandbox::Sandbox::start(&format!("127.0.0.1:{port}")).await {
+            Ok(sb) => {
+                println!("sandbox listening on {}", sb.base_url());
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                sb.wait_forever().await;
+                0
+            }
+            Err(e) => {
+                eprintln!("uspslink sandbox: could not listen on 127.0.0.1:{port}: {e}");
+                1
+            }
+        }
+    })
+}

@@ -20,6 +20,7 @@ pub const SERVICE: &str = "uspslink";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretSlot {
+    #[serde(rename = "shipengine_api_key")]
     ShipEngineApiKey,
     UspsConsumerSecret,
     UspsAccessToken,
@@ -126,6 +127,11 @@ impl Vault {
 
     pub fn with_store(store: Arc<CredentialStore>, service: &str) -> Self {
         Self { store: Some(store), store_error: None, service: service.to_string() }
+    }
+
+    /// Whether a store was opened (it may still be locked).
+    pub fn is_connected(&self) -> bool {
+        self.store.is_some()
     }
 
     /// An in-memory store, for unit tests.

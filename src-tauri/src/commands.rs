@@ -1,0 +1,116 @@
+//! IPC commands: a thin layer over `AppState` and `uspslink-core`. Errors reach the UI as
+//! `{kind, message}` (IpcError). Blocking keyring calls run on the blocking pool.
+
+use secrecy::SecretString;
+use serde::Serialize;
+use tauri::State;
+use ts_rs::TS;
+use uspslink_core::error::HasKind;
+use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
+use uspslink_core::settings::Preferences;
+use uspslink_core::vault::{SecretSlot, Vault, VaultStatus};
+use uspslink_core::{ErrorKind, IpcError};
+
+use crate::state::{AppSnapshot, AppState, DeepLinkNotice};
+
+type CmdResult<T> = Result<T, IpcError>;
+
+/// Which secrets are in the keyring (never their values).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SecretPresence {
+    pub shipengine_api_key: bool,
+    pub usps_consumer_secret: bool,
+    pub usps_linked: bool,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| IpcError::new(ErrorKind::Internal, format!("background task failed: {e}")))?
+}
+
+fn presence(vault: &Vault) -> CmdResult<SecretPresence> {
+    let has = |slot| vault.has(slot).map_err(|e| e.to_ipc());
+    Ok(SecretPresence {
+        shipengine_api_key: has(SecretSlot::ShipEngineApiKey)?,
+        usps_consumer_secret: has(SecretSlot::UspsConsumerSecret)?,
+        usps_linked: has(SecretSlot::UspsRefreshToken)?,
+    })
+}
+
+#[tauri::command]
+pub fn get_snapshot(state: State<'_, AppState>) -> AppSnapshot {
+    state.snapshot()
+}
+
+#[tauri::command]
+pub fn onboarding_event(state: State<'_, AppState>, event: OnboardingEvent) -> CmdResult<DashboardView> {
+    state.apply(event)
+}
+
+#[tauri::command]
+pub async fn save_preferences(state: State<'_, AppState>, preferences: Preferences) -> CmdResult<AppSnapshot> {
+    state.save_preferences(preferences)?;
+    state.ensure_sandbox().await?;
+    Ok(state.snapshot())
+}
+
+#[tauri::command]
+pub async fn vault_status(state: State<'_, AppState>) -> CmdResult<VaultStatus> {
+    let vault = state.vault_source();
+    blocking(move || Ok(vault.open().status())).await
+}
+
+/// Only the secrets a user types go through here; tokens are written by the backend alone.
+fn user_slot(slot: SecretSlot) -> CmdResult<SecretSlot> {
+    match slot {
+        SecretSlot::ShipEngineApiKey | SecretSlot::UspsConsumerSecret => Ok(slot),
+        _ => Err(IpcError::new(ErrorKind::InvalidInput, "that secret is managed by the app and cannot be set by hand")),
+    }
+}
+
+#[tauri::command]
+pub async fn store_secret(state: State<'_, AppState>, slot: SecretSlot, value: String) -> CmdResult<SecretPresence> {
+    let slot = user_slot(slot)?;
+    let value = SecretString::from(value);
+    let vault = state.vault_source();
+    blocking(move || {
+        let vault = vault.open();
+        vault.set(slot, &value).map_err(|e| e.to_ipc())?;
+        presence(&vault)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn forget_secret(state: State<'_, AppState>, slot: SecretSlot) -> CmdResult<SecretPresence> {
+    let slot = user_slot(slot)?;
+    let vault = state.vault_source();
+    blocking(move || {
+        let vault = vault.open();
+        vault.delete(slot).map_err(|e| e.to_ipc())?;
+        presence(&vault)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn secret_presence(state: State<'_, AppState>) -> CmdResult<SecretPresence> {
+    let vault = state.vault_source();
+    blocking(move || presence(&vault.open())).await
+}
+
+#[tauri::command]
+pub fn recent_deep_links(state: State<'_, AppState>) -> Vec<DeepLinkNotice> {
+    state.recent_deep_links()
+}
+
+/// Called by the UI once the first screen is painted: logs the start-to-interactive time (read by
+/// scripts/bench) and returns it in milliseconds.
+#[tauri::command]
+pub fn app_ready(state: State<'_, AppState>) -> u32 {
+    let ms = state.elapsed_ms();
+    tracing::info!("interactive after {ms} ms");
+    eprintln!("uspslink: interactive after {ms} ms");
+    ms
+}

@@ -1,0 +1,168 @@
+"""End-to-end harness: the release app in a real window (Xvfb), driven by WebDriver through
+tauri-driver + WebKitWebDriver, each test in its own profile (HOME / XDG dirs).
+
+Run inside scripts/with-desktop (a D-Bus session with gnome-keyring, and Xvfb)."""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import time
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = pathlib.Path(os.environ.get("USPSLINK_BINARY", ROOT / "target" / "release" / "uspslink"))
+OUT = ROOT / "tests" / "out"
+IDENTIFIER = "org.uspslink.desktop"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class Profile:
+    """An isolated user profile, and the app started in it under WebDriver."""
+
+    def __init__(self, root: pathlib.Path, name: str):
+        self.root = root
+        self.name = name
+        self.home = root / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_path = root / "app.log"
+        self.driver_proc = None
+        self.driver = None
+        self.extra_env: dict[str, str] = {}
+
+    @property
+    def env(self) -> dict:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("PATH", "DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "LANG", "USPSLINK_LOG")
+        }
+        env.update(
+            HOME=str(self.home),
+            XDG_DATA_HOME=str(self.home / ".local" / "share"),
+            XDG_CONFIG_HOME=str(self.home / ".config"),
+            XDG_CACHE_HOME=str(self.home / ".cache"),
+            USPSLINK_REGISTER_SCHEME="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def data_dir(self) -> pathlib.Path:
+        return self.home / ".local" / "share" / IDENTIFIER
+
+    @property
+    def store_file(self) -> pathlib.Path:
+        return self.data_dir / "uspslink.json"
+
+    def store(self) -> dict:
+        return json.loads(self.store_file.read_text())
+
+    def start(self, args: list[str] | None = None) -> webdriver.Remote:
+        assert BINARY.exists(), f"build the release app first: {BINARY}"
+        port, native = free_port(), free_port()
+        log = open(self.log_path, "ab")
+        self.driver_proc = subprocess.Popen(
+            ["tauri-driver", "--port", str(port), "--native-port", str(native)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_port(port)
+        opts = ArgOptions()
+        opts.set_capability("browserName", "wry")
+        opts.set_capability("tauri:options", {"application": str(BINARY), "args": args or []})
+        self.driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=opts)
+        return self.driver
+
+    def stop(self) -> None:
+        if self.driver is not None:
+            try:
+                self.driver.quit()
+            except WebDriverException:
+                pass
+            self.driver = None
+        if self.driver_proc is not None:
+            self.driver_proc.terminate()
+            try:
+                self.driver_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.driver_proc.kill()
+            self.driver_proc = None
+        # The app must be gone before the next start, or single-instance would forward to it.
+        end = time.monotonic() + 10
+        while time.monotonic() < end and self.app_pids():
+            time.sleep(0.1)
+
+    def app_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-f", "-x", f"{BINARY}( .*)?"], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def launch_again(self, *args: str, timeout: float = 15) -> subprocess.CompletedProcess:
+        """Launch the binary a second time, as the OS does for a uspslink:// URL."""
+        return subprocess.run([str(BINARY), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def screenshot(self, label: str) -> None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        if self.driver is not None:
+            self.driver.save_screenshot(str(OUT / f"{self.name}-{label}.png"))
+
+
+@pytest.fixture
+def profile(tmp_path, request):
+    p = Profile(tmp_path, request.node.name)
+    yield p
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        p.screenshot("failure")
+        print(p.log()[-4000:])
+    p.stop()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def by_testid(testid: str):
+    return (By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+
+def wait_for(driver, testid: str, timeout: float = 15):
+    return WebDriverWait(driver, timeout).until(EC.visibility_of_element_located(by_testid(testid)))
+
+
+def wait_gone(driver, testid: str, timeout: float = 10):
+    WebDriverWait(driver, timeout).until(EC.invisibility_of_element_located(by_testid(testid)))
+
+
+def present(driver, testid: str) -> bool:
+    return len(driver.find_elements(*by_testid(testid))) > 0

@@ -1,0 +1,68 @@
+"""Secrets go to the real Secret Service (gnome-keyring in this D-Bus session) and nowhere else; with
+no Secret Service the UI says what to install."""
+
+import os
+import subprocess
+import textwrap
+
+from conftest import by_testid, wait_for
+
+KEY = "sandbox_e2eSecretKey987"
+
+
+def lookup(username: str) -> str:
+    r = subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", username], capture_output=True, text=True)
+    return r.stdout
+
+
+def test_api_key_is_stored_in_the_keyring_only(profile):
+    d = profile.start()
+    wait_for(d, "popup")
+    d.find_element(*by_testid("popup-not-now")).click()
+    d.find_element(*by_testid("nav-settings")).click()
+    wait_for(d, "keyring-ready")
+    field = d.find_element("id", "shipengine_api_key")
+    field.send_keys(KEY)
+    field.find_element("xpath", "following-sibling::button[1]").click()
+    wait_for(d, "keyring-ready")
+    for _ in range(50):
+        if lookup("shipengine-api-key") == KEY:
+            break
+        import time
+
+        time.sleep(0.1)
+    assert lookup("shipengine-api-key") == KEY
+    assert d.find_element("id", "shipengine_api_key").get_attribute("value") == "", "UI state is cleared"
+    profile.stop()
+    hits = [p for p in profile.home.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+    assert hits == [], f"the key leaked into {hits}"
+    assert KEY not in profile.log()
+    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True)
+
+
+def test_without_secret_service_the_ui_says_what_to_install(profile, tmp_path):
+    # A bus with no service files: nothing can provide org.freedesktop.secrets.
+    conf = tmp_path / "bus.conf"
+    conf.write_text(textwrap.dedent(f"""\
+        <busconfig>
+          <type>session</type>
+          <listen>unix:dir={tmp_path}</listen>
+          <policy context="default">
+            <allow send_destination="*" eavesdrop="true"/>
+            <allow eavesdrop="true"/>
+            <allow own="*"/>
+          </policy>
+        </busconfig>"""))
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--print-address", "--nofork"], stdout=subprocess.PIPE, text=True)
+    try:
+        profile.extra_env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
+        d = profile.start()
+        wait_for(d, "popup")
+        d.find_element(*by_testid("popup-not-now")).click()
+        d.find_element(*by_testid("nav-settings")).click()
+        problem = wait_for(d, "keyring-problem")
+        assert "gnome-keyring" in problem.text
+        assert "never stores secrets in plain files" in problem.text
+    finally:
+        profile.stop()
+        bus.terminate()

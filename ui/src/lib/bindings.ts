@@ -1,0 +1,81 @@
+// Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit by hand:
+// run `UPDATE_BINDINGS=1 cargo test -p uspslink bindings` after changing them.
+
+export type ErrorKind = "invalid_deep_link" | "keyring_unavailable" | "keyring_locked" | "keyring_failure" | "invalid_input" | "invalid_api_key" | "rate_limited" | "remote_error" | "network" | "malformed_response" | "storage" | "internal";
+
+export type IpcError = { kind: ErrorKind, message: string, };
+
+export type Step = "before_you_start" | "stamps_account" | "usps_business_account" | "payment_account" | "link_business_account" | "identifiers" | "waiting_for_approval";
+
+export type StepStatus = "done" | "current" | "available" | "locked";
+
+export type StepView = { step: Step, number: number, title: string, status: StepStatus, };
+
+export type DashboardView = { show_popup: boolean, show_connect_banner: boolean, show_status_banner: boolean, current_step: Step, steps: Array<StepView>, completed_count: number, total_steps: number, };
+
+export type OnboardingEvent = { "type": "dismiss_popup" } | { "type": "open_guidelines" } | { "type": "go_to", "step": Step } | { "type": "complete", "step": Step } | { "type": "skip_to_link" } | { "type": "link_completed" } | { "type": "dismiss_status_banner" };
+
+export type Environment = "sandbox" | "usps_test" | "production";
+
+export type Endpoints = { 
+/**
+ * USPS APIs (`/oauth2/v3/...`, `/payments/v3/...`).
+ */
+usps_api: string, 
+/**
+ * The USPS page that signs the user in and asks for consent (COP navigator).
+ */
+usps_authorize: string, 
+/**
+ * USPS sign-up / Business Portal, for "New to USPS?".
+ */
+usps_signup: string, 
+/**
+ * ShipEngine (`/v1/...`).
+ */
+shipengine_api: string, };
+
+export type Preferences = { environment: Environment, 
+/**
+ * USPS developer app consumer key (public by nature: it appears in authorize URLs).
+ */
+usps_consumer_key: string, redirect_uri: string, };
+
+export type SecretSlot = "shipengine_api_key" | "usps_consumer_secret" | "usps_access_token" | "usps_refresh_token";
+
+export type VaultStatus = { "state": "ready" } | { "state": "unavailable", guidance: string, } | { "state": "locked", guidance: string, } | { "state": "failure", message: string, };
+
+export type SecretPresence = { shipengine_api_key: boolean, usps_consumer_secret: boolean, usps_linked: boolean, };
+
+export type CallbackSummary = { state: string, has_code: boolean, code_length: number, error: string | null, error_description: string | null, };
+
+export type DeepLinkNotice = { callback: CallbackSummary, 
+/**
+ * Milliseconds since the app started (for ordering and the latency benchmark).
+ */
+received_at_ms: number, };
+
+export type AppSnapshot = { view: DashboardView, preferences: Preferences, 
+/**
+ * The environment in force (a test run may override the stored preference).
+ */
+environment: Environment, environment_label: string, 
+/**
+ * None while the sandbox is still starting.
+ */
+endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, };
+
+/** Every IPC command: its arguments and what it resolves to. */
+export type Commands = {
+  get_snapshot: { args: {  }; returns: AppSnapshot };
+  onboarding_event: { args: { event: OnboardingEvent }; returns: DashboardView };
+  save_preferences: { args: { preferences: Preferences }; returns: AppSnapshot };
+  vault_status: { args: {  }; returns: VaultStatus };
+  store_secret: { args: { slot: SecretSlot; value: string }; returns: SecretPresence };
+  forget_secret: { args: { slot: SecretSlot }; returns: SecretPresence };
+  secret_presence: { args: {  }; returns: SecretPresence };
+  recent_deep_links: { args: {  }; returns: Array<DeepLinkNotice> };
+  app_ready: { args: {  }; returns: number };
+};
+
+export const EVENT_DEEP_LINK = "deep-link";

@@ -1,0 +1,36 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { call, toIpcError } from "./ipc";
+
+afterEach(() => clearMocks());
+
+describe("toIpcError", () => {
+  it("keeps a well-formed {kind, message}", () => {
+    expect(toIpcError({ kind: "keyring_locked", message: "unlock" })).toEqual({ kind: "keyring_locked", message: "unlock" });
+  });
+  it("turns unknown kinds, strings and Errors into internal errors", () => {
+    expect(toIpcError({ kind: "made_up", message: "x" }).kind).toBe("internal");
+    expect(toIpcError("command not allowed")).toEqual({ kind: "internal", message: "command not allowed" });
+    expect(toIpcError(new Error("boom"))).toEqual({ kind: "internal", message: "boom" });
+    expect(toIpcError(undefined).message).toBe("Something went wrong.");
+  });
+});
+
+describe("call", () => {
+  it("passes the argument object and returns the result", async () => {
+    const seen: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      seen.push([cmd, args]);
+      return { shipengine_api_key: true, usps_consumer_secret: false, usps_linked: false };
+    });
+    const r = await call("store_secret", { slot: "shipengine_api_key", value: "k" });
+    expect(r.shipengine_api_key).toBe(true);
+    expect(seen).toEqual([["store_secret", { slot: "shipengine_api_key", value: "k" }]]);
+  });
+  it("rejects with a normalized IpcError", async () => {
+    mockIPC(() => {
+      throw { kind: "invalid_input", message: "the redirect URI must be …" };
+    });
+    await expect(call("get_snapshot")).rejects.toEqual({ kind: "invalid_input", message: "the redirect URI must be …" });
+  });
+});
