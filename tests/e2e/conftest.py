@@ -93,6 +93,7 @@ class Profile:
             stderr=subprocess.STDOUT,
         )
         wait_port(port)
+        wait_port(native)  # WebKitWebDriver, started by tauri-driver
         opts = ArgOptions()
         opts.set_capability("browserName", "wry")
         opts.set_capability("tauri:options", {"application": str(BINARY), "args": args or []})

@@ -17,7 +17,7 @@ def test_popup_see_instructions_opens_guidelines_and_progress_survives_restart(p
     guidelines = wait_for(d, "guidelines")
     wait_gone(d, "popup")
     steps = guidelines.find_elements("css selector", "[data-testid^='step-'][data-status]")
-    assert [s.text.split("\n")[-1] for s in steps] == [
+    assert [s.find_element("css selector", "span:last-child").text for s in steps] == [
         "Before you start",
         "Stamps.com account",
         "USPS Business Account",

@@ -15,6 +15,12 @@ pub enum ErrorKind {
     KeyringLocked,
     /// Any other keyring failure.
     KeyringFailure,
+    /// USPS sign-in did not give us a usable authorization (denied, wrong password, expired code…).
+    LoginFailed,
+    /// The USPS link was revoked or expired (a password reset does this): sign in again.
+    NeedsReconnecting,
+    /// Settings are missing something the action needs (e.g. the USPS consumer key).
+    NotConfigured,
     /// Input that failed validation; nothing was changed.
     InvalidInput,
     /// The API key was refused (HTTP 401/403).

@@ -8,6 +8,7 @@ pub mod error;
 pub mod onboarding;
 pub mod settings;
 pub mod shipengine;
+pub mod usps;
 pub mod vault;
 
 pub use error::{ErrorKind, IpcError};

@@ -8,9 +8,11 @@
 mod errors;
 mod faults;
 mod shipengine;
+pub mod usps;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,10 +26,19 @@ pub use faults::Fault;
 pub(crate) struct State {
     pub(crate) faults: faults::FaultTable,
     pub(crate) shipengine: shipengine::Accounts,
+    pub(crate) usps: usps::Usps,
     request_counter: u64,
+    /// Added to the real clock, so tests can expire codes without waiting (`POST /sandbox/clock`).
+    clock_offset: Duration,
+    started: Option<Instant>,
 }
 
 impl State {
+    /// Time since the sandbox started, plus any offset a test added.
+    pub(crate) fn now(&mut self) -> Duration {
+        self.started.get_or_insert_with(Instant::now).elapsed() + self.clock_offset
+    }
+
     /// Deterministic, UUID-shaped request ids (ShipEngine's `request_id`).
     pub(crate) fn next_request_id(&mut self) -> String {
         self.request_counter += 1;
@@ -41,13 +52,31 @@ pub(crate) type Shared = Arc<Mutex<State>>;
 pub(crate) fn router(state: Shared) -> Router {
     let api = Router::new()
         .merge(shipengine::routes())
+        .merge(usps::api_routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::apply));
     Router::new()
         .merge(api)
         .route("/sandbox/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .merge(faults::routes())
+        .merge(usps::page_routes())
+        .route("/sandbox/clock", axum::routing::post(advance_clock))
         .fallback(errors::not_found)
         .with_state(state)
+}
+
+#[derive(serde::Deserialize)]
+struct ClockAdvance {
+    advance_secs: u64,
+}
+
+async fn advance_clock(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    Json(c): Json<ClockAdvance>,
+) -> axum::http::StatusCode {
+    let mut s = state.lock().expect("sandbox state");
+    s.now();
+    s.clock_offset += Duration::from_secs(c.advance_secs);
+    axum::http::StatusCode::NO_CONTENT
 }
 
 /// A running sandbox. Dropping it stops the server.
@@ -148,3 +177,6 @@ mod tests {
         assert!(http.get(url).send().await.is_err());
     }
 }
+
+#[cfg(test)]
+mod usps_tests;

@@ -1,0 +1,202 @@
+//! The sandbox's USPS pages and OAuth rules, driven over HTTP like a browser and a token client.
+
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::testutil::start;
+use crate::usps::{CLIENT_ID, CLIENT_SECRET, MFA_CODE, PASSWORD};
+
+const VERIFIER: &str = "verifier-0123456789-0123456789-0123456789-abcdef";
+const REDIRECT: &str = "uspslink://oauth/callback";
+
+fn challenge(v: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()))
+}
+
+/// The value of `attr="…"` right after `marker` in an HTML page.
+fn attr_after(html: &str, marker: &str, attr: &str) -> Option<String> {
+    let rest = &html[html.find(marker)?..];
+    let start = rest.find(&format!("{attr}=\""))? + attr.len() + 2;
+    Some(rest[start..start + rest[start..].find('"')?].replace("&amp;", "&"))
+}
+
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Browser {
+    async fn open(&self, state: &str) -> String {
+        let url = format!(
+            "{}/cop-navigator?wf=apis_merchant_user&client_id={CLIENT_ID}&state={state}&redirect_uri={}&code_challenge={}&code_challenge_method=S256",
+            self.base,
+            "uspslink%3A%2F%2Foauth%2Fcallback",
+            challenge(VERIFIER)
+        );
+        self.http.get(url).send().await.unwrap().text().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> String {
+        self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// Sign in, MFA, grant; returns the final page.
+    async fn sign_in_and_grant(&self, user: &str, decision: &str) -> String {
+        let page = self.open("stateABCDEFGHIJKLMNOP").await;
+        let flow = attr_after(&page, "name=\"flow\"", "value").unwrap();
+        let page = self.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", user), ("password", PASSWORD)]).await;
+        assert!(page.contains("Multi-Factor"), "{page}");
+        let page = self.post("/cop-navigator/mfa", &[("flow", &flow), ("code", MFA_CODE)]).await;
+        assert!(page.contains("Authorize and Continue"), "{page}");
+        self.post("/cop-navigator/grant", &[("flow", &flow), ("agree", "yes"), ("decision", decision)]).await
+    }
+
+    async fn code_for(&self, user: &str) -> String {
+        let page = self.sign_in_and_grant(user, "authorize").await;
+        let href = attr_after(&page, "id=\"go\"", "href").unwrap();
+        assert!(href.starts_with("uspslink://oauth/callback?code="), "{href}");
+        assert!(href.ends_with("&state=stateABCDEFGHIJKLMNOP"));
+        href.split("code=").nth(1).unwrap().split('&').next().unwrap().to_string()
+    }
+
+    async fn token(&self, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}/oauth2/v3/token", self.base)).json(&body).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+}
+
+async fn browser() -> (crate::Sandbox, Browser) {
+    let (sb, http) = start().await;
+    let b = Browser { base: sb.base_url(), http };
+    (sb, b)
+}
+
+fn code_body(code: &str, verifier: &str) -> Value {
+    json!({"grant_type": "authorization_code", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+           "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier})
+}
+
+#[tokio::test]
+async fn full_flow_code_is_single_use_and_refresh_rotates() {
+    let (_sb, b) = browser().await;
+    let code = b.code_for("merchant").await;
+    assert_eq!(code.len(), 8);
+    let (status, t) = b.token(code_body(&code, VERIFIER)).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["refresh_count"], 0);
+    // The access token is a JWT carrying the mail owner's CRID.
+    let claims = t["access_token"].as_str().unwrap().split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    assert_eq!(claims["mail_owners"][0]["crid"], crate::usps::CRID);
+
+    let (status, e) = b.token(code_body(&code, VERIFIER)).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(e["error_description"].as_str().unwrap().contains("already been used"));
+
+    let refresh = |rt: &str| json!({"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": rt});
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let (status, t2) = b.token(refresh(&rt1)).await;
+    assert_eq!(status, 200);
+    assert_eq!(t2["refresh_count"], 1);
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2);
+    let (status, e) = b.token(refresh(&rt1)).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_refresh_token")));
+
+    // Revoke (Basic auth) kills the new refresh token too.
+    let r = b.http.post(format!("{}/oauth2/v3/revoke", b.base)).basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .json(&json!({"token": rt2, "token_type_hint": "refresh_token"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) = b.token(refresh(&rt2)).await;
+    assert_eq!(status, 400);
+    let r = b.http.post(format!("{}/oauth2/v3/revoke", b.base)).json(&json!({"token": "x"})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn pkce_and_client_and_redirect_are_checked() {
+    let (_sb, b) = browser().await;
+    let code = b.code_for("merchant").await;
+    let (status, e) = b.token(code_body(&code, "wrong-verifier-0123456789-0123456789-0123456789")).await;
+    assert_eq!((status, e["error_description"].as_str()), (400, Some("PKCE verification failed.")));
+    let mut body = code_body(&code, VERIFIER);
+    body["client_secret"] = json!("nope");
+    let (status, e) = b.token(body).await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")));
+    let mut body = code_body(&code, VERIFIER);
+    body["redirect_uri"] = json!("https://elsewhere.example/cb");
+    assert_eq!(b.token(body).await.1["error"], "invalid_grant");
+    // Form bodies work as well as JSON.
+    let r = b.http.post(format!("{}/oauth2/v3/token", b.base))
+        .form(&[("grant_type", "authorization_code"), ("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET),
+                ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)])
+        .send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn codes_expire_after_five_minutes() {
+    let (_sb, b) = browser().await;
+    let code = b.code_for("merchant").await;
+    let r = b.http.post(format!("{}/sandbox/clock", b.base)).json(&json!({"advance_secs": 301})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, e) = b.token(code_body(&code, VERIFIER)).await;
+    assert_eq!((status, e["error_description"].as_str()), (400, Some("The authorization code has expired.")));
+}
+
+#[tokio::test]
+async fn wrong_password_locked_account_and_deny_lead_back_with_errors() {
+    let (_sb, b) = browser().await;
+    let page = b.open("stateABCDEFGHIJKLMNOP").await;
+    let flow = attr_after(&page, "name=\"flow\"", "value").unwrap();
+    let page = b.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", "merchant"), ("password", "bad")]).await;
+    assert!(page.contains("Login failed"));
+    let href = attr_after(&page, "id=\"give-up\"", "href").unwrap();
+    assert!(href.starts_with("uspslink://oauth/callback?error=login_failed&error_description="), "{href}");
+    let page = b.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", "locked"), ("password", PASSWORD)]).await;
+    assert!(page.contains("locked"));
+    assert!(attr_after(&page, "id=\"return\"", "href").unwrap().contains("error=login_failed"));
+    let page = b.sign_in_and_grant("merchant", "deny").await;
+    let href = attr_after(&page, "id=\"return\"", "href").unwrap();
+    assert_eq!(href, "uspslink://oauth/callback?error=access_denied&state=stateABCDEFGHIJKLMNOP");
+}
+
+#[tokio::test]
+async fn grant_needs_the_checkbox_and_bad_requests_get_an_error_page() {
+    let (_sb, b) = browser().await;
+    let page = b.open("stateABCDEFGHIJKLMNOP").await;
+    let flow = attr_after(&page, "name=\"flow\"", "value").unwrap();
+    b.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", "merchant"), ("password", PASSWORD)]).await;
+    let page = b.post("/cop-navigator/mfa", &[("flow", &flow), ("code", "000000")]).await;
+    assert!(page.contains("That code is not correct."));
+    b.post("/cop-navigator/mfa", &[("flow", &flow), ("code", MFA_CODE)]).await;
+    let page = b.post("/cop-navigator/grant", &[("flow", &flow), ("decision", "authorize")]).await;
+    assert!(page.contains("Check the agreement box"));
+    let bad = b.http.get(format!("{}/cop-navigator?wf=apis_merchant_user&client_id=other&state=s&redirect_uri=x", b.base))
+        .send().await.unwrap().text().await.unwrap();
+    assert!(bad.contains("The client application identifier is invalid."));
+    let no_pkce = b.http.get(format!("{}/cop-navigator?wf=apis_merchant_user&client_id={CLIENT_ID}&state=s&redirect_uri={}", b.base, "uspslink%3A%2F%2Foauth%2Fcallback"))
+        .send().await.unwrap().text().await.unwrap();
+    assert!(no_pkce.contains("PKCE"));
+    // HTML-escaping of reflected input.
+    let page = b.open("<script>").await;
+    assert!(!page.contains("<script>"));
+}
+
+#[tokio::test]
+async fn revoked_user_and_password_reset_break_refresh() {
+    let (_sb, b) = browser().await;
+    let code = b.code_for("revoked").await;
+    let (_, t) = b.token(code_body(&code, VERIFIER)).await;
+    let body = json!({"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": t["refresh_token"]});
+    let (status, e) = b.token(body).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_refresh_token")));
+
+    let code = b.code_for("merchant").await;
+    let (_, t) = b.token(code_body(&code, VERIFIER)).await;
+    b.http.post(format!("{}/sandbox/usps/revoke-user", b.base)).json(&json!({"username": "merchant"})).send().await.unwrap();
+    let body = json!({"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": t["refresh_token"]});
+    assert_eq!(b.token(body).await.0, 400);
+}
