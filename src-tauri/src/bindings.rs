@@ -9,7 +9,10 @@ use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step, StepStatus
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
 use uspslink_core::vault::{SecretSlot, VaultStatus};
 
+use uspslink_core::usps::{AccountHints, LinkRecord, LinkStatus};
+
 use crate::commands::SecretPresence;
+use crate::link::LinkUpdate;
 use crate::state::{AppSnapshot, DeepLinkNotice};
 
 /// Path of the generated file, relative to the app crate.
@@ -34,6 +37,11 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
         CommandSig { name: "secret_presence", args: vec![], returns: SecretPresence::name(cfg) },
         CommandSig { name: "recent_deep_links", args: vec![], returns: format!("Array<{}>", DeepLinkNotice::name(cfg)) },
         CommandSig { name: "app_ready", args: vec![], returns: "number".into() },
+        CommandSig { name: "start_usps_link", args: vec![], returns: LinkUpdate::name(cfg) },
+        CommandSig { name: "cancel_usps_link", args: vec![], returns: LinkUpdate::name(cfg) },
+        CommandSig { name: "refresh_usps_link", args: vec![], returns: LinkUpdate::name(cfg) },
+        CommandSig { name: "disconnect_usps", args: vec![], returns: LinkUpdate::name(cfg) },
+        CommandSig { name: "open_usps_signup", args: vec![], returns: "null".into() },
     ]
 }
 
@@ -56,6 +64,10 @@ pub fn typescript() -> String {
         SecretPresence::decl(&cfg),
         CallbackSummary::decl(&cfg),
         DeepLinkNotice::decl(&cfg),
+        AccountHints::decl(&cfg),
+        LinkRecord::decl(&cfg),
+        LinkStatus::decl(&cfg),
+        LinkUpdate::decl(&cfg),
         AppSnapshot::decl(&cfg),
     ];
     let mut out = String::from(
@@ -74,6 +86,7 @@ pub fn typescript() -> String {
     }
     out.push_str("};\n\n");
     out.push_str(&format!("export const EVENT_DEEP_LINK = {:?};\n", crate::EVENT_DEEP_LINK));
+    out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::link::EVENT_USPS_LINK));
     out
 }
 

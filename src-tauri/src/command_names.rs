@@ -10,4 +10,9 @@ pub const COMMANDS: &[&str] = &[
     "secret_presence",
     "recent_deep_links",
     "app_ready",
+    "start_usps_link",
+    "cancel_usps_link",
+    "refresh_usps_link",
+    "disconnect_usps",
+    "open_usps_signup",
 ];

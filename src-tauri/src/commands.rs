@@ -11,6 +11,7 @@ use uspslink_core::settings::Preferences;
 use uspslink_core::vault::{SecretSlot, Vault, VaultStatus};
 use uspslink_core::{ErrorKind, IpcError};
 
+use crate::link::LinkUpdate;
 use crate::state::{AppSnapshot, AppState, DeepLinkNotice};
 
 type CmdResult<T> = Result<T, IpcError>;
@@ -113,4 +114,35 @@ pub fn app_ready(state: State<'_, AppState>) -> u32 {
     tracing::info!("interactive after {ms} ms");
     eprintln!("uspslink: interactive after {ms} ms");
     ms
+}
+
+#[tauri::command]
+pub async fn start_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
+    crate::link::start(&app).await
+}
+
+#[tauri::command]
+pub fn cancel_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> LinkUpdate {
+    crate::link::cancel(&app)
+}
+
+/// Link health before use: refreshes the token when needed and reports the link.
+#[tauri::command]
+pub async fn refresh_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
+    crate::link::refresh_if_needed(&app).await
+}
+
+#[tauri::command]
+pub async fn disconnect_usps<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
+    crate::link::disconnect(&app).await
+}
+
+/// *New to USPS?*: the Business Portal sign-up in the system browser.
+#[tauri::command]
+pub async fn open_usps_signup<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<()> {
+    state.ensure_sandbox().await?;
+    let endpoints = state
+        .endpoints()
+        .ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))?;
+    crate::link::open_external(&app, &endpoints.usps_signup)
 }

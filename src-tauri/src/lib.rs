@@ -3,6 +3,7 @@
 
 pub mod bindings;
 mod commands;
+mod link;
 mod state;
 
 include!("command_names.rs");
@@ -33,6 +34,10 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
                 if let Err(e) = handle.state::<AppState>().ensure_sandbox().await {
                     tracing::error!("sandbox did not start: {e}");
                 }
+                // Link health: refresh the USPS token if it is (nearly) expired.
+                if let Err(e) = link::refresh_if_needed(&handle).await {
+                    tracing::warn!("USPS link check failed: {}", e.message);
+                }
             });
             Ok(())
         })
@@ -46,6 +51,11 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             commands::secret_presence,
             commands::recent_deep_links,
             commands::app_ready,
+            commands::start_usps_link,
+            commands::cancel_usps_link,
+            commands::refresh_usps_link,
+            commands::disconnect_usps,
+            commands::open_usps_signup,
         ])
 }
 
@@ -77,7 +87,7 @@ fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
 pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
     let state = app.state::<AppState>();
     match state.accept_deep_link(raw) {
-        Ok(notice) => {
+        Ok((notice, callback)) => {
             tracing::info!(state = %notice.callback.state, has_code = notice.callback.has_code, "OAuth callback received");
             if let Err(e) = app.emit(EVENT_DEEP_LINK, &notice) {
                 tracing::error!("could not emit deep-link event: {e}");
@@ -86,6 +96,7 @@ pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
                 let _ = w.unminimize();
                 let _ = w.set_focus();
             }
+            tauri::async_runtime::spawn(link::complete(app.clone(), callback));
         }
         Err(e) => tracing::warn!("refused a uspslink:// link: {e}"),
     }

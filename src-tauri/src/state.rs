@@ -13,6 +13,7 @@ use uspslink_core::callback::{self, CallbackSummary};
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
+use uspslink_core::usps::{AttemptStore, LinkRecord, LinkStatus};
 use uspslink_core::vault::Vault;
 use uspslink_core::{ErrorKind, IpcError};
 use uspslink_sandbox::Sandbox;
@@ -21,6 +22,7 @@ use uspslink_sandbox::Sandbox;
 pub const STORE_FILE: &str = "uspslink.json";
 const KEY_PREFERENCES: &str = "preferences";
 const KEY_PROGRESS: &str = "progress";
+const KEY_USPS_LINK: &str = "usps_link";
 const RECENT_LINKS: usize = 10;
 /// Forces the environment for this run (tests, demos) without touching the stored preference.
 pub const ENV_ENVIRONMENT: &str = "USPSLINK_ENVIRONMENT";
@@ -44,6 +46,7 @@ pub struct AppSnapshot {
     /// None while the sandbox is still starting.
     pub endpoints: Option<Endpoints>,
     pub recent_deep_links: Vec<DeepLinkNotice>,
+    pub usps_link: LinkStatus,
 }
 
 /// Writes a JSON value under a key and flushes it to disk. A trait so the state is not generic over
@@ -88,6 +91,11 @@ pub struct AppState {
     vault: VaultSource,
     sandbox: tokio::sync::OnceCell<Sandbox>,
     deep_links: Mutex<VecDeque<DeepLinkNotice>>,
+    pub(crate) attempts: Mutex<AttemptStore>,
+    link_record: Mutex<LinkRecord>,
+    /// The last attempt's failure, until the next attempt (not persisted: a restart starts clean).
+    link_failure: Mutex<Option<IpcError>>,
+    pub(crate) refresh_lock: tokio::sync::Mutex<()>,
 }
 
 fn storage_error(e: impl std::fmt::Display) -> IpcError {
@@ -109,12 +117,15 @@ impl AppState {
         }
         let preferences: Preferences = read(store.get(KEY_PREFERENCES), KEY_PREFERENCES);
         let progress: Progress = read(store.get(KEY_PROGRESS), KEY_PROGRESS);
+        let link: LinkRecord = read(store.get(KEY_USPS_LINK), KEY_USPS_LINK);
         let env_override = std::env::var(ENV_ENVIRONMENT).ok().and_then(|v| {
             serde_json::from_value(serde_json::Value::String(v.clone()))
                 .map_err(|_| tracing::warn!("{ENV_ENVIRONMENT}={v:?} is not sandbox, usps_test or production; ignored"))
                 .ok()
         });
-        Ok(Self::new(store, preferences, progress, env_override, started))
+        let state = Self::new(store, preferences, progress, env_override, started);
+        *state.link_record.lock().expect("link") = link;
+        Ok(state)
     }
 
     pub fn new(
@@ -133,6 +144,10 @@ impl AppState {
             vault: VaultSource::default(),
             sandbox: tokio::sync::OnceCell::new(),
             deep_links: Mutex::new(VecDeque::new()),
+            attempts: Mutex::new(AttemptStore::default()),
+            link_record: Mutex::new(LinkRecord::default()),
+            link_failure: Mutex::new(None),
+            refresh_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -144,6 +159,10 @@ impl AppState {
     /// D-Bus, so commands use it on the blocking pool.
     pub fn vault_source(&self) -> VaultSource {
         self.vault.clone()
+    }
+
+    pub fn preferences(&self) -> Preferences {
+        self.preferences.lock().expect("preferences").clone()
     }
 
     pub fn environment(&self) -> Environment {
@@ -190,6 +209,7 @@ impl AppState {
             environment_label: environment.label().to_string(),
             endpoints: self.endpoints(),
             recent_deep_links: self.recent_deep_links(),
+            usps_link: self.link_status(),
         }
     }
 
@@ -207,6 +227,46 @@ impl AppState {
         Ok(progress.view())
     }
 
+    pub fn link_record(&self) -> LinkRecord {
+        self.link_record.lock().expect("link").clone()
+    }
+
+    /// Persist a new link record first, then make it current.
+    pub fn set_link_record(&self, record: LinkRecord) -> Result<(), IpcError> {
+        let mut current = self.link_record.lock().expect("link");
+        self.persist
+            .save(KEY_USPS_LINK, serde_json::to_value(&record).map_err(storage_error)?)
+            .map_err(storage_error)?;
+        *current = record;
+        Ok(())
+    }
+
+    pub fn set_link_failure(&self, failure: Option<IpcError>) {
+        *self.link_failure.lock().expect("link failure") = failure;
+    }
+
+    /// The link as the UI shows it: waiting > failed > stored record.
+    pub fn link_status(&self) -> LinkStatus {
+        if self.attempts.lock().expect("attempts").is_waiting() {
+            return LinkStatus::Waiting;
+        }
+        if let Some(f) = self.link_failure.lock().expect("link failure").clone() {
+            return LinkStatus::Failed { kind: f.kind, message: f.message };
+        }
+        let record = self.link_record();
+        if record.needs_reconnecting {
+            LinkStatus::NeedsReconnecting {
+                message: "Your USPS connection has expired or was revoked. A USPS password reset breaks every \
+                          connection: reconnect to continue."
+                    .into(),
+            }
+        } else if record.linked {
+            LinkStatus::Linked { record }
+        } else {
+            LinkStatus::NotLinked
+        }
+    }
+
     pub fn save_preferences(&self, new: Preferences) -> Result<(), IpcError> {
         new.validate().map_err(|e| e.to_ipc())?;
         let mut prefs = self.preferences.lock().expect("preferences");
@@ -218,7 +278,7 @@ impl AppState {
     }
 
     /// Validate a deep link and remember it for a UI that mounts later (cold start).
-    pub fn accept_deep_link(&self, raw: &str) -> Result<DeepLinkNotice, IpcError> {
+    pub fn accept_deep_link(&self, raw: &str) -> Result<(DeepLinkNotice, callback::OAuthCallback), IpcError> {
         let cb = callback::parse(raw).map_err(|e| e.to_ipc())?;
         let notice = DeepLinkNotice { callback: cb.summary(), received_at_ms: self.elapsed_ms() };
         let mut links = self.deep_links.lock().expect("deep links");
@@ -226,7 +286,7 @@ impl AppState {
             links.pop_front();
         }
         links.push_back(notice.clone());
-        Ok(notice)
+        Ok((notice, cb))
     }
 
     pub fn recent_deep_links(&self) -> Vec<DeepLinkNotice> {

@@ -1,7 +1,7 @@
 // Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit by hand:
 // run `UPDATE_BINDINGS=1 cargo test -p uspslink bindings` after changing them.
 
-export type ErrorKind = "invalid_deep_link" | "keyring_unavailable" | "keyring_locked" | "keyring_failure" | "invalid_input" | "invalid_api_key" | "rate_limited" | "remote_error" | "network" | "malformed_response" | "storage" | "internal";
+export type ErrorKind = "invalid_deep_link" | "keyring_unavailable" | "keyring_locked" | "keyring_failure" | "login_failed" | "needs_reconnecting" | "not_configured" | "invalid_input" | "invalid_api_key" | "rate_limited" | "remote_error" | "network" | "malformed_response" | "storage" | "internal";
 
 export type IpcError = { kind: ErrorKind, message: string, };
 
@@ -55,6 +55,22 @@ export type DeepLinkNotice = { callback: CallbackSummary,
  */
 received_at_ms: number, };
 
+export type AccountHints = { crids: Array<string>, mids: Array<string>, eps_accounts: Array<string>, };
+
+export type LinkRecord = { linked: boolean, 
+/**
+ * A refresh failed as revoked/expired (a password reset does this).
+ */
+needs_reconnecting: boolean, 
+/**
+ * Unix seconds.
+ */
+linked_at: number, access_expires_at: number, refresh_expires_at: number | null, hints: AccountHints, };
+
+export type LinkStatus = { "state": "not_linked" } | { "state": "waiting" } | { "state": "linked", record: LinkRecord, } | { "state": "failed", kind: ErrorKind, message: string, } | { "state": "needs_reconnecting", message: string, };
+
+export type LinkUpdate = { status: LinkStatus, view: DashboardView, };
+
 export type AppSnapshot = { view: DashboardView, preferences: Preferences, 
 /**
  * The environment in force (a test run may override the stored preference).
@@ -63,7 +79,7 @@ environment: Environment, environment_label: string,
 /**
  * None while the sandbox is still starting.
  */
-endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, };
+endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link: LinkStatus, };
 
 /** Every IPC command: its arguments and what it resolves to. */
 export type Commands = {
@@ -76,6 +92,12 @@ export type Commands = {
   secret_presence: { args: {  }; returns: SecretPresence };
   recent_deep_links: { args: {  }; returns: Array<DeepLinkNotice> };
   app_ready: { args: {  }; returns: number };
+  start_usps_link: { args: {  }; returns: LinkUpdate };
+  cancel_usps_link: { args: {  }; returns: LinkUpdate };
+  refresh_usps_link: { args: {  }; returns: LinkUpdate };
+  disconnect_usps: { args: {  }; returns: LinkUpdate };
+  open_usps_signup: { args: {  }; returns: null };
 };
 
 export const EVENT_DEEP_LINK = "deep-link";
+export const EVENT_USPS_LINK = "usps-link";

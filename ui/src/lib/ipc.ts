@@ -1,13 +1,24 @@
 // Typed access to the Rust commands. The types come from lib/bindings.ts, generated from Rust.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import { EVENT_DEEP_LINK, type Commands, type DeepLinkNotice, type ErrorKind, type IpcError } from "./bindings";
+import {
+  EVENT_DEEP_LINK,
+  EVENT_USPS_LINK,
+  type Commands,
+  type DeepLinkNotice,
+  type ErrorKind,
+  type IpcError,
+  type LinkUpdate,
+} from "./bindings";
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>([
   "invalid_deep_link",
   "keyring_unavailable",
   "keyring_locked",
   "keyring_failure",
+  "login_failed",
+  "needs_reconnecting",
+  "not_configured",
   "invalid_input",
   "invalid_api_key",
   "rate_limited",
@@ -44,4 +55,8 @@ export async function call<K extends keyof Commands>(
 
 export function onDeepLink(handler: (notice: DeepLinkNotice) => void): Promise<UnlistenFn> {
   return listen<DeepLinkNotice>(EVENT_DEEP_LINK, (event) => handler(event.payload));
+}
+
+export function onLinkUpdate(handler: (update: LinkUpdate) => void): Promise<UnlistenFn> {
+  return listen<LinkUpdate>(EVENT_USPS_LINK, (event) => handler(event.payload));
 }

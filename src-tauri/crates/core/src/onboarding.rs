@@ -149,13 +149,18 @@ impl Progress {
         self.completed.contains(&step)
     }
 
-    /// A step can be opened when every step before it is done (the skip counts as doing steps 3–4),
-    /// and "waiting for approval" only once the link is complete.
+    /// A step can be opened when every step it depends on is done (the skip counts as doing steps
+    /// 3–4), and "waiting for approval" only once the link is complete. The USPS side (steps 3–5) does
+    /// not need the Stamps.com account, so a user whose Stamps.com registration is stuck (say, waiting
+    /// for the SMS) can go on with USPS; the identifiers step, which completes the link, needs both.
     pub fn is_reachable(&self, step: Step) -> bool {
         if step == Step::WaitingForApproval {
             return self.link_complete;
         }
-        Step::ALL[..step.index()].iter().all(|s| self.is_done(*s))
+        Step::ALL[..step.index()]
+            .iter()
+            .filter(|s| !(**s == Step::StampsAccount && step < Step::Identifiers))
+            .all(|s| self.is_done(*s))
     }
 
     fn mark_done(&mut self, step: Step) {
@@ -184,15 +189,14 @@ impl Progress {
                     return Err(OnboardingError::NotLinked);
                 }
                 self.mark_done(step);
-                if let Some(next) = step.next() {
+                // Move on only where the user can go; otherwise stay (the step shows it is done).
+                if let Some(next) = step.next().filter(|n| self.is_reachable(*n)) {
                     self.current_step = next;
                 }
             }
             OnboardingEvent::SkipToLink => {
-                for s in [Step::BeforeYouStart, Step::StampsAccount] {
-                    if !self.is_done(s) {
-                        return Err(OnboardingError::StepLocked(s));
-                    }
+                if !self.is_done(Step::BeforeYouStart) {
+                    return Err(OnboardingError::StepLocked(Step::BeforeYouStart));
                 }
                 self.mark_done(Step::UspsBusinessAccount);
                 self.mark_done(Step::PaymentAccount);
@@ -219,7 +223,12 @@ impl Progress {
     }
 
     fn first_unfinished_before(&self, step: Step) -> Step {
-        Step::ALL[..step.index()].iter().copied().find(|s| !self.is_done(*s)).unwrap_or(Step::Identifiers)
+        Step::ALL[..step.index()]
+            .iter()
+            .copied()
+            .filter(|s| !(*s == Step::StampsAccount && step < Step::Identifiers))
+            .find(|s| !self.is_done(*s))
+            .unwrap_or(Step::Identifiers)
     }
 
     pub fn view(&self) -> DashboardView {
@@ -308,14 +317,28 @@ mod tests {
     }
 
     #[test]
-    fn skip_to_link_needs_the_first_two_steps() {
-        let mut p = through(&[Step::BeforeYouStart]);
-        assert_eq!(p.apply(SkipToLink), Err(OnboardingError::StepLocked(Step::StampsAccount)));
-        p.apply(Complete(Step::StampsAccount)).unwrap();
+    fn skip_to_link_needs_before_you_start() {
+        let mut p = Progress::default();
+        assert_eq!(p.apply(SkipToLink), Err(OnboardingError::StepLocked(Step::BeforeYouStart)));
+        p.apply(Complete(Step::BeforeYouStart)).unwrap();
         p.apply(SkipToLink).unwrap();
         assert_eq!(p.current_step, Step::LinkBusinessAccount);
         assert!(p.is_reachable(Step::LinkBusinessAccount));
         assert!(p.skipped_to_link);
+    }
+
+    #[test]
+    fn usps_steps_do_not_wait_for_stamps_but_identifiers_do() {
+        let mut p = through(&[Step::BeforeYouStart]);
+        assert_eq!(p.view().steps[2].status, StepStatus::Available);
+        for s in [Step::UspsBusinessAccount, Step::PaymentAccount, Step::LinkBusinessAccount] {
+            p.apply(Complete(s)).unwrap();
+        }
+        assert_eq!(p.current_step, Step::LinkBusinessAccount, "stays where the next step is locked");
+        assert_eq!(p.apply(GoTo(Step::Identifiers)), Err(OnboardingError::StepLocked(Step::StampsAccount)));
+        assert_eq!(p.apply(LinkCompleted), Err(OnboardingError::StepLocked(Step::StampsAccount)));
+        p.apply(Complete(Step::StampsAccount)).unwrap();
+        p.apply(GoTo(Step::Identifiers)).unwrap();
     }
 
     #[test]

@@ -381,6 +381,64 @@ pub fn account_hints(access_token: &SecretString) -> AccountHints {
     hints
 }
 
+/// What the app remembers about the USPS link (never a token: those are in the vault).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct LinkRecord {
+    pub linked: bool,
+    /// A refresh failed as revoked/expired (a password reset does this).
+    pub needs_reconnecting: bool,
+    /// Unix seconds.
+    #[ts(type = "number")]
+    pub linked_at: u64,
+    #[ts(type = "number")]
+    pub access_expires_at: u64,
+    #[ts(type = "number | null")]
+    pub refresh_expires_at: Option<u64>,
+    pub hints: AccountHints,
+}
+
+impl LinkRecord {
+    pub fn linked(tokens: &TokenSet, now: u64) -> Self {
+        LinkRecord {
+            linked: true,
+            needs_reconnecting: false,
+            linked_at: now,
+            access_expires_at: tokens.access_expires_at,
+            refresh_expires_at: tokens.refresh_expires_at,
+            hints: account_hints(&tokens.access_token),
+        }
+    }
+
+    /// After a refresh: new expiry, same link date.
+    pub fn refreshed(&self, tokens: &TokenSet) -> Self {
+        LinkRecord {
+            access_expires_at: tokens.access_expires_at,
+            refresh_expires_at: tokens.refresh_expires_at.or(self.refresh_expires_at),
+            needs_reconnecting: false,
+            hints: account_hints(&tokens.access_token),
+            ..self.clone()
+        }
+    }
+
+    pub fn needs_refresh(&self, now: u64) -> bool {
+        self.linked && !self.needs_reconnecting && self.access_expires_at <= now + REFRESH_MARGIN_SECS
+    }
+}
+
+/// The link as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LinkStatus {
+    NotLinked,
+    /// The browser is open on the USPS sign-in page.
+    Waiting,
+    Linked { record: LinkRecord },
+    /// The last attempt failed; `kind` is `login_failed`, `network`, `not_configured`, …
+    Failed { kind: ErrorKind, message: String },
+    NeedsReconnecting { message: String },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +500,23 @@ mod tests {
     fn jwt(claims: serde_json::Value) -> SecretString {
         let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
         SecretString::from(format!("{}.{}.sig", enc(br#"{"alg":"RS256"}"#), enc(claims.to_string().as_bytes())))
+    }
+
+    #[test]
+    fn link_record_refresh_rules() {
+        let tokens = TokenSet {
+            access_token: SecretString::from("a.b.c"),
+            refresh_token: None,
+            access_expires_at: 10_000,
+            refresh_expires_at: Some(50_000),
+        };
+        let r = LinkRecord::linked(&tokens, 1_000);
+        assert!(!r.needs_refresh(1_000));
+        assert!(r.needs_refresh(10_000 - REFRESH_MARGIN_SECS));
+        let again = r.refreshed(&TokenSet { access_expires_at: 40_000, refresh_expires_at: None, ..tokens });
+        assert_eq!((again.linked_at, again.access_expires_at, again.refresh_expires_at), (1_000, 40_000, Some(50_000)));
+        let broken = LinkRecord { needs_reconnecting: true, ..again };
+        assert!(!broken.needs_refresh(u64::MAX / 2), "a broken link is not refreshed, it is reconnected");
     }
 
     #[test]

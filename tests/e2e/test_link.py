@@ -1,0 +1,133 @@
+"""Issue 3: link the USPS Business Account through the system browser (a scripted one walking the
+sandbox's real HTML pages) and the uspslink:// redirect handed to the OS with `gio open`."""
+
+import pathlib
+import subprocess
+import sys
+import time
+
+from conftest import by_testid, present, wait_for, wait_gone
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def lookup(username: str) -> str:
+    return subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", username],
+                          capture_output=True, text=True).stdout
+
+
+def clear_tokens() -> None:
+    for u in ("usps-access-token", "usps-refresh-token"):
+        subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", u])
+
+
+def with_browser(profile, *plan: str) -> pathlib.Path:
+    plan_file = profile.root / "browser-plan"
+    plan_file.write_text("".join(p + "\n" for p in plan))
+    browser_log = profile.root / "browser.log"
+    profile.extra_env.update(
+        USPSLINK_BROWSER=f"{sys.executable} {HERE / 'scripted_browser.py'}",
+        USPSLINK_SCRIPT_PLAN=str(plan_file),
+        USPSLINK_SCRIPT_LOG=str(browser_log),
+    )
+    return browser_log
+
+
+def to_link_step(d) -> None:
+    wait_for(d, "popup")
+    d.find_element(*by_testid("popup-see-instructions")).click()
+    wait_for(d, "guidelines")
+    d.find_element(*by_testid("complete-step")).click()  # Before you start
+    wait_for(d, "step-usps_business_account").click()
+    WAIT = 10
+    end = time.monotonic() + WAIT
+    while wait_for(d, "step-content").get_attribute("data-step") != "usps_business_account" and time.monotonic() < end:
+        time.sleep(0.05)
+    d.find_element(*by_testid("complete-step")).click()
+    wait_for(d, "payment-confirm").click()
+    d.find_element(*by_testid("complete-step")).click()
+    wait_for(d, "link-step")
+
+
+def test_link_succeeds_tokens_only_in_the_keyring(profile):
+    clear_tokens()
+    browser_log = with_browser(profile, "authorize")
+    d = profile.start()
+    to_link_step(d)
+    assert "last resort" in wait_for(d, "password-warning").text
+    d.find_element(*by_testid("link-start")).click()
+    wait_for(d, "link-linked", timeout=30)
+    profile.screenshot("linked")
+    assert d.find_element(*by_testid("step-link_business_account")).get_attribute("data-status") == "done"
+
+    opened = browser_log.read_text()
+    assert "code_challenge_method=S256" in opened and "wf=apis_merchant_user" in opened
+    access, refresh = lookup("usps-access-token"), lookup("usps-refresh-token")
+    assert access.count(".") == 2 and len(refresh) > 8, "both tokens are in the Secret Service"
+    stored = profile.store()
+    assert stored["usps_link"]["linked"] is True
+    assert stored["usps_link"]["hints"]["crids"] == ["20538353"]
+    profile.stop()
+    for path in [p for p in profile.home.rglob("*") if p.is_file()]:
+        data = path.read_bytes()
+        assert access.encode() not in data and refresh.encode() not in data, f"a token leaked into {path}"
+    assert access not in profile.log() and refresh not in profile.log()
+
+    # After a restart the link is still there (record in the store, tokens in the keyring).
+    d = profile.start()
+    d.find_element(*by_testid("nav-settings")).click()
+    assert wait_for(d, "settings-link-state").text == "Linked."
+    d.find_element(*by_testid("disconnect")).click()
+    wait_for(d, "settings-link-state")
+    end = time.monotonic() + 10
+    while lookup("usps-refresh-token") and time.monotonic() < end:
+        time.sleep(0.1)
+    assert lookup("usps-refresh-token") == "" and lookup("usps-access-token") == "", "disconnect clears the tokens"
+    assert wait_for(d, "settings-link-state").text == "Not linked."
+
+
+def test_deny_says_login_failed_and_retry_succeeds(profile):
+    clear_tokens()
+    with_browser(profile, "deny", "authorize")
+    d = profile.start()
+    to_link_step(d)
+    d.find_element(*by_testid("link-start")).click()
+    failed = wait_for(d, "link-failed", timeout=30)
+    assert failed.text.startswith("Login failed")
+    assert failed.get_attribute("data-kind") == "login_failed"
+    profile.screenshot("login-failed")
+    retry = d.find_element(*by_testid("link-start"))
+    assert retry.text == "Try again"
+    retry.click()
+    wait_for(d, "link-linked", timeout=30)
+    clear_tokens()
+
+
+def test_wrong_password_gives_the_reason(profile):
+    with_browser(profile, "wrong-password")
+    d = profile.start()
+    to_link_step(d)
+    d.find_element(*by_testid("link-start")).click()
+    failed = wait_for(d, "link-failed", timeout=30)
+    assert "Login failed" in failed.text and "username or password is incorrect" in failed.text
+
+
+def test_forged_callback_with_foreign_state_is_ignored(profile):
+    clear_tokens()
+    with_browser(profile, "ignore")
+    d = profile.start()
+    to_link_step(d)
+    d.find_element(*by_testid("link-start")).click()
+    wait_for(d, "link-waiting")
+    r = profile.launch_again("uspslink://oauth/callback?code=FORGED12&state=attackerState0123456789")
+    assert r.returncode == 0
+    end = time.monotonic() + 10
+    while "ignored a USPS callback" not in profile.log() and time.monotonic() < end:
+        time.sleep(0.1)
+    assert "ignored a USPS callback" in profile.log()
+    assert present(d, "link-waiting"), "a forged callback changes nothing: still waiting for the real one"
+    assert not present(d, "link-failed") and not present(d, "link-linked")
+    assert lookup("usps-access-token") == ""
+    d.find_element(*by_testid("link-cancel")).click()
+    wait_gone(d, "link-waiting")
+    assert wait_for(d, "link-start").text == "Link your business account"
