@@ -9,6 +9,7 @@ pub mod onboarding;
 pub mod settings;
 pub mod shipengine;
 pub mod usps;
+pub mod validate;
 pub mod vault;
 
 pub use error::{ErrorKind, IpcError};

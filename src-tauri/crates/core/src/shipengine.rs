@@ -10,6 +10,10 @@ use ts_rs::TS;
 
 use crate::error::{ErrorKind, HasKind};
 
+/// After an ambiguous registration failure, how often and how far apart the carriers are listed.
+const REGISTRATION_RECHECKS: u32 = 4;
+const REGISTRATION_RECHECK_GAP: Duration = Duration::from_secs(1);
+
 /// The public test account's keys start with this (ShipEngine "sandbox" keys).
 pub const TEST_KEY_PREFIX: &str = "TEST_";
 
@@ -76,6 +80,140 @@ struct CarriersBody {
     carriers: Vec<Carrier>,
 }
 
+/// The registration form as the user filled it in. The card number is a secret: it is sent once,
+/// never stored, logged or returned.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct RegistrationForm {
+    pub nickname: String,
+    pub email: String,
+    pub agree_to_carrier_terms: bool,
+    pub address: AddressForm,
+    pub credit_card: CardForm,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct AddressForm {
+    pub name: String,
+    pub phone: String,
+    pub company_name: String,
+    pub address_line1: String,
+    pub address_line2: String,
+    pub city_locality: String,
+    pub state_province: String,
+    pub postal_code: String,
+    pub country_code: String,
+    /// "yes" or "no".
+    pub address_residential_indicator: String,
+}
+
+#[derive(Clone, Deserialize, TS)]
+pub struct CardForm {
+    pub name: String,
+    #[ts(type = "string")]
+    pub number: SecretString,
+    pub expiration_month: String,
+    pub expiration_year: String,
+}
+
+impl std::fmt::Debug for CardForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardForm").field("name", &self.name).field("number", &"[REDACTED]").finish()
+    }
+}
+
+/// A field the form got wrong, for the UI to highlight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct FieldProblem {
+    /// The ShipEngine field path, e.g. `address.postal_code`.
+    pub field: String,
+    pub message: String,
+}
+
+impl RegistrationForm {
+    /// Validate every field; all problems at once, so the form can mark each. Returns the request
+    /// body on success.
+    pub fn to_request(&self, today: (u32, u32)) -> Result<serde_json::Value, Vec<FieldProblem>> {
+        use crate::validate as v;
+        let mut problems = Vec::new();
+        let mut check = |field: &str, r: Result<String, String>| match r {
+            Ok(s) => s,
+            Err(message) => {
+                problems.push(FieldProblem { field: field.into(), message });
+                String::new()
+            }
+        };
+        let a = &self.address;
+        let nickname = check("nickname", v::required(&self.nickname, "nickname", 50));
+        let email = check("email", v::email(&self.email));
+        let name = check("address.name", v::required(&a.name, "name", 100));
+        let phone = check("address.phone", v::phone(&a.phone));
+        let line1 = check("address.address_line1", v::required(&a.address_line1, "street address", 100));
+        let city = check("address.city_locality", v::required(&a.city_locality, "city", 60));
+        let state = check("address.state_province", v::us_state(&a.state_province));
+        let zip = check("address.postal_code", v::zip(&a.postal_code));
+        let country = check(
+            "address.country_code",
+            if a.country_code.trim().eq_ignore_ascii_case("US") { Ok("US".into()) } else { Err("Stamps.com accounts need a US address".into()) },
+        );
+        let residential = check(
+            "address.address_residential_indicator",
+            match a.address_residential_indicator.as_str() {
+                "yes" | "no" => Ok(a.address_residential_indicator.clone()),
+                _ => Err("say whether this is a residential address".into()),
+            },
+        );
+        let card_name = check("credit_card.name", v::required(&self.credit_card.name, "name on the card", 100));
+        let card = match v::card_number(self.credit_card.number.expose_secret()) {
+            Ok(c) => Some(c),
+            Err(message) => {
+                problems.push(FieldProblem { field: "credit_card.number".into(), message });
+                None
+            }
+        };
+        let mut check = |field: &str, r: Result<String, String>| match r {
+            Ok(s) => s,
+            Err(message) => {
+                problems.push(FieldProblem { field: field.into(), message });
+                String::new()
+            }
+        };
+        let expiry = crate::validate::card_expiry(&self.credit_card.expiration_month, &self.credit_card.expiration_year, today);
+        let (month, year) = match expiry {
+            Ok(e) => e,
+            Err(m) => {
+                check("credit_card.expiration_month", Err(m));
+                (String::new(), String::new())
+            }
+        };
+        if !self.agree_to_carrier_terms {
+            problems.push(FieldProblem { field: "agree_to_carrier_terms".into(), message: "agree to the carrier terms to register".into() });
+        }
+        let Some((number, kind)) = card.filter(|_| problems.is_empty()) else { return Err(problems) };
+        let mut address = serde_json::json!({
+            "name": name, "phone": phone, "address_line1": line1, "city_locality": city, "state_province": state,
+            "postal_code": zip, "country_code": country, "address_residential_indicator": residential,
+        });
+        for (k, val) in [("company_name", &a.company_name), ("address_line2", &a.address_line2)] {
+            if !val.trim().is_empty() {
+                address[k] = serde_json::json!(val.trim());
+            }
+        }
+        Ok(serde_json::json!({
+            "nickname": nickname, "email": email, "agree_to_carrier_terms": true, "address": address,
+            "credit_card": {"name": card_name, "number": number, "type": kind.api_name(),
+                            "expiration_year": year, "expiration_month": month},
+        }))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Verification {
+    pub verification_id: String,
+    pub phone: String,
+    pub status: String,
+}
+
 #[derive(Clone)]
 pub struct ShipEngineClient {
     base: String,
@@ -84,8 +222,12 @@ pub struct ShipEngineClient {
 
 impl ShipEngineClient {
     pub fn new(base: &str) -> Self {
+        Self::with_timeout(base, Duration::from_secs(30))
+    }
+
+    pub fn with_timeout(base: &str, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("a reqwest client with static settings builds");
@@ -103,6 +245,67 @@ impl ShipEngineClient {
             .map_err(|e| ShipEngineError::Network(e.without_url().to_string()))?;
         let body: CarriersBody = read_json(resp).await?;
         Ok(body.carriers)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, api_key: &SecretString) -> Result<reqwest::Response, ShipEngineError> {
+        req.header("API-Key", api_key.expose_secret())
+            .send()
+            .await
+            .map_err(|e| ShipEngineError::Network(e.without_url().to_string()))
+    }
+
+    /// Register the free Stamps.com account, at most once: an existing Stamps.com carrier is reused,
+    /// and after a failure that may have reached ShipEngine (timeout, dropped connection) the carriers
+    /// are listed again before the error is reported, so a retry never registers twice
+    /// (ShipEngine documents no idempotency key).
+    pub async fn register_stamps_once(&self, api_key: &SecretString, request: &serde_json::Value) -> Result<String, ShipEngineError> {
+        if let Some(existing) = self.existing_stamps(api_key).await? {
+            return Ok(existing);
+        }
+        let url = format!("{}/v1/registration/stamps_com", self.base);
+        let sent = self.send(self.http.post(url).json(request), api_key).await;
+        let result = match sent {
+            Ok(resp) => read_json::<serde_json::Value>(resp).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(body) => body["carrier_id"].as_str().map(str::to_string).ok_or(ShipEngineError::Malformed { status: 200 }),
+            Err(e @ (ShipEngineError::Network(_) | ShipEngineError::Malformed { .. })) => {
+                // The request may still be running at ShipEngine: look a few times before giving up.
+                for _ in 0..REGISTRATION_RECHECKS {
+                    if let Ok(Some(id)) = self.existing_stamps(api_key).await {
+                        return Ok(id);
+                    }
+                    tokio::time::sleep(REGISTRATION_RECHECK_GAP).await;
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn existing_stamps(&self, api_key: &SecretString) -> Result<Option<String>, ShipEngineError> {
+        Ok(self.list_carriers(api_key).await?.into_iter().find(|c| c.carrier_code == "stamps_com").map(|c| c.carrier_id))
+    }
+
+    /// `POST .../verification` with `verification_type: sms`.
+    pub async fn start_sms_verification(&self, api_key: &SecretString, carrier_id: &str, phone: &str) -> Result<Verification, ShipEngineError> {
+        let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification", self.base);
+        let body = serde_json::json!({"phone": phone, "verification_type": "sms"});
+        read_json(self.send(self.http.post(url).json(&body), api_key).await?).await
+    }
+
+    /// `PUT .../verification/{id}` with the code the user received.
+    pub async fn submit_verification_code(
+        &self,
+        api_key: &SecretString,
+        carrier_id: &str,
+        verification_id: &str,
+        code: &SecretString,
+    ) -> Result<Verification, ShipEngineError> {
+        let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}", self.base);
+        let body = serde_json::json!({"verification_code": code.expose_secret()});
+        read_json(self.send(self.http.put(url).json(&body), api_key).await?).await
     }
 }
 
@@ -194,6 +397,101 @@ mod tests {
         sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { drop_connection: true, ..Default::default() }, 1);
         let e = c.list_carriers(&SecretString::from("sandbox_key_one")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network, "{e:?}");
+    }
+
+    fn form() -> RegistrationForm {
+        RegistrationForm {
+            nickname: "My Stamps.com account".into(),
+            email: "john.doe@example.com".into(),
+            agree_to_carrier_terms: true,
+            address: AddressForm {
+                name: "John Doe".into(),
+                phone: "111-111-1111".into(),
+                company_name: "Example Corp.".into(),
+                address_line1: "4009 Marathon Blvd".into(),
+                address_line2: "Suite 300".into(),
+                city_locality: "Austin".into(),
+                state_province: "tx".into(),
+                postal_code: "78756".into(),
+                country_code: "US".into(),
+                address_residential_indicator: "no".into(),
+            },
+            credit_card: CardForm {
+                name: "my credit card".into(),
+                number: SecretString::from("4111 1111 1111 1111"),
+                expiration_month: "7".into(),
+                expiration_year: "2030".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn form_validation_collects_every_problem() {
+        let body = form().to_request((2026, 11)).unwrap();
+        assert_eq!(body["credit_card"]["type"], "Visa");
+        assert_eq!(body["credit_card"]["number"], "4111111111111111");
+        assert_eq!(body["credit_card"]["expiration_month"], "07");
+        assert_eq!(body["address"]["state_province"], "TX");
+        let mut bad = form();
+        bad.email = "nope".into();
+        bad.address.postal_code = "123".into();
+        bad.credit_card.number = SecretString::from("4111111111111112");
+        bad.agree_to_carrier_terms = false;
+        let fields: Vec<String> = bad.to_request((2026, 11)).unwrap_err().into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["email", "address.postal_code", "credit_card.number", "agree_to_carrier_terms"]);
+        assert!(!format!("{bad:?}").contains("4111"), "Debug never shows the card number");
+    }
+
+    #[tokio::test]
+    async fn register_verify_and_never_twice() {
+        let (sb, c) = sandbox().await;
+        let key = SecretString::from("sandbox_register1");
+        let body = form().to_request((2026, 11)).unwrap();
+        // The first attempt registers at ShipEngine but its answer is lost on the way back.
+        sb.inject_fault("/v1/registration/stamps_com", uspslink_sandbox::Fault { lose_response: true, ..Default::default() }, 1);
+        let id = c.register_stamps_once(&key, &body).await.unwrap();
+        let again = c.register_stamps_once(&key, &body).await.unwrap();
+        assert_eq!(id, again, "a retry reuses the carrier instead of registering twice");
+        let carriers = c.list_carriers(&key).await.unwrap();
+        assert_eq!(carriers.iter().filter(|c| c.carrier_code == "stamps_com").count(), 1);
+
+        // A dropped connection before ShipEngine acted: the error is reported, and the retry registers.
+        let other = SecretString::from("sandbox_register2");
+        sb.inject_fault("/v1/registration/stamps_com", uspslink_sandbox::Fault { drop_connection: true, ..Default::default() }, 1);
+        assert_eq!(c.register_stamps_once(&other, &body).await.unwrap_err().kind(), ErrorKind::Network);
+        let id2 = c.register_stamps_once(&other, &body).await.unwrap();
+        assert_ne!(id2, id);
+
+        let v = c.start_sms_verification(&key, &id, "1111111111").await.unwrap();
+        assert_eq!(v.status, "unverified");
+        let wrong = c.submit_verification_code(&key, &id, &v.verification_id, &SecretString::from("000000")).await.unwrap_err();
+        match &wrong {
+            ShipEngineError::Api { errors, .. } => assert_eq!(errors[0].field_name.as_deref(), Some("verification_code")),
+            other => panic!("{other:?}"),
+        }
+        let inbox: serde_json::Value =
+            reqwest::get(format!("{}/sandbox/phone-inbox/1111111111", sb.base_url())).await.unwrap().json().await.unwrap();
+        let code = SecretString::from(inbox["code"].as_str().unwrap().to_string());
+        let done = c.submit_verification_code(&key, &id, &v.verification_id, &code).await.unwrap();
+        assert_eq!(done.status, "verified");
+    }
+
+    #[tokio::test]
+    async fn test_keys_cannot_register_and_field_errors_name_the_field() {
+        let (_sb, c) = sandbox().await;
+        let body = form().to_request((2026, 11)).unwrap();
+        // The public test account already has a Stamps.com carrier: it is reused, never registered.
+        let id = c.register_stamps_once(&SecretString::from("TEST_public"), &body).await.unwrap();
+        assert_eq!(id, "se-test-stamps");
+        let mut bad = body.clone();
+        bad["address"]["phone"] = serde_json::json!("12");
+        match c.register_stamps_once(&SecretString::from("sandbox_fields1"), &bad).await.unwrap_err() {
+            ShipEngineError::Api { status: 400, errors, request_id } => {
+                assert_eq!(errors[0].field_name.as_deref(), Some("address.phone"));
+                assert_eq!(request_id.len(), 36);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

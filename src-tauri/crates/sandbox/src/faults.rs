@@ -25,8 +25,10 @@ pub struct Fault {
     pub retry_after: Option<u64>,
     /// Wait this long before answering (or before running the real handler).
     pub delay_ms: Option<u64>,
-    /// Send headers, then break the connection mid-body.
+    /// Send headers, then break the connection mid-body (the real handler does not run).
     pub drop_connection: bool,
+    /// Run the real handler (the change happens), then break the connection: the answer is lost.
+    pub lose_response: bool,
     /// Answer 200 with a body that is not valid JSON.
     pub malformed: bool,
 }
@@ -100,7 +102,10 @@ pub(crate) async fn apply(State(state): State<Shared>, req: Request, next: Next)
     if let Some(ms) = fault.delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    if fault.drop_connection {
+    if fault.drop_connection || fault.lose_response {
+        if fault.lose_response {
+            let _ = next.run(req).await;
+        }
         let broken = futures_util::stream::once(async {
             Err::<axum::body::Bytes, _>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "sandbox: dropped"))
         });

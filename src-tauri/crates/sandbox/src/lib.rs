@@ -27,6 +27,7 @@ pub(crate) struct State {
     pub(crate) faults: faults::FaultTable,
     pub(crate) shipengine: shipengine::Accounts,
     pub(crate) usps: usps::Usps,
+    pub(crate) stamps: shipengine::Stamps,
     request_counter: u64,
     /// Added to the real clock, so tests can expire codes without waiting (`POST /sandbox/clock`).
     clock_offset: Duration,
@@ -59,6 +60,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/sandbox/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .merge(faults::routes())
         .merge(usps::page_routes())
+        .merge(shipengine::helper_routes())
         .route("/sandbox/clock", axum::routing::post(advance_clock))
         .fallback(errors::not_found)
         .with_state(state)

@@ -1,0 +1,230 @@
+//! Field validators with specific messages, shared by the UI (as typed, through IPC) and the backend
+//! (before any request). Each returns the normalised value or a message that says what is wrong.
+
+/// US states, DC and the territories and military "states" USPS delivers to.
+pub const US_STATES: [&str; 62] = [
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA",
+    "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK",
+    "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "AS", "GU", "MP",
+    "PR", "VI", "UM", "AA", "AE", "AP", "FM", "MH",
+];
+
+pub fn email(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let (local, domain) = v.split_once('@').ok_or("an e-mail address needs an @, like name@example.com")?;
+    if local.is_empty() || domain.contains('@') {
+        return Err("an e-mail address has one @ with a name before it".into());
+    }
+    if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+        return Err("the part after @ must be a domain, like example.com".into());
+    }
+    if v.len() > 254 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("an e-mail address has no spaces and at most 254 characters".into());
+    }
+    Ok(v.to_string())
+}
+
+pub fn us_state(v: &str) -> Result<String, String> {
+    let v = v.trim().to_ascii_uppercase();
+    if US_STATES.contains(&v.as_str()) {
+        Ok(v)
+    } else {
+        Err("use the two-letter USPS state code, like TX or NY".into())
+    }
+}
+
+/// ZIP or ZIP+4 (`78756` or `78756-1234`).
+pub fn zip(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let ok = match v.len() {
+        5 => v.chars().all(|c| c.is_ascii_digit()),
+        10 => v[..5].chars().all(|c| c.is_ascii_digit()) && &v[5..6] == "-" && v[6..].chars().all(|c| c.is_ascii_digit()),
+        _ => false,
+    };
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err("a ZIP code is 5 digits, or ZIP+4 like 78756-1234".into())
+    }
+}
+
+/// A US phone number: 10 digits (a leading 1 is dropped); punctuation is allowed as typed.
+pub fn phone(v: &str) -> Result<String, String> {
+    if v.chars().any(|c| !(c.is_ascii_digit() || " ()-.+".contains(c))) {
+        return Err("a phone number has only digits, spaces, ( ) - . +".into());
+    }
+    let digits: String = v.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits = if digits.len() == 11 && digits.starts_with('1') { digits[1..].to_string() } else { digits };
+    if digits.len() != 10 {
+        return Err(format!("a US phone number has 10 digits; this has {}", digits.len()));
+    }
+    Ok(digits)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub enum CardType {
+    Visa,
+    MasterCard,
+    AmericanExpress,
+    Discover,
+}
+
+impl CardType {
+    /// The value ShipEngine's registration takes in `credit_card.type`.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            CardType::Visa => "Visa",
+            CardType::MasterCard => "MasterCard",
+            CardType::AmericanExpress => "AmericanExpress",
+            CardType::Discover => "Discover",
+        }
+    }
+
+    /// The type from the number's prefix (IIN ranges).
+    pub fn infer(digits: &str) -> Option<CardType> {
+        let n = |len: usize| digits.get(..len).and_then(|p| p.parse::<u32>().ok());
+        if digits.starts_with('4') {
+            Some(CardType::Visa)
+        } else if matches!(n(2), Some(51..=55)) || matches!(n(4), Some(2221..=2720)) {
+            Some(CardType::MasterCard)
+        } else if matches!(n(2), Some(34 | 37)) {
+            Some(CardType::AmericanExpress)
+        } else if digits.starts_with("6011") || digits.starts_with("65") || matches!(n(3), Some(644..=649)) {
+            Some(CardType::Discover)
+        } else {
+            None
+        }
+    }
+
+    fn lengths(self) -> &'static [usize] {
+        match self {
+            CardType::AmericanExpress => &[15],
+            CardType::Visa => &[13, 16, 19],
+            _ => &[16],
+        }
+    }
+}
+
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .chars()
+        .rev()
+        .filter_map(|c| c.to_digit(10))
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .sum();
+    sum % 10 == 0
+}
+
+/// A card number (spaces and dashes allowed as typed): digits, type and Luhn check.
+pub fn card_number(v: &str) -> Result<(String, CardType), String> {
+    if v.chars().any(|c| !(c.is_ascii_digit() || c == ' ' || c == '-')) {
+        return Err("a card number has only digits (spaces and dashes are fine)".into());
+    }
+    let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+    let kind = CardType::infer(&digits).ok_or("this card type is not accepted: use Visa, MasterCard, American Express or Discover")?;
+    if !kind.lengths().contains(&digits.len()) {
+        return Err(format!("a {} number has {} digits; this has {}", kind.api_name(), kind.lengths().iter().map(|l| l.to_string()).collect::<Vec<_>>().join(" or "), digits.len()));
+    }
+    if !luhn(&digits) {
+        return Err("this card number has a typo: its check digit does not match".into());
+    }
+    Ok((digits, kind))
+}
+
+/// Expiry month/year, not in the past (a card is valid through the end of its month).
+pub fn card_expiry(month: &str, year: &str, today: (u32, u32)) -> Result<(String, String), String> {
+    let m: u32 = month.trim().parse().map_err(|_| "the expiry month is a number from 01 to 12".to_string())?;
+    if !(1..=12).contains(&m) {
+        return Err("the expiry month is a number from 01 to 12".into());
+    }
+    let y: u32 = year.trim().parse().map_err(|_| "the expiry year has four digits, like 2028".to_string())?;
+    let y = if year.trim().len() == 2 { 2000 + y } else { y };
+    if !(2000..=2100).contains(&y) {
+        return Err("the expiry year has four digits, like 2028".into());
+    }
+    let (cur_y, cur_m) = today;
+    if (y, m) < (cur_y, cur_m) {
+        return Err("this card has expired".into());
+    }
+    Ok((format!("{m:02}"), y.to_string()))
+}
+
+/// Text that must be present (name, address line, city…), at most `max` characters.
+pub fn required(v: &str, what: &str, max: usize) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(format!("enter the {what}"));
+    }
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(format!("the {what} has at most {max} characters"));
+    }
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        for good in ["john.doe@example.com", " a@b.co ", "x+tag@sub.example.org"] {
+            assert!(email(good).is_ok(), "{good}");
+        }
+        for (bad, msg) in [("john", "needs an @"), ("@example.com", "one @"), ("a@b@c.com", "one @"), ("a@localhost", "domain"),
+                           ("a@.com", "domain"), ("a@b..com", "domain"), ("a b@c.com", "no spaces")] {
+            assert!(email(bad).unwrap_err().contains(msg), "{bad}");
+        }
+    }
+
+    #[test]
+    fn states_zips_phones() {
+        assert_eq!(us_state("tx").unwrap(), "TX");
+        assert_eq!(us_state("PR").unwrap(), "PR");
+        for bad in ["Texas", "XX", "", "T"] {
+            assert!(us_state(bad).is_err(), "{bad}");
+        }
+        for good in ["78756", "78756-1234"] {
+            assert_eq!(zip(good).unwrap(), good);
+        }
+        for bad in ["7875", "787561", "78756-12", "78756 1234", "ABCDE", "78756-123a"] {
+            assert!(zip(bad).is_err(), "{bad}");
+        }
+        assert_eq!(phone("111-111-1111").unwrap(), "1111111111");
+        assert_eq!(phone("+1 (512) 111-2222").unwrap(), "5121112222");
+        assert!(phone("512-111-222").unwrap_err().contains("this has 9"));
+        assert!(phone("512-CALL-NOW").unwrap_err().contains("only digits"));
+    }
+
+    #[test]
+    fn cards() {
+        assert_eq!(card_number("4111 1111 1111 1111").unwrap(), ("4111111111111111".into(), CardType::Visa));
+        assert_eq!(card_number("5555-5555-5555-4444").unwrap().1, CardType::MasterCard);
+        assert_eq!(card_number("2223003122003222").unwrap().1, CardType::MasterCard);
+        assert_eq!(card_number("378282246310005").unwrap().1, CardType::AmericanExpress);
+        assert_eq!(card_number("6011111111111117").unwrap().1, CardType::Discover);
+        assert!(card_number("4111111111111112").unwrap_err().contains("typo"));
+        assert!(card_number("411111111111111").unwrap_err().contains("this has 15"));
+        assert!(card_number("9111111111111111").unwrap_err().contains("not accepted"));
+        assert!(card_number("4111x").unwrap_err().contains("only digits"));
+        assert!(card_number("").is_err());
+    }
+
+    #[test]
+    fn expiry() {
+        let today = (2026, 11);
+        assert_eq!(card_expiry("7", "2030", today).unwrap(), ("07".into(), "2030".into()));
+        assert_eq!(card_expiry("11", "26", today).unwrap(), ("11".into(), "2026".into()));
+        assert!(card_expiry("10", "2026", today).unwrap_err().contains("expired"));
+        assert!(card_expiry("13", "2030", today).unwrap_err().contains("01 to 12"));
+        assert!(card_expiry("ab", "2030", today).is_err());
+        assert!(card_expiry("1", "3030", today).unwrap_err().contains("four digits"));
+    }
+
+    #[test]
+    fn required_text() {
+        assert_eq!(required("  Austin ", "city", 50).unwrap(), "Austin");
+        assert!(required(" ", "city", 50).unwrap_err().contains("enter the city"));
+        assert!(required(&"x".repeat(51), "city", 50).unwrap_err().contains("at most 50"));
+    }
+}
