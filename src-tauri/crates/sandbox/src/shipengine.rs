@@ -229,10 +229,9 @@ fn authenticate_for_carrier(state: &Shared, headers: &HeaderMap, carrier_id: &st
 }
 
 async fn start_verification(State(state): State<Shared>, headers: HeaderMap, Path(carrier_id): Path<String>, body: axum::body::Bytes) -> Response {
-    let key = match authenticate_for_carrier(&state, &headers, &carrier_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+    if let Err(r) = authenticate_for_carrier(&state, &headers, &carrier_id) {
+        return r;
+    }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let phone: String = body["phone"].as_str().unwrap_or("").chars().filter(char::is_ascii_digit).collect();
     if phone.len() != 10 {
@@ -261,10 +260,9 @@ async fn submit_verification(
     Path((carrier_id, verification_id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let key = match authenticate_for_carrier(&state, &headers, &carrier_id) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+    if let Err(r) = authenticate_for_carrier(&state, &headers, &carrier_id) {
+        return r;
+    }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let code = body["verification_code"].as_str().unwrap_or("").trim().to_string();
     let mut s = state.lock().expect("sandbox state");
