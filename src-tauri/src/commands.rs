@@ -24,7 +24,7 @@ pub struct SecretPresence {
     pub usps_linked: bool,
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
     tauri::async_runtime::spawn_blocking(f)
         .await
         .map_err(|e| IpcError::new(ErrorKind::Internal, format!("background task failed: {e}")))?
@@ -140,9 +140,6 @@ pub async fn disconnect_usps<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> Cmd
 /// *New to USPS?*: the Business Portal sign-up in the system browser.
 #[tauri::command]
 pub async fn open_usps_signup<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<()> {
-    state.ensure_sandbox().await?;
-    let endpoints = state
-        .endpoints()
-        .ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))?;
+    let endpoints = state.endpoints_ready().await?;
     crate::link::open_external(&app, &endpoints.usps_signup)
 }

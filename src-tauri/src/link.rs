@@ -16,6 +16,7 @@ use uspslink_core::usps::{unix_now, LinkError, LinkRecord, LinkStatus, TokenExch
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
+use crate::commands::blocking;
 use crate::state::AppState;
 
 pub const EVENT_USPS_LINK: &str = "usps-link";
@@ -44,17 +45,8 @@ impl UspsApp {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, IpcError> + Send + 'static) -> Result<T, IpcError> {
-    tauri::async_runtime::spawn_blocking(f)
-        .await
-        .map_err(|e| IpcError::new(ErrorKind::Internal, format!("background task failed: {e}")))?
-}
-
 async fn usps_app(state: &AppState) -> Result<UspsApp, IpcError> {
-    state.ensure_sandbox().await?;
-    let endpoints = state
-        .endpoints()
-        .ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))?;
+    let endpoints = state.endpoints_ready().await?;
     let prefs = state.preferences();
     let (client_id, secret) = if state.environment() == Environment::Sandbox && prefs.usps_consumer_key.is_empty() {
         // The sandbox's own app credentials: the whole flow works with none of the user's.

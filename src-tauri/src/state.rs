@@ -196,6 +196,12 @@ impl AppState {
         }
     }
 
+    /// The endpoints in force, starting the sandbox first where it is needed.
+    pub async fn endpoints_ready(&self) -> Result<Endpoints, IpcError> {
+        self.ensure_sandbox().await?;
+        self.endpoints().ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))
+    }
+
     pub fn snapshot(&self) -> AppSnapshot {
         // Each lock in its own statement: a guard inside the struct literal would live to its end
         // and deadlock with endpoints() -> environment().
