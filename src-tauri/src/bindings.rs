@@ -4,7 +4,8 @@
 
 use ts_rs::{Config, TS};
 use uspslink_core::callback::CallbackSummary;
-use uspslink_core::error::{ErrorKind, IpcError};
+use uspslink_core::error::{ErrorKind, FieldProblem, IpcError};
+use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsRecord};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step, StepStatus, StepView};
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
 use uspslink_core::vault::{SecretSlot, VaultStatus};
@@ -13,6 +14,7 @@ use uspslink_core::usps::{AccountHints, LinkRecord, LinkStatus};
 
 use crate::commands::SecretPresence;
 use crate::link::LinkUpdate;
+use crate::stamps::StampsUpdate;
 use crate::state::{AppSnapshot, DeepLinkNotice};
 
 /// Path of the generated file, relative to the app crate.
@@ -42,6 +44,11 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
         CommandSig { name: "refresh_usps_link", args: vec![], returns: LinkUpdate::name(cfg) },
         CommandSig { name: "disconnect_usps", args: vec![], returns: LinkUpdate::name(cfg) },
         CommandSig { name: "open_usps_signup", args: vec![], returns: "null".into() },
+        CommandSig { name: "save_shipengine_key", args: vec![("key", n("string".into()))], returns: StampsUpdate::name(cfg) },
+        CommandSig { name: "use_existing_stamps", args: vec![("carrierId", n("string".into()))], returns: StampsUpdate::name(cfg) },
+        CommandSig { name: "register_stamps", args: vec![("form", RegistrationForm::name(cfg))], returns: StampsUpdate::name(cfg) },
+        CommandSig { name: "send_sms_code", args: vec![("phone", n("string".into()))], returns: StampsUpdate::name(cfg) },
+        CommandSig { name: "verify_sms_code", args: vec![("code", n("string".into()))], returns: StampsUpdate::name(cfg) },
     ]
 }
 
@@ -50,6 +57,7 @@ pub fn typescript() -> String {
     let cfg = Config::new();
     let decls = [
         ErrorKind::decl(&cfg),
+        FieldProblem::decl(&cfg),
         IpcError::decl(&cfg),
         Step::decl(&cfg),
         StepStatus::decl(&cfg),
@@ -68,6 +76,12 @@ pub fn typescript() -> String {
         LinkRecord::decl(&cfg),
         LinkStatus::decl(&cfg),
         LinkUpdate::decl(&cfg),
+        Carrier::decl(&cfg),
+        AddressForm::decl(&cfg),
+        CardForm::decl(&cfg),
+        RegistrationForm::decl(&cfg),
+        StampsRecord::decl(&cfg),
+        StampsUpdate::decl(&cfg),
         AppSnapshot::decl(&cfg),
     ];
     let mut out = String::from(

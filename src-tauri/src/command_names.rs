@@ -15,4 +15,9 @@ pub const COMMANDS: &[&str] = &[
     "refresh_usps_link",
     "disconnect_usps",
     "open_usps_signup",
+    "save_shipengine_key",
+    "use_existing_stamps",
+    "register_stamps",
+    "send_sms_code",
+    "verify_sms_code",
 ];

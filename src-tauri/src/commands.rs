@@ -12,6 +12,8 @@ use uspslink_core::vault::{SecretSlot, Vault, VaultStatus};
 use uspslink_core::{ErrorKind, IpcError};
 
 use crate::link::LinkUpdate;
+use crate::stamps::StampsUpdate;
+use uspslink_core::shipengine::RegistrationForm;
 use crate::state::{AppSnapshot, AppState, DeepLinkNotice};
 
 type CmdResult<T> = Result<T, IpcError>;
@@ -142,4 +144,29 @@ pub async fn disconnect_usps<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> Cmd
 pub async fn open_usps_signup<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<()> {
     let endpoints = state.endpoints_ready().await?;
     crate::link::open_external(&app, &endpoints.usps_signup)
+}
+
+#[tauri::command]
+pub async fn save_shipengine_key<R: tauri::Runtime>(app: tauri::AppHandle<R>, key: String) -> CmdResult<StampsUpdate> {
+    crate::stamps::save_key(&app, key).await
+}
+
+#[tauri::command]
+pub fn use_existing_stamps(state: State<'_, AppState>, carrier_id: String) -> CmdResult<StampsUpdate> {
+    crate::stamps::use_existing(&state, carrier_id)
+}
+
+#[tauri::command]
+pub async fn register_stamps<R: tauri::Runtime>(app: tauri::AppHandle<R>, form: RegistrationForm) -> CmdResult<StampsUpdate> {
+    crate::stamps::register(&app, form).await
+}
+
+#[tauri::command]
+pub async fn send_sms_code<R: tauri::Runtime>(app: tauri::AppHandle<R>, phone: String) -> CmdResult<StampsUpdate> {
+    crate::stamps::send_code(&app, phone).await
+}
+
+#[tauri::command]
+pub async fn verify_sms_code<R: tauri::Runtime>(app: tauri::AppHandle<R>, code: String) -> CmdResult<StampsUpdate> {
+    crate::stamps::verify(&app, code).await
 }

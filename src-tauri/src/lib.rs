@@ -4,6 +4,7 @@
 pub mod bindings;
 mod commands;
 mod link;
+mod stamps;
 mod state;
 
 include!("command_names.rs");
@@ -56,6 +57,11 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             commands::refresh_usps_link,
             commands::disconnect_usps,
             commands::open_usps_signup,
+            commands::save_shipengine_key,
+            commands::use_existing_stamps,
+            commands::register_stamps,
+            commands::send_sms_code,
+            commands::verify_sms_code,
         ])
 }
 

@@ -13,6 +13,7 @@ use uspslink_core::callback::{self, CallbackSummary};
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
+use uspslink_core::shipengine::StampsRecord;
 use uspslink_core::usps::{AttemptStore, LinkRecord, LinkStatus};
 use uspslink_core::vault::Vault;
 use uspslink_core::{ErrorKind, IpcError};
@@ -23,6 +24,7 @@ pub const STORE_FILE: &str = "uspslink.json";
 const KEY_PREFERENCES: &str = "preferences";
 const KEY_PROGRESS: &str = "progress";
 const KEY_USPS_LINK: &str = "usps_link";
+const KEY_STAMPS: &str = "stamps";
 const RECENT_LINKS: usize = 10;
 /// Forces the environment for this run (tests, demos) without touching the stored preference.
 pub const ENV_ENVIRONMENT: &str = "USPSLINK_ENVIRONMENT";
@@ -47,6 +49,7 @@ pub struct AppSnapshot {
     pub endpoints: Option<Endpoints>,
     pub recent_deep_links: Vec<DeepLinkNotice>,
     pub usps_link: LinkStatus,
+    pub stamps: StampsRecord,
 }
 
 /// Writes a JSON value under a key and flushes it to disk. A trait so the state is not generic over
@@ -93,6 +96,7 @@ pub struct AppState {
     deep_links: Mutex<VecDeque<DeepLinkNotice>>,
     pub(crate) attempts: Mutex<AttemptStore>,
     link_record: Mutex<LinkRecord>,
+    stamps: Mutex<StampsRecord>,
     /// The last attempt's failure, until the next attempt (not persisted: a restart starts clean).
     link_failure: Mutex<Option<IpcError>>,
     pub(crate) refresh_lock: tokio::sync::Mutex<()>,
@@ -118,6 +122,7 @@ impl AppState {
         let preferences: Preferences = read(store.get(KEY_PREFERENCES), KEY_PREFERENCES);
         let progress: Progress = read(store.get(KEY_PROGRESS), KEY_PROGRESS);
         let link: LinkRecord = read(store.get(KEY_USPS_LINK), KEY_USPS_LINK);
+        let stamps: StampsRecord = read(store.get(KEY_STAMPS), KEY_STAMPS);
         let env_override = std::env::var(ENV_ENVIRONMENT).ok().and_then(|v| {
             serde_json::from_value(serde_json::Value::String(v.clone()))
                 .map_err(|_| tracing::warn!("{ENV_ENVIRONMENT}={v:?} is not sandbox, usps_test or production; ignored"))
@@ -125,6 +130,7 @@ impl AppState {
         });
         let state = Self::new(store, preferences, progress, env_override, started);
         *state.link_record.lock().expect("link") = link;
+        *state.stamps.lock().expect("stamps") = stamps;
         Ok(state)
     }
 
@@ -146,6 +152,7 @@ impl AppState {
             deep_links: Mutex::new(VecDeque::new()),
             attempts: Mutex::new(AttemptStore::default()),
             link_record: Mutex::new(LinkRecord::default()),
+            stamps: Mutex::new(StampsRecord::default()),
             link_failure: Mutex::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
         }
@@ -216,6 +223,7 @@ impl AppState {
             endpoints: self.endpoints(),
             recent_deep_links: self.recent_deep_links(),
             usps_link: self.link_status(),
+            stamps: self.stamps_record(),
         }
     }
 
@@ -237,14 +245,24 @@ impl AppState {
         self.link_record.lock().expect("link").clone()
     }
 
-    /// Persist a new link record first, then make it current.
-    pub fn set_link_record(&self, record: LinkRecord) -> Result<(), IpcError> {
-        let mut current = self.link_record.lock().expect("link");
-        self.persist
-            .save(KEY_USPS_LINK, serde_json::to_value(&record).map_err(storage_error)?)
-            .map_err(storage_error)?;
-        *current = record;
+    /// Persist a value first, then make it current: a failed save changes nothing.
+    fn replace_persisted<T: Serialize>(&self, key: &str, cell: &Mutex<T>, value: T) -> Result<(), IpcError> {
+        let mut current = cell.lock().expect("persisted value");
+        self.persist.save(key, serde_json::to_value(&value).map_err(storage_error)?).map_err(storage_error)?;
+        *current = value;
         Ok(())
+    }
+
+    pub fn set_link_record(&self, record: LinkRecord) -> Result<(), IpcError> {
+        self.replace_persisted(KEY_USPS_LINK, &self.link_record, record)
+    }
+
+    pub fn stamps_record(&self) -> StampsRecord {
+        self.stamps.lock().expect("stamps").clone()
+    }
+
+    pub fn set_stamps_record(&self, record: StampsRecord) -> Result<(), IpcError> {
+        self.replace_persisted(KEY_STAMPS, &self.stamps, record)
     }
 
     pub fn set_link_failure(&self, failure: Option<IpcError>) {
@@ -275,12 +293,7 @@ impl AppState {
 
     pub fn save_preferences(&self, new: Preferences) -> Result<(), IpcError> {
         new.validate().map_err(|e| e.to_ipc())?;
-        let mut prefs = self.preferences.lock().expect("preferences");
-        self.persist
-            .save(KEY_PREFERENCES, serde_json::to_value(&new).map_err(storage_error)?)
-            .map_err(storage_error)?;
-        *prefs = new;
-        Ok(())
+        self.replace_persisted(KEY_PREFERENCES, &self.preferences, new)
     }
 
     /// Validate a deep link and remember it for a UI that mounts later (cold start).

@@ -140,8 +140,12 @@ class Profile:
 def profile(tmp_path, request):
     p = Profile(tmp_path, request.node.name)
     yield p
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
         p.screenshot("failure")
+        try:
+            print("page text at failure:\n" + p.driver.find_element("tag name", "body").text)
+        except Exception:  # the window may be gone
+            pass
         print(p.log()[-4000:])
     p.stop()
 

@@ -3,7 +3,21 @@
 
 export type ErrorKind = "invalid_deep_link" | "keyring_unavailable" | "keyring_locked" | "keyring_failure" | "login_failed" | "needs_reconnecting" | "not_configured" | "invalid_input" | "invalid_api_key" | "rate_limited" | "remote_error" | "network" | "malformed_response" | "storage" | "internal";
 
-export type IpcError = { kind: ErrorKind, message: string, };
+export type FieldProblem = { 
+/**
+ * The API's field path, e.g. `address.postal_code`.
+ */
+field: string, message: string, };
+
+export type IpcError = { kind: ErrorKind, message: string, 
+/**
+ * Field-by-field problems (validation, or an API error naming a field); often empty.
+ */
+fields: Array<FieldProblem>, 
+/**
+ * The remote service's request id, for support (ShipEngine's `request_id`).
+ */
+request_id: string | null, };
 
 export type Step = "before_you_start" | "stamps_account" | "usps_business_account" | "payment_account" | "link_business_account" | "identifiers" | "waiting_for_approval";
 
@@ -71,6 +85,39 @@ export type LinkStatus = { "state": "not_linked" } | { "state": "waiting" } | { 
 
 export type LinkUpdate = { status: LinkStatus, view: DashboardView, };
 
+export type Carrier = { carrier_id: string, carrier_code: string, nickname: string | null, friendly_name: string | null, };
+
+export type AddressForm = { name: string, phone: string, company_name: string, address_line1: string, address_line2: string, city_locality: string, state_province: string, postal_code: string, country_code: string, 
+/**
+ * "yes" or "no".
+ */
+address_residential_indicator: string, };
+
+export type CardForm = { name: string, number: string, expiration_month: string, expiration_year: string, };
+
+export type RegistrationForm = { nickname: string, email: string, agree_to_carrier_terms: boolean, address: AddressForm, credit_card: CardForm, };
+
+export type StampsRecord = { 
+/**
+ * The API key in the vault was checked with ShipEngine.
+ */
+key_checked: boolean, 
+/**
+ * Set as soon as registration succeeds (or an existing carrier is chosen), so a retry never
+ * registers again.
+ */
+carrier_id: string | null, phone: string | null, verification_id: string | null, 
+/**
+ * Unix seconds of the last code sent, for the resend cool-down.
+ */
+code_sent_at: number | null, verified: boolean, };
+
+export type StampsUpdate = { record: StampsRecord, 
+/**
+ * A Stamps.com carrier already on the account, offered instead of registering again.
+ */
+existing_carrier: Carrier | null, view: DashboardView, };
+
 export type AppSnapshot = { view: DashboardView, preferences: Preferences, 
 /**
  * The environment in force (a test run may override the stored preference).
@@ -79,7 +126,7 @@ environment: Environment, environment_label: string,
 /**
  * None while the sandbox is still starting.
  */
-endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link: LinkStatus, };
+endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link: LinkStatus, stamps: StampsRecord, };
 
 /** Every IPC command: its arguments and what it resolves to. */
 export type Commands = {
@@ -97,6 +144,11 @@ export type Commands = {
   refresh_usps_link: { args: {  }; returns: LinkUpdate };
   disconnect_usps: { args: {  }; returns: LinkUpdate };
   open_usps_signup: { args: {  }; returns: null };
+  save_shipengine_key: { args: { key: string }; returns: StampsUpdate };
+  use_existing_stamps: { args: { carrierId: string }; returns: StampsUpdate };
+  register_stamps: { args: { form: RegistrationForm }; returns: StampsUpdate };
+  send_sms_code: { args: { phone: string }; returns: StampsUpdate };
+  verify_sms_code: { args: { code: string }; returns: StampsUpdate };
 };
 
 export const EVENT_DEEP_LINK = "deep-link";

@@ -6,12 +6,19 @@ afterEach(() => clearMocks());
 
 describe("toIpcError", () => {
   it("keeps a well-formed {kind, message}", () => {
-    expect(toIpcError({ kind: "keyring_locked", message: "unlock" })).toEqual({ kind: "keyring_locked", message: "unlock" });
+    expect(toIpcError({ kind: "keyring_locked", message: "unlock" })).toEqual({
+      kind: "keyring_locked",
+      message: "unlock",
+      fields: [],
+      request_id: null,
+    });
+    const withFields = { kind: "remote_error", message: "bad", fields: [{ field: "address.phone", message: "x" }], request_id: "r-1" };
+    expect(toIpcError(withFields)).toEqual(withFields);
   });
   it("turns unknown kinds, strings and Errors into internal errors", () => {
     expect(toIpcError({ kind: "made_up", message: "x" }).kind).toBe("internal");
-    expect(toIpcError("command not allowed")).toEqual({ kind: "internal", message: "command not allowed" });
-    expect(toIpcError(new Error("boom"))).toEqual({ kind: "internal", message: "boom" });
+    expect(toIpcError("command not allowed")).toEqual({ kind: "internal", message: "command not allowed", fields: [], request_id: null });
+    expect(toIpcError(new Error("boom")).message).toBe("boom");
     expect(toIpcError(undefined).message).toBe("Something went wrong.");
   });
 });
@@ -29,8 +36,8 @@ describe("call", () => {
   });
   it("rejects with a normalized IpcError", async () => {
     mockIPC(() => {
-      throw { kind: "invalid_input", message: "the redirect URI must be …" };
+      throw { kind: "invalid_input", message: "the redirect URI must be …", fields: [], request_id: null };
     });
-    await expect(call("get_snapshot")).rejects.toEqual({ kind: "invalid_input", message: "the redirect URI must be …" });
+    await expect(call("get_snapshot")).rejects.toEqual({ kind: "invalid_input", message: "the redirect URI must be …", fields: [], request_id: null });
   });
 });

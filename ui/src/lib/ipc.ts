@@ -32,14 +32,19 @@ const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>([
 /** Whatever a rejected invoke gives us, as `{kind, message}`. The UI branches on `kind` only. */
 export function toIpcError(e: unknown): IpcError {
   if (e && typeof e === "object" && "kind" in e && "message" in e) {
-    const { kind, message } = e as { kind: unknown; message: unknown };
+    const { kind, message, fields, request_id } = e as Record<string, unknown>;
     if (typeof kind === "string" && KNOWN_KINDS.has(kind) && typeof message === "string") {
-      return { kind: kind as ErrorKind, message };
+      return {
+        kind: kind as ErrorKind,
+        message,
+        fields: Array.isArray(fields) ? (fields as IpcError["fields"]) : [],
+        request_id: typeof request_id === "string" ? request_id : null,
+      };
     }
   }
   // Tauri itself rejects with a plain string (e.g. a command the ACL does not allow).
   const message = typeof e === "string" ? e : e instanceof Error ? e.message : "Something went wrong.";
-  return { kind: "internal", message };
+  return { kind: "internal", message, fields: [], request_id: null };
 }
 
 export async function call<K extends keyof Commands>(

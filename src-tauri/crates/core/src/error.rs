@@ -39,16 +39,28 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// A field a form got wrong, for the UI to highlight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct FieldProblem {
+    /// The API's field path, e.g. `address.postal_code`.
+    pub field: String,
+    pub message: String,
+}
+
 /// What crosses IPC when a command fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct IpcError {
     pub kind: ErrorKind,
     pub message: String,
+    /// Field-by-field problems (validation, or an API error naming a field); often empty.
+    pub fields: Vec<FieldProblem>,
+    /// The remote service's request id, for support (ShipEngine's `request_id`).
+    pub request_id: Option<String>,
 }
 
 impl IpcError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self { kind, message: message.into(), fields: Vec::new(), request_id: None }
     }
 }
 
@@ -77,7 +89,7 @@ mod tests {
         let e = IpcError::new(ErrorKind::KeyringLocked, "unlock it");
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
-            serde_json::json!({"kind": "keyring_locked", "message": "unlock it"})
+            serde_json::json!({"kind": "keyring_locked", "message": "unlock it", "fields": [], "request_id": null})
         );
     }
 }

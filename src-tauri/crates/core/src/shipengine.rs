@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use ts_rs::TS;
 
-use crate::error::{ErrorKind, HasKind};
+use crate::error::{ErrorKind, FieldProblem, HasKind, IpcError};
 
 /// After an ambiguous registration failure, how often and how far apart the carriers are listed.
 const REGISTRATION_RECHECKS: u32 = 4;
@@ -53,6 +53,25 @@ fn first_message(errors: &[ApiErrorDetail]) -> String {
 }
 
 impl HasKind for ShipEngineError {
+    /// With the fields ShipEngine named and its request id, so the UI can highlight and support can trace.
+    fn to_ipc(&self) -> IpcError {
+        let mut e = IpcError::new(self.kind(), self.to_string());
+        match self {
+            ShipEngineError::Api { request_id, errors, .. } => {
+                e.request_id = Some(request_id.clone());
+                e.fields = errors
+                    .iter()
+                    .filter_map(|d| d.field_name.as_ref().map(|f| FieldProblem { field: f.clone(), message: d.message.clone() }))
+                    .collect();
+            }
+            ShipEngineError::InvalidApiKey { request_id } | ShipEngineError::RateLimited { request_id, .. } => {
+                e.request_id = request_id.clone();
+            }
+            _ => {}
+        }
+        e
+    }
+
     fn kind(&self) -> ErrorKind {
         match self {
             ShipEngineError::InvalidApiKey { .. } => ErrorKind::InvalidApiKey,
@@ -120,14 +139,6 @@ impl std::fmt::Debug for CardForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CardForm").field("name", &self.name).field("number", &"[REDACTED]").finish()
     }
-}
-
-/// A field the form got wrong, for the UI to highlight.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct FieldProblem {
-    /// The ShipEngine field path, e.g. `address.postal_code`.
-    pub field: String,
-    pub message: String,
 }
 
 impl RegistrationForm {
@@ -206,6 +217,27 @@ impl RegistrationForm {
         }))
     }
 }
+
+/// Progress of the Stamps.com step, kept in the store (no secret: the key is in the vault, the card
+/// number is never kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct StampsRecord {
+    /// The API key in the vault was checked with ShipEngine.
+    pub key_checked: bool,
+    /// Set as soon as registration succeeds (or an existing carrier is chosen), so a retry never
+    /// registers again.
+    pub carrier_id: Option<String>,
+    pub phone: Option<String>,
+    pub verification_id: Option<String>,
+    /// Unix seconds of the last code sent, for the resend cool-down.
+    #[ts(type = "number | null")]
+    pub code_sent_at: Option<u64>,
+    pub verified: bool,
+}
+
+/// Seconds between two SMS codes.
+pub const RESEND_COOLDOWN_SECS: u64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Verification {

@@ -1,0 +1,107 @@
+"""Issue 4: the Stamps.com step against the sandbox: API key (public test key refused), registration
+with the guide's example values, SMS verification through the sandbox's phone inbox; afterwards no
+card number and no API key anywhere in the profile or the log."""
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import by_testid, wait_for
+
+KEY = "sandbox_e2eStampsKey42"
+CARD = "4111 1111 1111 1111"
+
+
+def sandbox_base(profile) -> str:
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        m = re.search(r"sandbox listening on (http://127\.0\.0\.1:\d+)", profile.log())
+        if m:
+            return m.group(1)
+        time.sleep(0.1)
+    raise AssertionError("the app's sandbox never started")
+
+
+def fill(d, field: str, value: str) -> None:
+    el = d.find_element("css selector", f'[data-field="{field}"]')
+    el.clear()
+    el.send_keys(value)
+
+
+def test_register_and_verify_with_the_guide_values(profile):
+    d = profile.start()
+    wait_for(d, "popup")
+    d.find_element(*by_testid("popup-see-instructions")).click()
+    d.find_element(*by_testid("complete-step")).click()
+    key = wait_for(d, "stamps-key")
+
+    key.send_keys("TEST_publicKey1")
+    d.find_element(*by_testid("stamps-save-key")).click()
+    err = wait_for(d, "stamps-error")
+    assert "public test account" in err.text and err.get_attribute("data-kind") == "invalid_api_key"
+
+    key = d.find_element(*by_testid("stamps-key"))
+    key.clear()
+    key.send_keys(KEY)
+    d.find_element(*by_testid("stamps-save-key")).click()
+    wait_for(d, "stamps-form")
+
+    values = {
+        "nickname": "My Stamps.com account", "email": "john.doe@example.com", "address.name": "John Doe",
+        "address.phone": "111-111-1111", "address.company_name": "Example Corp.",
+        "address.address_line1": "4009 Marathon Blvd", "address.address_line2": "Suite 300",
+        "address.city_locality": "Austin", "address.state_province": "TX", "address.postal_code": "787",
+        "credit_card.name": "my credit card", "credit_card.number": CARD,
+        "credit_card.expiration_month": "07", "credit_card.expiration_year": "2030",
+    }
+    for f, v in values.items():
+        fill(d, f, v)
+    d.find_element(*by_testid("stamps-register")).click()
+    # Bad ZIP and the unticked terms are named field by field; nothing was registered.
+    wait_for(d, "stamps-form")
+    problem = d.find_element("css selector", '[data-problem="address.postal_code"]')
+    assert "ZIP" in problem.text
+    assert d.find_elements("css selector", '[data-problem="agree_to_carrier_terms"]')
+    assert d.find_element("css selector", '[data-field="credit_card.number"]').get_attribute("value") == "", \
+        "the card number leaves the UI once sent"
+    fill(d, "address.postal_code", "78756")
+    fill(d, "credit_card.number", CARD)
+    d.find_element("css selector", '[data-field="agree_to_carrier_terms"]').click()
+    d.find_element(*by_testid("stamps-register")).click()
+
+    wait_for(d, "sms-send").click()
+    code_field = wait_for(d, "sms-code")
+    base = sandbox_base(profile)
+    inbox = json.load(urllib.request.urlopen(f"{base}/sandbox/phone-inbox/1111111111"))
+    code_field.send_keys("000000")
+    d.find_element(*by_testid("sms-verify")).click()
+    assert "not right" in wait_for(d, "sms-problem").text
+    code_field = d.find_element(*by_testid("sms-code"))
+    code_field.clear()
+    code_field.send_keys(inbox["code"])
+    d.find_element(*by_testid("sms-verify")).click()
+    # Verified: the step is done and the guidelines move on to the next one.
+    WebDriverWait(d, 15).until(lambda drv: drv.find_element(*by_testid("step-content")).get_attribute("data-step") == "usps_business_account")
+    assert d.find_element(*by_testid("step-stamps_account")).get_attribute("data-status") == "done"
+    d.find_element(*by_testid("step-stamps_account")).click()
+    assert "verified" in wait_for(d, "stamps-verified").text
+    profile.screenshot("stamps-verified")
+
+    stored = profile.store()
+    assert stored["stamps"]["verified"] is True and stored["stamps"]["carrier_id"].startswith("se-")
+    profile.stop()
+    needles = [CARD.replace(" ", ""), CARD, KEY]
+    for path in [p for p in profile.home.rglob("*") if p.is_file()]:
+        data = path.read_bytes()
+        for n in needles:
+            assert n.encode() not in data, f"{n!r} leaked into {path}"
+    for n in needles:
+        assert n not in profile.log()
+    r = subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", "shipengine-api-key"],
+                       capture_output=True, text=True)
+    assert r.stdout == KEY
+    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True)
