@@ -49,6 +49,7 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
         CommandSig { name: "register_stamps", args: vec![("form", RegistrationForm::name(cfg))], returns: StampsUpdate::name(cfg) },
         CommandSig { name: "send_sms_code", args: vec![("phone", n("string".into()))], returns: StampsUpdate::name(cfg) },
         CommandSig { name: "verify_sms_code", args: vec![("code", n("string".into()))], returns: StampsUpdate::name(cfg) },
+        CommandSig { name: "check_registration", args: vec![("form", RegistrationForm::name(cfg))], returns: format!("Array<{}>", FieldProblem::name(cfg)) },
     ]
 }
 

@@ -20,4 +20,5 @@ pub const COMMANDS: &[&str] = &[
     "register_stamps",
     "send_sms_code",
     "verify_sms_code",
+    "check_registration",
 ];

@@ -170,3 +170,9 @@ pub async fn send_sms_code<R: tauri::Runtime>(app: tauri::AppHandle<R>, phone: S
 pub async fn verify_sms_code<R: tauri::Runtime>(app: tauri::AppHandle<R>, code: String) -> CmdResult<StampsUpdate> {
     crate::stamps::verify(&app, code).await
 }
+
+/// Validation as the user types: every problem of the form so far, without sending anything.
+#[tauri::command]
+pub fn check_registration(form: RegistrationForm) -> Vec<uspslink_core::error::FieldProblem> {
+    form.to_request(crate::stamps::today()).err().unwrap_or_default()
+}

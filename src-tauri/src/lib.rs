@@ -62,6 +62,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             commands::register_stamps,
             commands::send_sms_code,
             commands::verify_sms_code,
+            commands::check_registration,
         ])
 }
 

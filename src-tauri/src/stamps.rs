@@ -71,7 +71,7 @@ pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate
     Ok(update(state, None))
 }
 
-fn today() -> (u32, u32) {
+pub(crate) fn today() -> (u32, u32) {
     year_month(unix_now())
 }
 

@@ -60,6 +60,9 @@ def test_register_and_verify_with_the_guide_values(profile):
     }
     for f, v in values.items():
         fill(d, f, v)
+    # Validation as typed: the ZIP field, once left, says what is wrong before anything is sent.
+    WebDriverWait(d, 10).until(lambda drv: drv.find_elements("css selector", '[data-problem="address.postal_code"]'))
+    assert not d.find_elements("css selector", '[data-problem="email"]'), "valid fields show no message"
     d.find_element(*by_testid("stamps-register")).click()
     # Bad ZIP and the unticked terms are named field by field; nothing was registered.
     wait_for(d, "stamps-form")

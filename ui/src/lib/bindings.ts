@@ -149,6 +149,7 @@ export type Commands = {
   register_stamps: { args: { form: RegistrationForm }; returns: StampsUpdate };
   send_sms_code: { args: { phone: string }; returns: StampsUpdate };
   verify_sms_code: { args: { code: string }; returns: StampsUpdate };
+  check_registration: { args: { form: RegistrationForm }; returns: Array<FieldProblem> };
 };
 
 export const EVENT_DEEP_LINK = "deep-link";
