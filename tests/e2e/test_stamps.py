@@ -43,6 +43,11 @@ def test_register_and_verify_with_the_guide_values(profile):
     d.find_element(*by_testid("stamps-save-key")).click()
     err = wait_for(d, "stamps-error")
     assert "public test account" in err.text and err.get_attribute("data-kind") == "invalid_api_key"
+    key = d.find_element(*by_testid("stamps-key"))
+    key.clear()
+    key.send_keys("not_a_valid_key")
+    d.find_element(*by_testid("stamps-save-key")).click()
+    WebDriverWait(d, 10).until(lambda drv: "refused the API key" in drv.find_element(*by_testid("stamps-error")).text)
 
     key = d.find_element(*by_testid("stamps-key"))
     key.clear()
@@ -84,6 +89,7 @@ def test_register_and_verify_with_the_guide_values(profile):
     d.find_element(*by_testid("sms-verify")).click()
     assert "not right" in wait_for(d, "sms-problem").text
     code_field = d.find_element(*by_testid("sms-code"))
+    assert code_field.get_attribute("value") == "000000", "a wrong code stays in the field"
     code_field.clear()
     code_field.send_keys(inbox["code"])
     d.find_element(*by_testid("sms-verify")).click()
