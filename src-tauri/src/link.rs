@@ -79,7 +79,7 @@ async fn usps_app(state: &AppState) -> Result<UspsApp, IpcError> {
 
 fn emit<R: Runtime>(app: &tauri::AppHandle<R>) -> LinkUpdate {
     let state = app.state::<AppState>();
-    let update = LinkUpdate { status: state.link_status(), view: state.snapshot().view };
+    let update = LinkUpdate { status: state.link_status(), view: state.view() };
     if let Err(e) = app.emit(EVENT_USPS_LINK, &update) {
         tracing::error!("could not emit {EVENT_USPS_LINK}: {e}");
     }

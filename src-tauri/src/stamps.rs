@@ -38,7 +38,7 @@ async fn stored_key(state: &AppState) -> Result<SecretString, IpcError> {
 }
 
 fn update(state: &AppState, existing_carrier: Option<Carrier>) -> StampsUpdate {
-    StampsUpdate { record: state.stamps_record(), existing_carrier, view: state.snapshot().view }
+    StampsUpdate { record: state.stamps_record(), existing_carrier, view: state.view() }
 }
 
 /// Check the key with `GET /v1/carriers`, then keep it in the keyring. The public test key is refused

@@ -209,11 +209,15 @@ impl AppState {
         self.endpoints().ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))
     }
 
+    pub fn view(&self) -> DashboardView {
+        self.progress.lock().expect("progress").view()
+    }
+
     pub fn snapshot(&self) -> AppSnapshot {
         // Each lock in its own statement: a guard inside the struct literal would live to its end
         // and deadlock with endpoints() -> environment().
         let environment = self.environment();
-        let view = self.progress.lock().expect("progress").view();
+        let view = self.view();
         let preferences = self.preferences.lock().expect("preferences").clone();
         AppSnapshot {
             view,

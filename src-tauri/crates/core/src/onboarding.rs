@@ -144,6 +144,12 @@ pub struct DashboardView {
     pub total_steps: u32,
 }
 
+/// The steps that must be done before `step` opens: every earlier one, except that the USPS side
+/// (steps 3–5) does not wait for the Stamps.com account.
+fn prerequisites(step: Step) -> impl Iterator<Item = Step> {
+    Step::ALL[..step.index()].iter().copied().filter(move |s| !(*s == Step::StampsAccount && step < Step::Identifiers))
+}
+
 impl Progress {
     fn is_done(&self, step: Step) -> bool {
         self.completed.contains(&step)
@@ -157,10 +163,7 @@ impl Progress {
         if step == Step::WaitingForApproval {
             return self.link_complete;
         }
-        Step::ALL[..step.index()]
-            .iter()
-            .filter(|s| !(**s == Step::StampsAccount && step < Step::Identifiers))
-            .all(|s| self.is_done(*s))
+        prerequisites(step).all(|s| self.is_done(s))
     }
 
     fn mark_done(&mut self, step: Step) {
@@ -223,12 +226,7 @@ impl Progress {
     }
 
     fn first_unfinished_before(&self, step: Step) -> Step {
-        Step::ALL[..step.index()]
-            .iter()
-            .copied()
-            .filter(|s| !(*s == Step::StampsAccount && step < Step::Identifiers))
-            .find(|s| !self.is_done(*s))
-            .unwrap_or(Step::Identifiers)
+        prerequisites(step).find(|s| !self.is_done(*s)).unwrap_or(Step::Identifiers)
     }
 
     pub fn view(&self) -> DashboardView {

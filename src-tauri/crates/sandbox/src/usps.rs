@@ -93,6 +93,11 @@ fn page(title: &str, body: &str) -> Response {
     .into_response()
 }
 
+/// The error paragraph every page shows (the scripted browser and tests look for `#error`).
+fn error_html(message: &str) -> String {
+    format!("<p class=\"err\" id=\"error\">{}</p>", escape(message))
+}
+
 fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     let query = serde_urlencoded::to_string(params).unwrap_or_default();
     let sep = if redirect_uri.contains('?') { '&' } else { '?' };
@@ -114,7 +119,7 @@ struct AuthorizeQuery {
 }
 
 async fn cop_navigator(State(state): State<Shared>, Query(q): Query<AuthorizeQuery>) -> Response {
-    let bad = |msg: &str| page("Request problem", &format!("<p class=\"err\" id=\"error\">{}</p>", escape(msg)));
+    let bad = |msg: &str| page("Request problem", &error_html(msg));
     if q.wf.as_deref() != Some("apis_merchant_user") {
         return bad("Unknown workflow (wf must be apis_merchant_user).");
     }
@@ -141,7 +146,7 @@ async fn cop_navigator(State(state): State<Shared>, Query(q): Query<AuthorizeQue
 }
 
 fn sign_in_page(flow: &str, error: Option<&str>, extra: &str) -> Response {
-    let err = error.map(|e| format!("<p class=\"err\" id=\"error\">{}</p>", escape(e))).unwrap_or_default();
+    let err = error.map(error_html).unwrap_or_default();
     page(
         "Sign In",
         &format!(
@@ -162,8 +167,8 @@ fn return_with_error(flow: &Flow, title: &str, error: &str, description: &str) -
     page(
         title,
         &format!(
-            "<p class=\"err\" id=\"error\">{}</p><p><a class=\"button\" id=\"return\" href=\"{}\">Return to the application</a></p>",
-            escape(description),
+            "{}<p><a class=\"button\" id=\"return\" href=\"{}\">Return to the application</a></p>",
+            error_html(description),
             escape(&href)
         ),
     )
@@ -179,7 +184,7 @@ struct SignInForm {
 async fn sign_in(State(state): State<Shared>, Form(f): Form<SignInForm>) -> Response {
     let mut s = state.lock().expect("sandbox state");
     let Some(flow) = s.usps.flows.get_mut(&f.flow) else {
-        return page("Session expired", "<p class=\"err\" id=\"error\">This sign-in session is unknown or over.</p>");
+        return page("Session expired", &error_html("This sign-in session is unknown or over."));
     };
     let known = ["merchant", "locked", "revoked"].contains(&f.username.as_str());
     if f.username == "locked" && f.password == PASSWORD {
@@ -200,7 +205,7 @@ async fn sign_in(State(state): State<Shared>, Form(f): Form<SignInForm>) -> Resp
 }
 
 fn mfa_page(flow: &str, error: Option<&str>) -> Response {
-    let err = error.map(|e| format!("<p class=\"err\" id=\"error\">{}</p>", escape(e))).unwrap_or_default();
+    let err = error.map(error_html).unwrap_or_default();
     page(
         "Multi-Factor Authentication",
         &format!(
@@ -223,7 +228,7 @@ struct MfaForm {
 async fn mfa(State(state): State<Shared>, Form(f): Form<MfaForm>) -> Response {
     let mut s = state.lock().expect("sandbox state");
     let Some(flow) = s.usps.flows.get_mut(&f.flow).filter(|fl| fl.user.is_some()) else {
-        return page("Session expired", "<p class=\"err\" id=\"error\">Sign in first.</p>");
+        return page("Session expired", &error_html("Sign in first."));
     };
     if f.code.trim() != MFA_CODE {
         return mfa_page(&f.flow, Some("That code is not correct."));
@@ -233,7 +238,7 @@ async fn mfa(State(state): State<Shared>, Form(f): Form<MfaForm>) -> Response {
 }
 
 fn grant_page(flow: &str, error: Option<&str>) -> Response {
-    let err = error.map(|e| format!("<p class=\"err\" id=\"error\">{}</p>", escape(e))).unwrap_or_default();
+    let err = error.map(error_html).unwrap_or_default();
     page(
         "Grant uspslink Access",
         &format!(
@@ -263,7 +268,7 @@ async fn grant(State(state): State<Shared>, Form(f): Form<GrantForm>) -> Respons
     let usps = &mut s.usps;
     let ok = usps.flows.get(&f.flow).is_some_and(|fl| fl.user.is_some() && fl.mfa_done);
     if !ok {
-        return page("Session expired", "<p class=\"err\" id=\"error\">Sign in first.</p>");
+        return page("Session expired", &error_html("Sign in first."));
     }
     if f.decision == "deny" {
         let flow = usps.flows.remove(&f.flow).expect("checked");
