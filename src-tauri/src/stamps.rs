@@ -75,17 +75,9 @@ pub(crate) fn today() -> (u32, u32) {
     year_month(unix_now())
 }
 
-/// Civil (UTC) year and month of a Unix time (Howard Hinnant's days-to-civil); no date crate for this.
 fn year_month(unix_secs: u64) -> (u32, u32) {
-    let days = (unix_secs / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year as u32, month as u32)
+    let (y, m, _) = uspslink_core::usps::civil_date(unix_secs);
+    (y, m)
 }
 
 /// Register the free Stamps.com account. The card number is used for this one request and dropped.

@@ -6,6 +6,7 @@
 pub mod callback;
 pub mod error;
 pub mod onboarding;
+pub mod payments;
 pub mod settings;
 pub mod shipengine;
 pub mod usps;

@@ -67,6 +67,17 @@ pub struct Progress {
     pub link_complete: bool,
     /// "Please wait for approval…" was dismissed; it never returns.
     pub status_banner_dismissed: bool,
+    /// What the user ticked on "Before you start", in [`ChecklistItem`] order.
+    pub checklist: Vec<ChecklistItem>,
+}
+
+/// "Before you start": what the user has at hand (or asked the sales representative for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecklistItem {
+    Crid,
+    Mid,
+    Eps,
 }
 
 impl Default for Progress {
@@ -78,6 +89,7 @@ impl Default for Progress {
             skipped_to_link: false,
             link_complete: false,
             status_banner_dismissed: false,
+            checklist: Vec::new(),
         }
     }
 }
@@ -97,6 +109,10 @@ pub enum OnboardingEvent {
     /// USPS accepted the identifiers.
     LinkCompleted,
     DismissStatusBanner,
+    /// A "Before you start" checklist box was ticked (`step` holds the item) …
+    Check(ChecklistItem),
+    /// … or cleared.
+    Uncheck(ChecklistItem),
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -221,6 +237,13 @@ impl Progress {
                 }
                 self.status_banner_dismissed = true;
             }
+            OnboardingEvent::Check(item) => {
+                if !self.checklist.contains(&item) {
+                    self.checklist.push(item);
+                    self.checklist.sort();
+                }
+            }
+            OnboardingEvent::Uncheck(item) => self.checklist.retain(|i| *i != item),
         }
         Ok(())
     }
@@ -374,5 +397,72 @@ mod tests {
         assert_eq!(e, GoTo(Step::PaymentAccount));
         let e: OnboardingEvent = serde_json::from_str(r#"{"type":"dismiss_popup"}"#).unwrap();
         assert_eq!(e, DismissPopup);
+    }
+
+    #[test]
+    fn skip_to_link_then_link_completes_without_the_business_account_steps() {
+        let mut p = through(&[Step::BeforeYouStart, Step::StampsAccount]);
+        p.apply(SkipToLink).unwrap();
+        assert_eq!(p.view().steps[Step::UspsBusinessAccount.index()].status, StepStatus::Done);
+        assert_eq!(p.view().steps[Step::PaymentAccount.index()].status, StepStatus::Done);
+        p.apply(Complete(Step::LinkBusinessAccount)).unwrap();
+        assert_eq!(p.current_step, Step::Identifiers);
+        p.apply(LinkCompleted).unwrap();
+        assert!(p.link_complete && p.view().show_status_banner);
+        assert_eq!(p.view().completed_count, 6, "every step but the waiting one");
+    }
+
+    #[test]
+    fn back_from_identifiers_and_resume_there_after_a_restart() {
+        let mut p = through(&[
+            Step::BeforeYouStart,
+            Step::StampsAccount,
+            Step::UspsBusinessAccount,
+            Step::PaymentAccount,
+            Step::LinkBusinessAccount,
+        ]);
+        assert_eq!(p.current_step, Step::Identifiers);
+        p.apply(GoTo(Step::PaymentAccount)).unwrap();
+        p.apply(GoTo(Step::Identifiers)).unwrap();
+        let restored: Progress = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(restored, p);
+        assert_eq!(restored.view().current_step, Step::Identifiers);
+        assert_eq!(restored.view().steps[Step::Identifiers.index()].status, StepStatus::Current);
+        // A store written before a field existed still loads (serde default).
+        let old: Progress = serde_json::from_str(r#"{"current_step":"identifiers","completed":["before_you_start"]}"#).unwrap();
+        assert_eq!((old.current_step, old.checklist.len()), (Step::Identifiers, 0));
+    }
+
+    #[test]
+    fn after_the_link_the_connect_prompts_never_return_and_the_banner_goes_only_once() {
+        let mut p = through(&[
+            Step::BeforeYouStart,
+            Step::StampsAccount,
+            Step::UspsBusinessAccount,
+            Step::PaymentAccount,
+            Step::LinkBusinessAccount,
+        ]);
+        p.apply(LinkCompleted).unwrap();
+        // Going back through the steps brings back neither the pop-up nor the connect banner.
+        p.apply(GoTo(Step::BeforeYouStart)).unwrap();
+        let v = p.view();
+        assert!(!v.show_popup && !v.show_connect_banner && v.show_status_banner);
+        p.apply(DismissStatusBanner).unwrap();
+        p.apply(LinkCompleted).unwrap();
+        assert!(!p.view().show_status_banner, "verifying again does not bring the dismissed banner back");
+        assert_eq!(p.view().steps[Step::WaitingForApproval.index()].status, StepStatus::Done);
+    }
+
+    #[test]
+    fn checklist_ticks_are_kept_in_order_without_duplicates() {
+        let mut p = Progress::default();
+        for e in [Check(ChecklistItem::Eps), Check(ChecklistItem::Crid), Check(ChecklistItem::Eps)] {
+            p.apply(e).unwrap();
+        }
+        assert_eq!(p.checklist, [ChecklistItem::Crid, ChecklistItem::Eps]);
+        p.apply(Uncheck(ChecklistItem::Crid)).unwrap();
+        assert_eq!(p.checklist, [ChecklistItem::Eps]);
+        let e: OnboardingEvent = serde_json::from_str(r#"{"type":"check","step":"mid"}"#).unwrap();
+        assert_eq!(e, Check(ChecklistItem::Mid));
     }
 }

@@ -365,7 +365,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> R
 }
 
 /// `Retry-After` in seconds; the official .NET SDK reads `RetryAfter`, so accept both spellings.
-fn retry_after_secs(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+pub(crate) fn retry_after_secs(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     ["retry-after", "retryafter"]
         .iter()
         .find_map(|h| headers.get(*h))

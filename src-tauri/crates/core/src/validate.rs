@@ -162,6 +162,74 @@ pub fn required(v: &str, what: &str, max: usize) -> Result<String, String> {
     Ok(v.to_string())
 }
 
+/// Digits as typed: spaces are allowed between groups (people copy "2053 8353"); anything else is not.
+fn digits_as_typed(v: &str, what: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(format!("enter your {what}"));
+    }
+    if v.chars().any(|c| !(c.is_ascii_digit() || c == ' ')) {
+        return Err(format!("a {what} has only digits"));
+    }
+    Ok(v.chars().filter(char::is_ascii_digit).collect())
+}
+
+/// CRID (Customer Registration ID). USPS Payments API v3.1.14, schema `CRID`: a string of
+/// `minLength 2, maxLength 18`, "a USPS-generated numeric code"; every USPS example has 8 digits.
+pub fn crid(v: &str) -> Result<String, String> {
+    let d = digits_as_typed(v, "CRID")?;
+    if !(2..=18).contains(&d.len()) {
+        return Err(format!("a CRID has 2 to 18 digits (usually 8); this has {}", d.len()));
+    }
+    Ok(d)
+}
+
+/// MID / manifest MID / Returns MID (Mailer ID). USPS Payments API v3.1.14, schemas `MID` and
+/// `ManifestMID`: `^(\d{6}|\d{9})$`. Postal Bulletin 22290: 6-digit MIDs start with 0–8 and
+/// 9-digit MIDs start with 9 (the first digit tells the barcode which length follows).
+pub fn mid(v: &str, what: &str) -> Result<String, String> {
+    let d = digits_as_typed(v, what)?;
+    match d.len() {
+        6 if d.starts_with('9') => Err(format!("a 6-digit {what} starts with 0 to 8; one starting with 9 has 9 digits")),
+        9 if !d.starts_with('9') => Err(format!("a 9-digit {what} starts with 9; one starting with 0 to 8 has 6 digits")),
+        6 | 9 => Ok(d),
+        n => Err(format!("a {what} has 6 or 9 digits; this has {n}")),
+    }
+}
+
+/// EPS (Enterprise Payment System) account number: "your 10-digit EPA number" (USPS EPS Account
+/// Creation guide); the Payments API itself only says digits (`^\d+$`, example "1234567890").
+pub fn eps_account(v: &str) -> Result<String, String> {
+    let d = digits_as_typed(v, "EPS account number")?;
+    if d.len() != 10 {
+        return Err(format!("an EPS account number has 10 digits; this has {}", d.len()));
+    }
+    Ok(d)
+}
+
+/// Permit number. The Payments API gives no pattern (`permitNumber: string`); permit imprint numbers
+/// are printed as digits, but that is not confirmed for every permit type, so letters are let
+/// through and USPS has the last word.
+pub fn permit_number(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err("enter your permit number".into());
+    }
+    if v.len() > 20 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err("a permit number has only letters and digits, at most 20".into());
+    }
+    Ok(v.to_string())
+}
+
+/// The ZIP Code of a permit: Payments API `permitZIPCode` `^\d{5}$` (no ZIP+4 here).
+pub fn permit_zip(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.len() != 5 || !v.chars().all(|c| c.is_ascii_digit()) {
+        return Err("the permit ZIP Code is 5 digits, like 78756".into());
+    }
+    Ok(v.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +294,45 @@ mod tests {
         assert_eq!(required("  Austin ", "city", 50).unwrap(), "Austin");
         assert!(required(" ", "city", 50).unwrap_err().contains("enter the city"));
         assert!(required(&"x".repeat(51), "city", 50).unwrap_err().contains("at most 50"));
+    }
+
+    /// Each case: the input and either the normalised value or a part of the message.
+    fn table(f: impl Fn(&str) -> Result<String, String>, cases: &[(&str, Result<&str, &str>)]) {
+        for (v, want) in cases {
+            match (f(v), want) {
+                (Ok(got), Ok(w)) => assert_eq!(got, *w, "{v:?}"),
+                (Err(msg), Err(w)) => assert!(msg.contains(w), "{v:?}: {msg:?} lacks {w:?}"),
+                (got, w) => panic!("{v:?}: got {got:?}, wanted {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn usps_identifiers() {
+        // (input, Ok(normalised) or Err(part of the message))
+        let crids: &[(&str, Result<&str, &str>)] = &[
+            ("20538353", Ok("20538353")), (" 2053 8353 ", Ok("20538353")), ("12", Ok("12")),
+            ("1", Err("2 to 18 digits (usually 8); this has 1")), (&"1".repeat(19), Err("this has 19")),
+            ("2053-8353", Err("only digits")), ("", Err("enter your CRID")),
+        ];
+        table(crid, crids);
+        let mids: &[(&str, Result<&str, &str>)] = &[
+            ("901234567", Ok("901234567")), ("123456", Ok("123456")), ("012345", Ok("012345")), ("899999", Ok("899999")),
+            ("912345", Err("a 6-digit MID starts with 0 to 8")), ("123456789", Err("a 9-digit MID starts with 9")),
+            ("1234567", Err("6 or 9 digits; this has 7")), ("90123456a", Err("only digits")), (" ", Err("enter your MID")),
+        ];
+        table(|v| mid(v, "MID"), mids);
+        assert!(mid("91234", "manifest MID").unwrap_err().starts_with("a manifest MID has 6 or 9"));
+        assert_eq!(eps_account("1000000001").unwrap(), "1000000001");
+        assert_eq!(eps_account("10000 00001").unwrap(), "1000000001");
+        assert!(eps_account("100000001").unwrap_err().contains("10 digits; this has 9"));
+        assert!(eps_account("1000000001x").unwrap_err().contains("only digits"));
+        assert_eq!(permit_number(" 1234 ").unwrap(), "1234");
+        assert!(permit_number("12-34").unwrap_err().contains("letters and digits"));
+        assert!(permit_number("").unwrap_err().contains("enter your permit number"));
+        assert_eq!(permit_zip("78756").unwrap(), "78756");
+        for bad in ["7875", "78756-1234", "ABCDE", ""] {
+            assert!(permit_zip(bad).unwrap_err().contains("5 digits"), "{bad}");
+        }
     }
 }
