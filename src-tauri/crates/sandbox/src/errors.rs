@@ -29,17 +29,23 @@ pub(crate) fn shipengine(
     (status, Json(json!({"request_id": request_id, "errors": [err]}))).into_response()
 }
 
-/// USPS resource APIs: `{apiVersion, error:{code, message, errors:[{status, code, title, detail}]}}`.
+/// USPS resource APIs: `{apiVersion, error:{code, message, errors:[{status, code, title, detail,
+/// source?:{parameter}}]}}` (Payments v3 `ErrorMessage`).
 pub(crate) fn usps_api(status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
+    usps_api_on(status, code, title, detail, None)
+}
+
+/// The same, naming the request input that caused it (`source.parameter`).
+pub(crate) fn usps_api_on(status: StatusCode, code: &str, title: &str, detail: &str, parameter: Option<&str>) -> Response {
+    let mut err = json!({"status": status.as_u16().to_string(), "code": code, "title": title, "detail": detail});
+    if let Some(p) = parameter {
+        err["source"] = json!({"parameter": p});
+    }
     (
         status,
         Json(json!({
-            "apiVersion": "3.0.0",
-            "error": {
-                "code": status.as_u16().to_string(),
-                "message": title,
-                "errors": [{"status": status.as_u16().to_string(), "code": code, "title": title, "detail": detail}],
-            }
+            "apiVersion": "3.1.14",
+            "error": {"code": status.as_u16().to_string(), "message": title, "errors": [err]}
         })),
     )
         .into_response()

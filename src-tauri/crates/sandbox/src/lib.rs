@@ -7,6 +7,7 @@
 
 mod errors;
 mod faults;
+pub mod payments;
 mod shipengine;
 pub mod usps;
 
@@ -29,6 +30,8 @@ pub(crate) struct State {
     pub(crate) usps: usps::Usps,
     pub(crate) stamps: shipengine::Stamps,
     request_counter: u64,
+    /// Payment authorizations granted (`GET /sandbox/usps/payment-authorizations`).
+    pub(crate) usps_payment_authorizations: u64,
     /// Added to the real clock, so tests can expire codes without waiting (`POST /sandbox/clock`).
     clock_offset: Duration,
     started: Option<Instant>,
@@ -61,6 +64,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .merge(faults::routes())
         .merge(usps::page_routes())
         .merge(shipengine::helper_routes())
+        .merge(payments::helper_routes())
         .route("/sandbox/clock", axum::routing::post(advance_clock))
         .fallback(errors::not_found)
         .with_state(state)

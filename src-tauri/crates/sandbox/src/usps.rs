@@ -69,6 +69,12 @@ pub(crate) struct Usps {
 }
 
 impl Usps {
+    /// The user a bearer token was issued to: None for an unknown or revoked token, Some(None) for a
+    /// client-credentials token (no user).
+    pub(crate) fn token_user(&self, token: &str) -> Option<Option<&str>> {
+        self.access.get(token).map(|u| u.as_deref())
+    }
+
     fn next_id(&mut self, prefix: &str) -> String {
         self.counter += 1;
         let digest = Sha256::digest(format!("{prefix}-{}", self.counter));
@@ -468,7 +474,8 @@ async fn revoke_user(State(state): State<Shared>, Json(r): Json<RevokeUser>) -> 
 }
 
 pub(crate) fn api_routes() -> Router<Shared> {
-    Router::new().route("/oauth2/v3/token", post(token)).route("/oauth2/v3/revoke", post(revoke))
+    Router::new()
+        .merge(crate::payments::routes()).route("/oauth2/v3/token", post(token)).route("/oauth2/v3/revoke", post(revoke))
 }
 
 pub(crate) fn page_routes() -> Router<Shared> {

@@ -200,3 +200,97 @@ async fn revoked_user_and_password_reset_break_refresh() {
     let body = json!({"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": t["refresh_token"]});
     assert_eq!(b.token(body).await.0, 400);
 }
+
+/// A user-bound access token, through the sign-in pages and the token endpoint.
+async fn access_token(b: &Browser) -> String {
+    let code = b.code_for("merchant").await;
+    let (_, t) = b.token(code_body(&code, VERIFIER)).await;
+    t["access_token"].as_str().unwrap().to_string()
+}
+
+fn first_error(body: &Value) -> (String, String) {
+    let e = &body["error"]["errors"][0];
+    (e["code"].as_str().unwrap_or("").to_string(), e["source"]["parameter"].as_str().unwrap_or("").to_string())
+}
+
+#[tokio::test]
+async fn payment_account_inquiry_needs_a_user_token_and_knows_the_accounts() {
+    use crate::payments::{PERMIT_NUMBER, PERMIT_ZIP};
+    let (_sb, b) = browser().await;
+    let url = |path: &str| format!("{}/payments/v3/payment-account/{path}", b.base);
+    let r = b.http.get(url("1000000001?accountType=EPS")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["errors"][0]["title"], "invalid_token");
+    let (_, cc) = b.token(json!({"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})).await;
+    let r = b.http.get(url("1000000001?accountType=EPS")).bearer_auth(cc["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a token without a business user sees no accounts");
+
+    let token = access_token(&b).await;
+    let get = |path: String| b.http.get(url(&path)).bearer_auth(&token).send();
+    let r = get("1000000001?accountType=EPS".into()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!((body["accountType"].as_str(), body["accountNumber"].as_str()), (Some("EPS"), Some("1000000001")));
+    let r = get("9999999999?accountType=EPS".into()).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(first_error(&body).0, "100001");
+    assert_eq!(body["error"]["errors"][0]["detail"], "Could not find an EPS Account with number: 9999999999");
+    assert_eq!(get(format!("{PERMIT_NUMBER}?accountType=PERMIT&permitZIPCode={PERMIT_ZIP}")).await.unwrap().status(), 200);
+    assert_eq!(get(format!("{PERMIT_NUMBER}?accountType=PERMIT&permitZIPCode=10001")).await.unwrap().status(), 404);
+    let body: Value = get(format!("{PERMIT_NUMBER}?accountType=PERMIT")).await.unwrap().json().await.unwrap();
+    assert_eq!(first_error(&body), ("160215".into(), "permitZIPCode".into()));
+    let body: Value = get("1000000001?accountType=CASH".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(first_error(&body).0, "160390");
+}
+
+#[tokio::test]
+async fn payment_authorization_checks_roles_and_account_standing() {
+    let (_sb, b) = browser().await;
+    let token = access_token(&b).await;
+    let payer = |acct: &str| json!({"roleName": "PAYER", "CRID": crate::usps::CRID, "MID": crate::usps::MID, "manifestMID": crate::usps::MID, "accountType": "EPS", "accountNumber": acct});
+    let owner = json!({"roleName": "LABEL_OWNER", "CRID": crate::usps::CRID, "MID": crate::usps::MID, "manifestMID": crate::usps::MID});
+    let post = |roles: Value| {
+        b.http.post(format!("{}/payments/v3/payment-authorization", b.base)).bearer_auth(&token).json(&json!({"roles": roles})).send()
+    };
+    let cases: Vec<(Value, u16, &str, &str)> = vec![
+        (json!([payer("1000000002"), owner]), 400, "100002", "accountNumber"),
+        (json!([payer("1000000003"), owner]), 400, "100003", "accountNumber"),
+        (json!([payer("1000000004"), owner]), 400, "100004", "accountNumber"),
+        (json!([payer("5555555555"), owner]), 400, "100001", "accountNumber"),
+        (json!([payer("1000000001")]), 400, "160229", "roles"),
+        (json!([owner]), 400, "160228", "roles"),
+        (json!([payer("1000000001"), payer("1000000001"), owner]), 400, "160227", "roleName"),
+        (json!([{"roleName": "PAYER", "CRID": "", "accountType": "EPS", "accountNumber": "1"}, owner]), 400, "160218", "CRID"),
+        (json!([{"roleName": "PAYER", "CRID": "20538353", "accountType": "EPS"}, owner]), 400, "160224", "accountNumber"),
+        (json!([{"roleName": "PAYER", "CRID": "20538353", "accountType": "PERMIT", "permitNumber": "1234"}, owner]), 400, "160226", "permitZIP"),
+        (json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "manifestMID": "901234567"}]), 400, "160221", "MID"),
+        (json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "MID": "901234567"}]), 400, "160222", "manifestMID"),
+        (json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "12345678", "MID": "901234567", "manifestMID": "901234567"}]), 403, "403", "CRID"),
+        (json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "MID": "123456", "manifestMID": "123456"}]), 403, "403", "MID"),
+    ];
+    for (roles, status, code, parameter) in cases {
+        let r = post(roles.clone()).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{roles}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(first_error(&body), (code.to_string(), parameter.to_string()), "{roles}");
+        assert_eq!(body["error"]["code"], status.to_string());
+    }
+    let granted = |b: &Browser| {
+        let url = format!("{}/sandbox/usps/payment-authorizations", b.base);
+        let http = b.http.clone();
+        async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap()["granted"].as_u64().unwrap() }
+    };
+    assert_eq!(granted(&b).await, 0, "no refused request counts");
+    let r = post(json!([payer("1000000001"), owner])).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["paymentAuthorizationToken"].as_str().unwrap().split('.').count(), 3);
+    assert_eq!(body["roles"].as_array().unwrap().len(), 2);
+    assert_eq!(granted(&b).await, 1);
+    // A revoked access token is refused.
+    b.http.post(format!("{}/oauth2/v3/revoke", b.base)).basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .json(&json!({"token": token, "token_type_hint": "access_token"})).send().await.unwrap();
+    assert_eq!(post(json!([payer("1000000001"), owner])).await.unwrap().status(), 401);
+}
