@@ -6,13 +6,15 @@ use ts_rs::{Config, TS};
 use uspslink_core::callback::CallbackSummary;
 use uspslink_core::error::{ErrorKind, FieldProblem, IpcError};
 use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsRecord};
-use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step, StepStatus, StepView};
+use uspslink_core::onboarding::{ChecklistItem, DashboardView, OnboardingEvent, Step, StepStatus, StepView};
+use uspslink_core::payments::{AccountType, IdentifiersForm, IdentifiersView, LinkSummary, PaymentAccount};
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
 use uspslink_core::vault::{SecretSlot, VaultStatus};
 
 use uspslink_core::usps::{AccountHints, LinkRecord, LinkStatus};
 
 use crate::commands::SecretPresence;
+use crate::identifiers::IdentifiersUpdate;
 use crate::link::LinkUpdate;
 use crate::stamps::StampsUpdate;
 use crate::state::{AppSnapshot, DeepLinkNotice};
@@ -50,6 +52,10 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
         CommandSig { name: "send_sms_code", args: vec![("phone", n("string".into()))], returns: StampsUpdate::name(cfg) },
         CommandSig { name: "verify_sms_code", args: vec![("code", n("string".into()))], returns: StampsUpdate::name(cfg) },
         CommandSig { name: "check_registration", args: vec![("form", RegistrationForm::name(cfg))], returns: format!("Array<{}>", FieldProblem::name(cfg)) },
+        CommandSig { name: "check_identifiers", args: vec![("form", IdentifiersForm::name(cfg))], returns: format!("Array<{}>", FieldProblem::name(cfg)) },
+        CommandSig { name: "save_identifiers_draft", args: vec![("form", IdentifiersForm::name(cfg))], returns: IdentifiersView::name(cfg) },
+        CommandSig { name: "verify_identifiers", args: vec![("form", IdentifiersForm::name(cfg))], returns: IdentifiersUpdate::name(cfg) },
+        CommandSig { name: "email_link_summary", args: vec![], returns: "null".into() },
     ]
 }
 
@@ -83,6 +89,13 @@ pub fn typescript() -> String {
         RegistrationForm::decl(&cfg),
         StampsRecord::decl(&cfg),
         StampsUpdate::decl(&cfg),
+        ChecklistItem::decl(&cfg),
+        AccountType::decl(&cfg),
+        IdentifiersForm::decl(&cfg),
+        PaymentAccount::decl(&cfg),
+        LinkSummary::decl(&cfg),
+        IdentifiersView::decl(&cfg),
+        IdentifiersUpdate::decl(&cfg),
         AppSnapshot::decl(&cfg),
     ];
     let mut out = String::from(

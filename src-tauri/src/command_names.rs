@@ -21,4 +21,8 @@ pub const COMMANDS: &[&str] = &[
     "send_sms_code",
     "verify_sms_code",
     "check_registration",
+    "check_identifiers",
+    "save_identifiers_draft",
+    "verify_identifiers",
+    "email_link_summary",
 ];

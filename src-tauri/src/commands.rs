@@ -11,7 +11,9 @@ use uspslink_core::settings::Preferences;
 use uspslink_core::vault::{SecretSlot, Vault, VaultStatus};
 use uspslink_core::{ErrorKind, IpcError};
 
+use crate::identifiers::IdentifiersUpdate;
 use crate::link::LinkUpdate;
+use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
 use crate::stamps::StampsUpdate;
 use uspslink_core::shipengine::RegistrationForm;
 use crate::state::{AppSnapshot, AppState, DeepLinkNotice};
@@ -48,7 +50,7 @@ pub fn get_snapshot(state: State<'_, AppState>) -> AppSnapshot {
 
 #[tauri::command]
 pub fn onboarding_event(state: State<'_, AppState>, event: OnboardingEvent) -> CmdResult<DashboardView> {
-    state.apply(event)
+    state.apply_from_user(event)
 }
 
 #[tauri::command]
@@ -175,4 +177,24 @@ pub async fn verify_sms_code<R: tauri::Runtime>(app: tauri::AppHandle<R>, code: 
 #[tauri::command]
 pub fn check_registration(form: RegistrationForm) -> Vec<uspslink_core::error::FieldProblem> {
     form.to_request(crate::stamps::today()).err().unwrap_or_default()
+}
+
+#[tauri::command]
+pub fn check_identifiers(form: IdentifiersForm) -> Vec<uspslink_core::error::FieldProblem> {
+    crate::identifiers::check(&form)
+}
+
+#[tauri::command]
+pub fn save_identifiers_draft(state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersView> {
+    crate::identifiers::save_draft(&state, form)
+}
+
+#[tauri::command]
+pub async fn verify_identifiers<R: tauri::Runtime>(app: tauri::AppHandle<R>, form: IdentifiersForm) -> CmdResult<IdentifiersUpdate> {
+    crate::identifiers::verify(&app, form).await
+}
+
+#[tauri::command]
+pub fn email_link_summary<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
+    crate::identifiers::email_summary(&app)
 }

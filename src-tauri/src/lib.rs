@@ -3,6 +3,7 @@
 
 pub mod bindings;
 mod commands;
+mod identifiers;
 mod link;
 mod stamps;
 mod state;
@@ -63,6 +64,10 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             commands::send_sms_code,
             commands::verify_sms_code,
             commands::check_registration,
+            commands::check_identifiers,
+            commands::save_identifiers_draft,
+            commands::verify_identifiers,
+            commands::email_link_summary,
         ])
 }
 

@@ -92,6 +92,18 @@ pub fn open_external<R: Runtime>(app: &tauri::AppHandle<R>, url: &str) -> Result
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(IpcError::new(ErrorKind::InvalidInput, "only web addresses are opened in the browser"));
     }
+    launch(app, url)
+}
+
+/// Hand a `mailto:` URL to the system mail client (or the `USPSLINK_BROWSER` command).
+pub fn open_mail<R: Runtime>(app: &tauri::AppHandle<R>, mailto: &str) -> Result<(), IpcError> {
+    if !mailto.starts_with("mailto:") {
+        return Err(IpcError::new(ErrorKind::InvalidInput, "not an e-mail address"));
+    }
+    launch(app, mailto)
+}
+
+fn launch<R: Runtime>(app: &tauri::AppHandle<R>, url: &str) -> Result<(), IpcError> {
     if let Ok(cmd) = std::env::var(ENV_BROWSER) {
         let mut parts = cmd.split_whitespace();
         let program = parts.next().ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, format!("{ENV_BROWSER} is empty")))?;
@@ -106,7 +118,7 @@ pub fn open_external<R: Runtime>(app: &tauri::AppHandle<R>, url: &str) -> Result
     use tauri_plugin_opener::OpenerExt;
     app.opener()
         .open_url(url, None::<&str>)
-        .map_err(|e| IpcError::new(ErrorKind::Internal, format!("could not open the browser: {e}")))
+        .map_err(|e| IpcError::new(ErrorKind::Internal, format!("could not open {}: {e}", url.split(':').next().unwrap_or("it"))))
 }
 
 /// *Link your business account* (or *Reconnect* / *Try again*).
@@ -233,14 +245,43 @@ pub async fn refresh_if_needed<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<
             state.set_link_record(record.refreshed(&tokens))?;
             tracing::info!("USPS access token refreshed");
         }
-        Err(e @ LinkError::NeedsReconnecting(_)) => {
-            tracing::warn!("USPS link needs reconnecting: {e}");
-            forget_tokens(&state).await?;
-            state.set_link_record(LinkRecord { needs_reconnecting: true, ..record })?;
-        }
+        Err(e @ LinkError::NeedsReconnecting(_)) => mark_broken(&state, &e.to_string()).await?,
         Err(e) => return Err(e.to_ipc()),
     }
     Ok(emit(app))
+}
+
+/// USPS no longer accepts the link (a refused refresh, or an API answering 401): the tokens go, and
+/// the link shows "needs reconnecting" until the user signs in again.
+async fn mark_broken(state: &AppState, reason: &str) -> Result<(), IpcError> {
+    tracing::warn!("USPS link needs reconnecting: {reason}");
+    forget_tokens(state).await?;
+    state.set_link_record(LinkRecord { needs_reconnecting: true, ..state.link_record() })
+}
+
+/// The same, from outside (the payments calls), telling the UI.
+pub async fn broken<R: Runtime>(app: &tauri::AppHandle<R>, reason: &str) -> Result<LinkUpdate, IpcError> {
+    mark_broken(&app.state::<AppState>(), reason).await?;
+    Ok(emit(app))
+}
+
+/// A current access token for a USPS API call: refreshed first when it is (nearly) expired.
+pub async fn access_token<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<SecretString, IpcError> {
+    let update = refresh_if_needed(app).await?;
+    match update.status {
+        LinkStatus::Linked { .. } => {}
+        LinkStatus::NeedsReconnecting { message } => return Err(IpcError::new(ErrorKind::NeedsReconnecting, message)),
+        _ => return Err(IpcError::new(ErrorKind::NotConfigured, "Link your USPS business account first (step 5).")),
+    }
+    let vault = app.state::<AppState>().vault_source();
+    let token = blocking(move || vault.open().get(SecretSlot::UspsAccessToken).map_err(|e| e.to_ipc())).await?;
+    match token {
+        Some(t) => Ok(t),
+        None => {
+            broken(app, "no access token is stored").await?;
+            Err(IpcError::new(ErrorKind::NeedsReconnecting, "Your USPS connection is gone: reconnect your USPS business account."))
+        }
+    }
 }
 
 /// *Disconnect*: revoke at USPS (best effort: the local tokens go either way), then forget.

@@ -12,6 +12,7 @@ use ts_rs::TS;
 use uspslink_core::callback::{self, CallbackSummary};
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
+use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
 use uspslink_core::shipengine::StampsRecord;
 use uspslink_core::usps::{AttemptStore, LinkRecord, LinkStatus};
@@ -25,6 +26,7 @@ const KEY_PREFERENCES: &str = "preferences";
 const KEY_PROGRESS: &str = "progress";
 const KEY_USPS_LINK: &str = "usps_link";
 const KEY_STAMPS: &str = "stamps";
+const KEY_IDENTIFIERS: &str = "identifiers";
 const RECENT_LINKS: usize = 10;
 /// Forces the environment for this run (tests, demos) without touching the stored preference.
 pub const ENV_ENVIRONMENT: &str = "USPSLINK_ENVIRONMENT";
@@ -50,6 +52,7 @@ pub struct AppSnapshot {
     pub recent_deep_links: Vec<DeepLinkNotice>,
     pub usps_link: LinkStatus,
     pub stamps: StampsRecord,
+    pub identifiers: IdentifiersView,
 }
 
 /// Writes a JSON value under a key and flushes it to disk. A trait so the state is not generic over
@@ -97,6 +100,7 @@ pub struct AppState {
     pub(crate) attempts: Mutex<AttemptStore>,
     link_record: Mutex<LinkRecord>,
     stamps: Mutex<StampsRecord>,
+    identifiers: Mutex<IdentifiersRecord>,
     /// The last attempt's failure, until the next attempt (not persisted: a restart starts clean).
     link_failure: Mutex<Option<IpcError>>,
     pub(crate) refresh_lock: tokio::sync::Mutex<()>,
@@ -123,6 +127,7 @@ impl AppState {
         let progress: Progress = read(store.get(KEY_PROGRESS), KEY_PROGRESS);
         let link: LinkRecord = read(store.get(KEY_USPS_LINK), KEY_USPS_LINK);
         let stamps: StampsRecord = read(store.get(KEY_STAMPS), KEY_STAMPS);
+        let identifiers: IdentifiersRecord = read(store.get(KEY_IDENTIFIERS), KEY_IDENTIFIERS);
         let env_override = std::env::var(ENV_ENVIRONMENT).ok().and_then(|v| {
             serde_json::from_value(serde_json::Value::String(v.clone()))
                 .map_err(|_| tracing::warn!("{ENV_ENVIRONMENT}={v:?} is not sandbox, usps_test or production; ignored"))
@@ -131,6 +136,7 @@ impl AppState {
         let state = Self::new(store, preferences, progress, env_override, started);
         *state.link_record.lock().expect("link") = link;
         *state.stamps.lock().expect("stamps") = stamps;
+        *state.identifiers.lock().expect("identifiers") = identifiers;
         Ok(state)
     }
 
@@ -153,6 +159,7 @@ impl AppState {
             attempts: Mutex::new(AttemptStore::default()),
             link_record: Mutex::new(LinkRecord::default()),
             stamps: Mutex::new(StampsRecord::default()),
+            identifiers: Mutex::new(IdentifiersRecord::default()),
             link_failure: Mutex::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
         }
@@ -228,7 +235,20 @@ impl AppState {
             recent_deep_links: self.recent_deep_links(),
             usps_link: self.link_status(),
             stamps: self.stamps_record(),
+            identifiers: self.identifiers_view(),
         }
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress.lock().expect("progress").clone()
+    }
+
+    /// An event from the UI: only those a user may claim (see `OnboardingEvent::is_user_event`).
+    pub fn apply_from_user(&self, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
+        if !event.is_user_event() {
+            return Err(uspslink_core::onboarding::OnboardingError::NotAUserEvent.to_ipc());
+        }
+        self.apply(event)
     }
 
     /// Apply an onboarding event; persisted before it is visible, and unchanged on any error.
@@ -267,6 +287,20 @@ impl AppState {
 
     pub fn set_stamps_record(&self, record: StampsRecord) -> Result<(), IpcError> {
         self.replace_persisted(KEY_STAMPS, &self.stamps, record)
+    }
+
+    pub fn identifiers_record(&self) -> IdentifiersRecord {
+        self.identifiers.lock().expect("identifiers").clone()
+    }
+
+    pub fn set_identifiers_record(&self, record: IdentifiersRecord) -> Result<(), IpcError> {
+        self.replace_persisted(KEY_IDENTIFIERS, &self.identifiers, record)
+    }
+
+    /// The identifiers step as shown: the draft, pre-filled from the USPS sign-in where empty.
+    pub fn identifiers_view(&self) -> IdentifiersView {
+        let hints = self.link_record().hints;
+        self.identifiers_record().view(&hints)
     }
 
     pub fn set_link_failure(&self, failure: Option<IpcError>) {
@@ -361,6 +395,16 @@ mod tests {
         let e = s.apply(OnboardingEvent::Complete(Step::BeforeYouStart)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Storage);
         assert_eq!(s.snapshot().view.current_step, Step::BeforeYouStart);
+    }
+
+    #[test]
+    fn the_ui_cannot_complete_the_link_itself() {
+        let p = Arc::new(MemoryPersist::default());
+        let s = state(p.clone());
+        let e = s.apply_from_user(OnboardingEvent::LinkCompleted).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+        assert!(p.saved.lock().unwrap().is_empty());
+        assert!(s.apply_from_user(OnboardingEvent::Complete(Step::BeforeYouStart)).is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@ function view(current: Step, done: Step[]): DashboardView {
     current_step: current,
     completed_count: done.length,
     total_steps: 7,
+    checklist: [],
     steps: order.map((step, i) => ({
       step,
       number: i + 1,

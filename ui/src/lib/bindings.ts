@@ -25,9 +25,13 @@ export type StepStatus = "done" | "current" | "available" | "locked";
 
 export type StepView = { step: Step, number: number, title: string, status: StepStatus, };
 
-export type DashboardView = { show_popup: boolean, show_connect_banner: boolean, show_status_banner: boolean, current_step: Step, steps: Array<StepView>, completed_count: number, total_steps: number, };
+export type DashboardView = { show_popup: boolean, show_connect_banner: boolean, show_status_banner: boolean, current_step: Step, steps: Array<StepView>, completed_count: number, total_steps: number, 
+/**
+ * The "Before you start" boxes the user ticked.
+ */
+checklist: Array<ChecklistItem>, };
 
-export type OnboardingEvent = { "type": "dismiss_popup" } | { "type": "open_guidelines" } | { "type": "go_to", "step": Step } | { "type": "complete", "step": Step } | { "type": "skip_to_link" } | { "type": "link_completed" } | { "type": "dismiss_status_banner" };
+export type OnboardingEvent = { "type": "dismiss_popup" } | { "type": "open_guidelines" } | { "type": "go_to", "step": Step } | { "type": "complete", "step": Step } | { "type": "skip_to_link" } | { "type": "link_completed" } | { "type": "dismiss_status_banner" } | { "type": "check", "step": ChecklistItem } | { "type": "uncheck", "step": ChecklistItem };
 
 export type Environment = "sandbox" | "usps_test" | "production";
 
@@ -118,6 +122,48 @@ export type StampsUpdate = { record: StampsRecord,
  */
 existing_carrier: Carrier | null, view: DashboardView, };
 
+export type ChecklistItem = "crid" | "mid" | "eps";
+
+export type AccountType = "EPS" | "PERMIT";
+
+export type IdentifiersForm = { 
+/**
+ * Only for the summary sent to the sales representative.
+ */
+business_name: string, crid: string, mid: string, 
+/**
+ * Optional: the manifest (label) MID; the MID is used when it is empty.
+ */
+manifest_mid: string, 
+/**
+ * Optional.
+ */
+returns_mid: string, account_type: AccountType, eps_account: string, permit_number: string, permit_zip: string, };
+
+export type PaymentAccount = { "type": "eps", account_number: string, } | { "type": "permit", permit_number: string, permit_zip: string, };
+
+export type LinkSummary = { business_name: string | null, crid: string, mid: string, manifest_mid: string | null, returns_mid: string | null, account: PaymentAccount, 
+/**
+ * `YYYY-MM-DD` (UTC) of the verification.
+ */
+linked_on: string, };
+
+export type IdentifiersView = { 
+/**
+ * The draft, with empty fields filled from the USPS sign-in.
+ */
+form: IdentifiersForm, 
+/**
+ * Fields filled from the USPS sign-in, for the user to confirm.
+ */
+prefilled: Array<string>, summary: LinkSummary | null, 
+/**
+ * The summary as the e-mail body / clipboard text.
+ */
+summary_text: string | null, };
+
+export type IdentifiersUpdate = { identifiers: IdentifiersView, view: DashboardView, };
+
 export type AppSnapshot = { view: DashboardView, preferences: Preferences, 
 /**
  * The environment in force (a test run may override the stored preference).
@@ -126,7 +172,7 @@ environment: Environment, environment_label: string,
 /**
  * None while the sandbox is still starting.
  */
-endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link: LinkStatus, stamps: StampsRecord, };
+endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link: LinkStatus, stamps: StampsRecord, identifiers: IdentifiersView, };
 
 /** Every IPC command: its arguments and what it resolves to. */
 export type Commands = {
@@ -150,6 +196,10 @@ export type Commands = {
   send_sms_code: { args: { phone: string }; returns: StampsUpdate };
   verify_sms_code: { args: { code: string }; returns: StampsUpdate };
   check_registration: { args: { form: RegistrationForm }; returns: Array<FieldProblem> };
+  check_identifiers: { args: { form: IdentifiersForm }; returns: Array<FieldProblem> };
+  save_identifiers_draft: { args: { form: IdentifiersForm }; returns: IdentifiersView };
+  verify_identifiers: { args: { form: IdentifiersForm }; returns: IdentifiersUpdate };
+  email_link_summary: { args: {  }; returns: null };
 };
 
 export const EVENT_DEEP_LINK = "deep-link";

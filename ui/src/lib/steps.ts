@@ -49,7 +49,11 @@ export const STEP_TEXT: Record<Step, StepText> = {
   },
   identifiers: {
     summary: "Enter and verify your CRID, MID and EPS.",
-    body: ["Enter your CRID, MID and the EPS account number (or permit number and ZIP); uspslink verifies them with USPS."],
+    body: [
+      "Enter your CRID and MID, choose your account type, and fill in your MMID (manifest MID) and Returns MID if you have them.",
+      "If your account type is EPS, enter your EPS account number; if it is PERMIT, your permit number and permit ZIP Code. If you are not sure, sign in to the USPS Business Customer Gateway and check the details.",
+      "uspslink then checks the payment account with USPS and asks USPS for a payment authorization with your linked account.",
+    ],
   },
   waiting_for_approval: {
     summary: "USPS reviews the link.",

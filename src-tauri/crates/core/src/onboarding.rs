@@ -115,8 +115,23 @@ pub enum OnboardingEvent {
     Uncheck(ChecklistItem),
 }
 
+impl OnboardingEvent {
+    /// Whether the UI may send this event. Finishing the Stamps.com step, the link step and the
+    /// whole link happens only when the backend saw the API succeed; otherwise a UI call could
+    /// claim a link that USPS never accepted.
+    pub fn is_user_event(&self) -> bool {
+        !matches!(
+            self,
+            OnboardingEvent::LinkCompleted
+                | OnboardingEvent::Complete(Step::StampsAccount | Step::LinkBusinessAccount | Step::Identifiers | Step::WaitingForApproval)
+        )
+    }
+}
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum OnboardingError {
+    #[error("that step is finished by uspslink itself once the service confirms it")]
+    NotAUserEvent,
     #[error("finish \"{}\" first", .0.title())]
     StepLocked(Step),
     #[error("the link is not complete yet")]
@@ -158,6 +173,8 @@ pub struct DashboardView {
     pub steps: Vec<StepView>,
     pub completed_count: u32,
     pub total_steps: u32,
+    /// The "Before you start" boxes the user ticked.
+    pub checklist: Vec<ChecklistItem>,
 }
 
 /// The steps that must be done before `step` opens: every earlier one, except that the USPS side
@@ -278,6 +295,7 @@ impl Progress {
             completed_count: steps.iter().filter(|s| s.status == StepStatus::Done).count() as u32,
             total_steps: steps.len() as u32,
             steps,
+            checklist: self.checklist.clone(),
         }
     }
 }
@@ -451,6 +469,15 @@ mod tests {
         p.apply(LinkCompleted).unwrap();
         assert!(!p.view().show_status_banner, "verifying again does not bring the dismissed banner back");
         assert_eq!(p.view().steps[Step::WaitingForApproval.index()].status, StepStatus::Done);
+    }
+
+    #[test]
+    fn the_ui_cannot_claim_what_only_an_api_confirms() {
+        assert!(!LinkCompleted.is_user_event());
+        assert!(!Complete(Step::LinkBusinessAccount).is_user_event());
+        assert!(!Complete(Step::StampsAccount).is_user_event());
+        assert!(Complete(Step::PaymentAccount).is_user_event());
+        assert!(GoTo(Step::Identifiers).is_user_event() && DismissStatusBanner.is_user_event() && Check(ChecklistItem::Mid).is_user_event());
     }
 
     #[test]

@@ -490,6 +490,34 @@ impl LinkSummary {
     }
 }
 
+/// What the store keeps for the identifiers step: the draft as typed (so a restart resumes it) and,
+/// once USPS accepted it, the summary. Never a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct IdentifiersRecord {
+    pub draft: IdentifiersForm,
+    pub summary: Option<LinkSummary>,
+}
+
+/// What the identifiers step and the summary show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct IdentifiersView {
+    /// The draft, with empty fields filled from the USPS sign-in.
+    pub form: IdentifiersForm,
+    /// Fields filled from the USPS sign-in, for the user to confirm.
+    pub prefilled: Vec<String>,
+    pub summary: Option<LinkSummary>,
+    /// The summary as the e-mail body / clipboard text.
+    pub summary_text: Option<String>,
+}
+
+impl IdentifiersRecord {
+    pub fn view(&self, hints: &AccountHints) -> IdentifiersView {
+        let (form, prefilled) = self.draft.prefilled(hints);
+        IdentifiersView { form, prefilled, summary: self.summary.clone(), summary_text: self.summary.as_ref().map(LinkSummary::text) }
+    }
+}
+
 /// Everything but RFC 3986 unreserved characters, percent-encoded (spaces as %20, which every mail
 /// client reads; `+` would show as a plus sign).
 fn percent_encode(s: &str) -> String {
