@@ -11,6 +11,7 @@ use ts_rs::TS;
 use uspslink_core::callback::{CallbackOutcome, OAuthCallback};
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
+use uspslink_core::payments::IdentifiersView;
 use uspslink_core::settings::Environment;
 use uspslink_core::usps::{unix_now, LinkError, LinkRecord, LinkStatus, TokenExchange, TokenSet, UspsOAuthClient};
 use uspslink_core::vault::SecretSlot;
@@ -28,6 +29,8 @@ pub const ENV_BROWSER: &str = "USPSLINK_BROWSER";
 pub struct LinkUpdate {
     pub status: LinkStatus,
     pub view: DashboardView,
+    /// A new link brings new pre-fill values for the identifiers step.
+    pub identifiers: IdentifiersView,
 }
 
 /// The app credentials and addresses in force.
@@ -79,7 +82,7 @@ async fn usps_app(state: &AppState) -> Result<UspsApp, IpcError> {
 
 fn emit<R: Runtime>(app: &tauri::AppHandle<R>) -> LinkUpdate {
     let state = app.state::<AppState>();
-    let update = LinkUpdate { status: state.link_status(), view: state.view() };
+    let update = LinkUpdate { status: state.link_status(), view: state.view(), identifiers: state.identifiers_view() };
     if let Err(e) = app.emit(EVENT_USPS_LINK, &update) {
         tracing::error!("could not emit {EVENT_USPS_LINK}: {e}");
     }

@@ -82,6 +82,13 @@ class Profile:
     def store(self) -> dict:
         return json.loads(self.store_file.read_text())
 
+    def store_or_empty(self) -> dict:
+        """The store, or {} while it is missing or being written (for polling)."""
+        try:
+            return self.store()
+        except (OSError, ValueError):
+            return {}
+
     def start(self, args: list[str] | None = None) -> webdriver.Remote:
         assert BINARY.exists(), f"build the release app first: {BINARY}"
         port, native = free_port(), free_port()
@@ -171,3 +178,29 @@ def wait_gone(driver, testid: str, timeout: float = 10):
 
 def present(driver, testid: str) -> bool:
     return len(driver.find_elements(*by_testid(testid))) > 0
+
+
+def wait_step(driver, step: str, timeout: float = 15) -> None:
+    """Until the guidelines show `step`."""
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.find_element(*by_testid("step-content")).get_attribute("data-step") == step)
+
+
+def fill(driver, field: str, value: str) -> None:
+    el = driver.find_element(By.CSS_SELECTOR, f'[data-field="{field}"]')
+    el.clear()
+    el.send_keys(value)
+
+
+def sandbox_base(profile, runs_before: int = 0) -> str:
+    """The address of the sandbox the app started last (from its log, which every run appends to);
+    `runs_before` earlier runs of the app in this profile are skipped."""
+    import re
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        found = re.findall(r"sandbox listening on (http://127\.0\.0\.1:\d+)", profile.log())
+        if len(found) > runs_before:
+            return found[-1]
+        time.sleep(0.1)
+    raise AssertionError("the app's sandbox never started")
+

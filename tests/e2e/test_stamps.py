@@ -3,33 +3,15 @@ with the guide's example values, SMS verification through the sandbox's phone in
 card number and no API key anywhere in the profile or the log."""
 
 import json
-import re
 import subprocess
-import time
 import urllib.request
 
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import by_testid, wait_for
+from conftest import by_testid, fill, sandbox_base, wait_for
 
 KEY = "sandbox_e2eStampsKey42"
 CARD = "4111 1111 1111 1111"
-
-
-def sandbox_base(profile) -> str:
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        m = re.search(r"sandbox listening on (http://127\.0\.0\.1:\d+)", profile.log())
-        if m:
-            return m.group(1)
-        time.sleep(0.1)
-    raise AssertionError("the app's sandbox never started")
-
-
-def fill(d, field: str, value: str) -> None:
-    el = d.find_element("css selector", f'[data-field="{field}"]')
-    el.clear()
-    el.send_keys(value)
 
 
 def test_register_and_verify_with_the_guide_values(profile):

@@ -87,7 +87,11 @@ linked_at: number, access_expires_at: number, refresh_expires_at: number | null,
 
 export type LinkStatus = { "state": "not_linked" } | { "state": "waiting" } | { "state": "linked", record: LinkRecord, } | { "state": "failed", kind: ErrorKind, message: string, } | { "state": "needs_reconnecting", message: string, };
 
-export type LinkUpdate = { status: LinkStatus, view: DashboardView, };
+export type LinkUpdate = { status: LinkStatus, view: DashboardView, 
+/**
+ * A new link brings new pre-fill values for the identifiers step.
+ */
+identifiers: IdentifiersView, };
 
 export type Carrier = { carrier_id: string, carrier_code: string, nickname: string | null, friendly_name: string | null, };
 

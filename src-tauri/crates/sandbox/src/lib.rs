@@ -43,6 +43,13 @@ impl State {
         self.started.get_or_insert_with(Instant::now).elapsed() + self.clock_offset
     }
 
+    /// Wall-clock Unix time in milliseconds, plus any offset a test added (token expiry survives a
+    /// sandbox restart, so it cannot be measured from the sandbox's start).
+    pub(crate) fn unix_ms(&self) -> u64 {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        (wall + self.clock_offset).as_millis() as u64
+    }
+
     /// Deterministic, UUID-shaped request ids (ShipEngine's `request_id`).
     pub(crate) fn next_request_id(&mut self) -> String {
         self.request_counter += 1;

@@ -65,8 +65,8 @@ fn authorized_user(state: &Shared, headers: &HeaderMap) -> Result<String, Respon
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let s = state.lock().expect("sandbox state");
-    match s.usps.token_user(token) {
-        Some(Some(user)) => Ok(user.to_string()),
+    match s.usps.token_user(token, s.unix_ms()) {
+        Some(Some(user)) => Ok(user),
         Some(None) => Err(usps_api_on(
             StatusCode::FORBIDDEN,
             "403",

@@ -62,17 +62,35 @@ pub(crate) struct Usps {
     flows: HashMap<String, Flow>,
     codes: HashMap<String, CodeGrant>,
     refresh: HashMap<String, RefreshGrant>,
-    /// Access token -> user (None for client-credentials tokens).
-    access: HashMap<String, Option<String>>,
-    revoked_users: Vec<String>,
+    /// Access tokens revoked before they expired.
+    revoked_access: Vec<String>,
+    /// User -> when their password was reset (Unix ms): access tokens issued before are dead.
+    reset_at: HashMap<String, u64>,
     counter: u64,
 }
 
 impl Usps {
-    /// The user a bearer token was issued to: None for an unknown or revoked token, Some(None) for a
-    /// client-credentials token (no user).
-    pub(crate) fn token_user(&self, token: &str) -> Option<Option<&str>> {
-        self.access.get(token).map(|u| u.as_deref())
+    /// The user a bearer token was issued to: None for a forged, expired or revoked token, Some(None)
+    /// for a client-credentials token (no user). Access tokens are signed and carry their own expiry,
+    /// like USPS's JWTs, so they stay valid when the sandbox (or the app running it) restarts.
+    pub(crate) fn token_user(&self, token: &str, now_ms: u64) -> Option<Option<String>> {
+        let (unsigned, signature) = token.rsplit_once('.')?;
+        if sign(unsigned) != signature || self.revoked_access.iter().any(|t| t == token) {
+            return None;
+        }
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(unsigned.split('.').nth(1)?).ok()?;
+        let claims: Value = serde_json::from_slice(&claims).ok()?;
+        let issued_ms = claims["iat_ms"].as_u64()?;
+        if claims["exp"].as_u64()? * 1000 <= now_ms {
+            return None;
+        }
+        let user = claims["user"].as_str().map(str::to_string);
+        if let Some(u) = &user {
+            if self.reset_at.get(u).is_some_and(|reset| issued_ms <= *reset) {
+                return None;
+            }
+        }
+        Some(user)
     }
 
     fn next_id(&mut self, prefix: &str) -> String {
@@ -271,6 +289,7 @@ struct GrantForm {
 async fn grant(State(state): State<Shared>, Form(f): Form<GrantForm>) -> Response {
     let mut s = state.lock().expect("sandbox state");
     let now = s.now();
+    let now_ms = s.unix_ms();
     let usps = &mut s.usps;
     let ok = usps.flows.get(&f.flow).is_some_and(|fl| fl.user.is_some() && fl.mfa_done);
     if !ok {
@@ -324,20 +343,31 @@ fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn make_access_token(usps: &mut Usps, user: Option<&str>) -> String {
+/// Signs sandbox access tokens. Not a secret: it only has to tell the sandbox's tokens from made-up
+/// ones, across restarts.
+const SIGNING_KEY: &[u8] = b"uspslink sandbox token signature";
+
+fn sign(unsigned: &str) -> String {
+    b64url(&Sha256::new().chain_update(SIGNING_KEY).chain_update(unsigned.as_bytes()).finalize())
+}
+
+fn make_access_token(usps: &mut Usps, user: Option<&str>, now_ms: u64) -> String {
     let id = usps.next_id("AT");
-    let mut claims = json!({"sub": user.unwrap_or(CLIENT_ID), "jti": id, "iss": "https://keyc.usps.com/realms/USPS"});
+    let mut claims = json!({
+        "sub": user.unwrap_or(CLIENT_ID), "user": user, "jti": id, "iss": "https://keyc.usps.com/realms/USPS",
+        "iat": now_ms / 1000, "iat_ms": now_ms, "exp": now_ms / 1000 + ACCESS_TTL_SECS,
+    });
     if user.is_some() {
         claims["mail_owners"] = json!([{"crid": CRID, "master_MID": MID, "mids": [MID]}]);
         claims["payment_accounts"] = json!({"accounts": [{"account_number": EPS_ACCOUNT, "account_type": "EPS"}]});
     }
-    let token = format!("{}.{}.{}", b64url(br#"{"alg":"RS256","typ":"JWT"}"#), b64url(claims.to_string().as_bytes()), b64url(id.as_bytes()));
-    usps.access.insert(token.clone(), user.map(str::to_string));
-    token
+    let unsigned = format!("{}.{}", b64url(br#"{"alg":"HS256","typ":"JWT"}"#), b64url(claims.to_string().as_bytes()));
+    let signature = sign(&unsigned);
+    format!("{unsigned}.{signature}")
 }
 
-fn token_response(usps: &mut Usps, user: Option<&str>, client_id: &str, refresh_count: Option<u32>) -> Value {
-    let access = make_access_token(usps, user);
+fn token_response(usps: &mut Usps, user: Option<&str>, client_id: &str, refresh_count: Option<u32>, now_ms: u64) -> Value {
+    let access = make_access_token(usps, user, now_ms);
     let mut body = json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -353,7 +383,7 @@ fn token_response(usps: &mut Usps, user: Option<&str>, client_id: &str, refresh_
     });
     if let (Some(user), Some(count)) = (user, refresh_count) {
         let refresh = usps.next_id("RT");
-        let revoked = usps.revoked_users.iter().any(|u| u == user) || user == "revoked";
+        let revoked = user == "revoked";
         usps.refresh.insert(refresh.clone(), RefreshGrant { user: user.to_string(), client_id: client_id.to_string(), valid: !revoked, count });
         body["refresh_token"] = json!(refresh);
         body["refresh_token_issued_at"] = json!(0);
@@ -390,6 +420,7 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: axum::body
     }
     let mut s = state.lock().expect("sandbox state");
     let now = s.now();
+    let now_ms = s.unix_ms();
     let usps = &mut s.usps;
     match get("grant_type") {
         "authorization_code" => {
@@ -410,7 +441,7 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: axum::body
             }
             grant.used = true;
             let user = grant.user.clone();
-            Json(token_response(usps, Some(&user), CLIENT_ID, Some(0))).into_response()
+            Json(token_response(usps, Some(&user), CLIENT_ID, Some(0), now_ms)).into_response()
         }
         "refresh_token" => {
             let Some(old) = usps.refresh.get_mut(get("refresh_token")) else {
@@ -426,9 +457,9 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: axum::body
             // Rotation: the old refresh token dies, a new one is issued.
             old.valid = false;
             let (user, count) = (old.user.clone(), old.count + 1);
-            Json(token_response(usps, Some(&user), CLIENT_ID, Some(count))).into_response()
+            Json(token_response(usps, Some(&user), CLIENT_ID, Some(count), now_ms)).into_response()
         }
-        "client_credentials" => Json(token_response(usps, None, CLIENT_ID, None)).into_response(),
+        "client_credentials" => Json(token_response(usps, None, CLIENT_ID, None, now_ms)).into_response(),
         "" => errors::oauth(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required."),
         _ => errors::oauth(StatusCode::BAD_REQUEST, "unsupported_grant_type", "The grant type is not supported."),
     }
@@ -454,7 +485,9 @@ async fn revoke(State(state): State<Shared>, headers: HeaderMap, body: axum::bod
     if let Some(r) = s.usps.refresh.get_mut(&token) {
         r.valid = false;
     }
-    s.usps.access.remove(&token);
+    if !s.usps.revoked_access.contains(&token) {
+        s.usps.revoked_access.push(token);
+    }
     StatusCode::OK.into_response()
 }
 
@@ -463,13 +496,15 @@ struct RevokeUser {
     username: String,
 }
 
-/// Sandbox helper: what a USPS password reset does (every refresh token of the user dies).
+/// Sandbox helper: what a USPS password reset does (every token issued to the user so far dies; a new
+/// sign-in works).
 async fn revoke_user(State(state): State<Shared>, Json(r): Json<RevokeUser>) -> StatusCode {
     let mut s = state.lock().expect("sandbox state");
     for g in s.usps.refresh.values_mut().filter(|g| g.user == r.username) {
         g.valid = false;
     }
-    s.usps.revoked_users.push(r.username);
+    let now_ms = s.unix_ms();
+    s.usps.reset_at.insert(r.username, now_ms);
     StatusCode::NO_CONTENT
 }
 

@@ -294,3 +294,27 @@ async fn payment_authorization_checks_roles_and_account_standing() {
         .json(&json!({"token": token, "token_type_hint": "access_token"})).send().await.unwrap();
     assert_eq!(post(json!([payer("1000000001"), owner])).await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn access_tokens_outlive_a_restart_but_not_a_password_reset_or_their_expiry() {
+    let (sb, b) = browser().await;
+    let token = access_token(&b).await;
+    drop(sb);
+    let (_sb2, b2) = browser().await;
+    let lookup = |b: &Browser, t: String| {
+        let req = b.http.get(format!("{}/payments/v3/payment-account/1000000001?accountType=EPS", b.base)).bearer_auth(t);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(lookup(&b2, token.clone()).await, 200, "a token from before the restart still works");
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(lookup(&b2, forged).await, 401, "a token with a wrong signature is refused");
+
+    b2.http.post(format!("{}/sandbox/usps/revoke-user", b2.base)).json(&json!({"username": "merchant"})).send().await.unwrap();
+    assert_eq!(lookup(&b2, token).await, 401, "a password reset kills the tokens issued before it");
+    let fresh = access_token(&b2).await;
+    assert_eq!(lookup(&b2, fresh.clone()).await, 200, "signing in again works");
+    b2.http.post(format!("{}/sandbox/clock", b2.base)).json(&json!({"advance_secs": 28_800})).send().await.unwrap();
+    assert_eq!(lookup(&b2, fresh).await, 401, "an expired token is refused");
+}
