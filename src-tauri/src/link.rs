@@ -274,6 +274,9 @@ pub async fn access_token<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<Secre
     match update.status {
         LinkStatus::Linked { .. } => {}
         LinkStatus::NeedsReconnecting { message } => return Err(IpcError::new(ErrorKind::NeedsReconnecting, message)),
+        LinkStatus::Waiting => {
+            return Err(IpcError::new(ErrorKind::NotConfigured, "Finish signing in to USPS in your browser first, then verify again."))
+        }
         _ => return Err(IpcError::new(ErrorKind::NotConfigured, "Link your USPS business account first (step 5).")),
     }
     let vault = app.state::<AppState>().vault_source();

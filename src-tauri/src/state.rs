@@ -408,6 +408,26 @@ mod tests {
     }
 
     #[test]
+    fn the_identifiers_draft_is_saved_when_it_changes_and_prefilled_from_the_link() {
+        use uspslink_core::payments::IdentifiersForm;
+        use uspslink_core::usps::AccountHints;
+        let p = Arc::new(MemoryPersist::default());
+        let s = state(p.clone());
+        let hints = AccountHints { crids: vec!["20538353".into()], mids: vec![], eps_accounts: vec!["1000000001".into()] };
+        s.set_link_record(LinkRecord { linked: true, hints, ..LinkRecord::default() }).unwrap();
+        let typed = IdentifiersForm { mid: "123456".into(), ..IdentifiersForm::default() };
+        let view = crate::identifiers::save_draft(&s, typed.clone()).unwrap();
+        assert_eq!((view.form.crid.as_str(), view.form.mid.as_str(), view.form.eps_account.as_str()), ("20538353", "123456", "1000000001"));
+        assert_eq!(view.prefilled, ["crid", "eps_account"]);
+        crate::identifiers::save_draft(&s, typed).unwrap();
+        let saved = p.saved.lock().unwrap();
+        let keys: Vec<&str> = saved.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["usps_link", "identifiers"], "an unchanged draft is not written again");
+        assert_eq!(saved[1].1["draft"]["mid"], "123456");
+        assert_eq!(saved[1].1["draft"]["crid"], "", "the store keeps what was typed; pre-fill is only shown");
+    }
+
+    #[test]
     fn invalid_preferences_are_refused_and_change_nothing() {
         let p = Arc::new(MemoryPersist::default());
         let s = state(p.clone());

@@ -123,10 +123,13 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
     assert lookup("usps-access-token") == "", "the dead token is gone from the keyring"
     d.find_element(*by_testid("identifiers-reconnect")).click()
     wait_gone(d, "reconnect-banner", timeout=30)
+    WebDriverWait(d, 30).until(lambda _: profile.store_or_empty().get("usps_link", {}).get("needs_reconnecting") is False)
+    verify = d.find_element(*by_testid("identifiers-verify"))
+    WebDriverWait(d, 10).until(lambda _: verify.is_enabled())
     assert value(d, "eps_account") == "1000000001", "reconnecting keeps the form"
 
     # USPS accepts: the link is complete.
-    d.find_element(*by_testid("identifiers-verify")).click()
+    verify.click()
     wait_for(d, "status-banner", timeout=30)
     assert "Please wait for approval from USPS to begin printing with NSA rates." in d.find_element(*by_testid("status-banner")).text
     assert not present(d, "connect-banner")

@@ -146,11 +146,11 @@ returns_mid: string, account_type: AccountType, eps_account: string, permit_numb
 
 export type PaymentAccount = { "type": "eps", account_number: string, } | { "type": "permit", permit_number: string, permit_zip: string, };
 
-export type LinkSummary = { business_name: string | null, crid: string, mid: string, manifest_mid: string | null, returns_mid: string | null, account: PaymentAccount, 
+export type LinkSummary = { 
 /**
  * `YYYY-MM-DD` (UTC) of the verification.
  */
-linked_on: string, };
+linked_on: string, business_name: string | null, crid: string, mid: string, manifest_mid: string | null, returns_mid: string | null, account: PaymentAccount, };
 
 export type IdentifiersView = { 
 /**

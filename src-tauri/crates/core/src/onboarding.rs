@@ -305,6 +305,10 @@ mod tests {
     use super::*;
     use OnboardingEvent::*;
 
+    /// Every step before the identifiers.
+    const UP_TO_THE_LINK: [Step; 5] =
+        [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount, Step::LinkBusinessAccount];
+
     fn through(steps: &[Step]) -> Progress {
         let mut p = Progress::default();
         for s in steps {
@@ -382,13 +386,7 @@ mod tests {
 
     #[test]
     fn identifiers_finish_only_through_a_verified_link() {
-        let mut p = through(&[
-            Step::BeforeYouStart,
-            Step::StampsAccount,
-            Step::UspsBusinessAccount,
-            Step::PaymentAccount,
-            Step::LinkBusinessAccount,
-        ]);
+        let mut p = through(&UP_TO_THE_LINK);
         assert_eq!(p.apply(Complete(Step::Identifiers)), Err(OnboardingError::NotLinked));
         assert_eq!(p.apply(GoTo(Step::WaitingForApproval)), Err(OnboardingError::StepLocked(Step::Identifiers)));
         p.apply(LinkCompleted).unwrap();
@@ -432,13 +430,7 @@ mod tests {
 
     #[test]
     fn back_from_identifiers_and_resume_there_after_a_restart() {
-        let mut p = through(&[
-            Step::BeforeYouStart,
-            Step::StampsAccount,
-            Step::UspsBusinessAccount,
-            Step::PaymentAccount,
-            Step::LinkBusinessAccount,
-        ]);
+        let mut p = through(&UP_TO_THE_LINK);
         assert_eq!(p.current_step, Step::Identifiers);
         p.apply(GoTo(Step::PaymentAccount)).unwrap();
         p.apply(GoTo(Step::Identifiers)).unwrap();
@@ -453,13 +445,7 @@ mod tests {
 
     #[test]
     fn after_the_link_the_connect_prompts_never_return_and_the_banner_goes_only_once() {
-        let mut p = through(&[
-            Step::BeforeYouStart,
-            Step::StampsAccount,
-            Step::UspsBusinessAccount,
-            Step::PaymentAccount,
-            Step::LinkBusinessAccount,
-        ]);
+        let mut p = through(&UP_TO_THE_LINK);
         p.apply(LinkCompleted).unwrap();
         // Going back through the steps brings back neither the pop-up nor the connect banner.
         p.apply(GoTo(Step::BeforeYouStart)).unwrap();

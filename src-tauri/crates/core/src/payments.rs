@@ -420,12 +420,8 @@ async fn read(resp: Result<reqwest::Response, reqwest::Error>, account: &Payment
 /// tokens, no keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct LinkSummary {
-    pub business_name: Option<String>,
-    pub crid: String,
-    pub mid: String,
-    pub manifest_mid: Option<String>,
-    pub returns_mid: Option<String>,
-    pub account: PaymentAccount,
+    #[serde(flatten)]
+    pub identifiers: Identifiers,
     /// `YYYY-MM-DD` (UTC) of the verification.
     pub linked_on: String,
 }
@@ -433,21 +429,13 @@ pub struct LinkSummary {
 impl LinkSummary {
     pub fn new(ids: &Identifiers, unix_secs: u64) -> Self {
         let (y, m, d) = crate::usps::civil_date(unix_secs);
-        LinkSummary {
-            business_name: ids.business_name.clone(),
-            crid: ids.crid.clone(),
-            mid: ids.mid.clone(),
-            manifest_mid: ids.manifest_mid.clone(),
-            returns_mid: ids.returns_mid.clone(),
-            account: ids.account.clone(),
-            linked_on: format!("{y:04}-{m:02}-{d:02}"),
-        }
+        LinkSummary { identifiers: ids.clone(), linked_on: format!("{y:04}-{m:02}-{d:02}") }
     }
 
     pub fn subject(&self) -> String {
-        match &self.business_name {
-            Some(b) => format!("NSA link for {b} (CRID {})", self.crid),
-            None => format!("NSA link for CRID {}", self.crid),
+        match &self.identifiers.business_name {
+            Some(b) => format!("NSA link for {b} (CRID {})", self.identifiers.crid),
+            None => format!("NSA link for CRID {}", self.identifiers.crid),
         }
     }
 
@@ -456,18 +444,18 @@ impl LinkSummary {
             "We linked our USPS Business Account to our shipping platform (Stamps.com / ShipStation API) for our NSA rates. \
              Could you please confirm that our Enterprise Payment Account (EPA) and our contract are linked?".to_string(),
             String::new()];
-        if let Some(b) = &self.business_name {
+        if let Some(b) = &self.identifiers.business_name {
             lines.push(format!("Business name: {b}"));
         }
-        lines.push(format!("CRID: {}", self.crid));
-        lines.push(format!("MID: {}", self.mid));
-        if let Some(m) = &self.manifest_mid {
+        lines.push(format!("CRID: {}", self.identifiers.crid));
+        lines.push(format!("MID: {}", self.identifiers.mid));
+        if let Some(m) = &self.identifiers.manifest_mid {
             lines.push(format!("Manifest MID: {m}"));
         }
-        if let Some(r) = &self.returns_mid {
+        if let Some(r) = &self.identifiers.returns_mid {
             lines.push(format!("Returns MID: {r}"));
         }
-        match &self.account {
+        match &self.identifiers.account {
             PaymentAccount::Eps { account_number } => {
                 lines.push("Account type: EPS".into());
                 lines.push(format!("EPS account number: {account_number}"));

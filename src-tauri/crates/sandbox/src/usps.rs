@@ -289,7 +289,6 @@ struct GrantForm {
 async fn grant(State(state): State<Shared>, Form(f): Form<GrantForm>) -> Response {
     let mut s = state.lock().expect("sandbox state");
     let now = s.now();
-    let now_ms = s.unix_ms();
     let usps = &mut s.usps;
     let ok = usps.flows.get(&f.flow).is_some_and(|fl| fl.user.is_some() && fl.mfa_done);
     if !ok {
