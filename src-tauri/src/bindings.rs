@@ -5,7 +5,7 @@
 use ts_rs::{Config, TS};
 use uspslink_core::callback::CallbackSummary;
 use uspslink_core::error::{ErrorKind, FieldProblem, IpcError};
-use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsRecord};
+use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsDraft, StampsRecord};
 use uspslink_core::onboarding::{ChecklistItem, DashboardView, OnboardingEvent, Step, StepStatus, StepView};
 use uspslink_core::payments::{AccountType, IdentifiersForm, IdentifiersView, LinkSummary, PaymentAccount};
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
@@ -56,6 +56,7 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
         CommandSig { name: "save_identifiers_draft", args: vec![("form", IdentifiersForm::name(cfg))], returns: IdentifiersView::name(cfg) },
         CommandSig { name: "verify_identifiers", args: vec![("form", IdentifiersForm::name(cfg))], returns: IdentifiersUpdate::name(cfg) },
         CommandSig { name: "email_link_summary", args: vec![], returns: "null".into() },
+        CommandSig { name: "save_stamps_draft", args: vec![("draft", StampsDraft::name(cfg))], returns: "null".into() },
     ]
 }
 
@@ -87,6 +88,7 @@ pub fn typescript() -> String {
         AddressForm::decl(&cfg),
         CardForm::decl(&cfg),
         RegistrationForm::decl(&cfg),
+        StampsDraft::decl(&cfg),
         StampsRecord::decl(&cfg),
         StampsUpdate::decl(&cfg),
         ChecklistItem::decl(&cfg),

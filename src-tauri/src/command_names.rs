@@ -25,4 +25,5 @@ pub const COMMANDS: &[&str] = &[
     "save_identifiers_draft",
     "verify_identifiers",
     "email_link_summary",
+    "save_stamps_draft",
 ];

@@ -198,3 +198,8 @@ pub async fn verify_identifiers<R: tauri::Runtime>(app: tauri::AppHandle<R>, for
 pub fn email_link_summary<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
     crate::identifiers::email_summary(&app)
 }
+
+#[tauri::command]
+pub fn save_stamps_draft(state: State<'_, AppState>, draft: uspslink_core::shipengine::StampsDraft) -> CmdResult<()> {
+    crate::stamps::save_draft(&state, draft)
+}

@@ -52,6 +52,7 @@ pub async fn verify<R: Runtime>(app: &tauri::AppHandle<R>, form: IdentifiersForm
     save_draft(&state, form)?;
     let token = crate::link::access_token(app).await?;
     let client = PaymentsClient::new(&state.endpoints_ready().await?.usps_api);
+    let started = std::time::Instant::now();
     let result = async {
         let account = client.lookup_account(&token, &ids.account).await?;
         tracing::info!("USPS knows the {} payment account", account.account_type);
@@ -71,7 +72,7 @@ pub async fn verify<R: Runtime>(app: &tauri::AppHandle<R>, form: IdentifiersForm
             return Err(e.to_ipc());
         }
     }
-    tracing::info!("USPS accepted the identifiers; the link is complete");
+    tracing::info!("USPS accepted the identifiers in {} ms; the link is complete", started.elapsed().as_millis());
     let summary = LinkSummary::new(&ids, unix_now());
     state.set_identifiers_record(IdentifiersRecord { summary: Some(summary), ..state.identifiers_record() })?;
     state.apply(OnboardingEvent::LinkCompleted)?;

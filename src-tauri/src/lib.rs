@@ -68,6 +68,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             commands::save_identifiers_draft,
             commands::verify_identifiers,
             commands::email_link_summary,
+            commands::save_stamps_draft,
         ])
 }
 

@@ -8,7 +8,7 @@ use ts_rs::TS;
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{OnboardingEvent, Step};
 use uspslink_core::shipengine::{
-    Carrier, RegistrationForm, ShipEngineClient, StampsRecord, RESEND_COOLDOWN_SECS, TEST_KEY_PREFIX,
+    Carrier, RegistrationForm, ShipEngineClient, StampsDraft, StampsRecord, RESEND_COOLDOWN_SECS, TEST_KEY_PREFIX,
 };
 use uspslink_core::usps::unix_now;
 use uspslink_core::vault::SecretSlot;
@@ -71,6 +71,15 @@ pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate
     Ok(update(state, None))
 }
 
+/// Keep the registration form as typed (no card fields reach this), until the account exists.
+pub fn save_draft(state: &AppState, draft: StampsDraft) -> Result<(), IpcError> {
+    let record = state.stamps_record();
+    if record.carrier_id.is_some() || record.draft.as_ref() == Some(&draft) {
+        return Ok(());
+    }
+    state.set_stamps_record(StampsRecord { draft: Some(draft), ..record })
+}
+
 pub(crate) fn today() -> (u32, u32) {
     year_month(unix_now())
 }
@@ -97,8 +106,8 @@ pub async fn register<R: Runtime>(app: &tauri::AppHandle<R>, form: RegistrationF
     let carrier_id = client(&state).await?.register_stamps_once(&key, &request).await.map_err(|e| e.to_ipc())?;
     drop(request);
     tracing::info!("Stamps.com registered: {carrier_id}");
-    // Stored at once, so a retry never registers twice.
-    state.set_stamps_record(StampsRecord { carrier_id: Some(carrier_id), ..state.stamps_record() })?;
+    // Stored at once, so a retry never registers twice. The draft has served its purpose.
+    state.set_stamps_record(StampsRecord { carrier_id: Some(carrier_id), draft: None, ..state.stamps_record() })?;
     Ok(update(&state, None))
 }
 

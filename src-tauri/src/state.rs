@@ -428,6 +428,21 @@ mod tests {
     }
 
     #[test]
+    fn the_stamps_draft_is_kept_until_the_account_exists() {
+        use uspslink_core::shipengine::StampsDraft;
+        let p = Arc::new(MemoryPersist::default());
+        let s = state(p.clone());
+        let draft = StampsDraft { email: "john.doe@example.com".into(), ..StampsDraft::default() };
+        crate::stamps::save_draft(&s, draft.clone()).unwrap();
+        crate::stamps::save_draft(&s, draft.clone()).unwrap();
+        assert_eq!(p.saved.lock().unwrap().len(), 1, "an unchanged draft is not written again");
+        assert_eq!(s.stamps_record().draft, Some(draft.clone()));
+        s.set_stamps_record(StampsRecord { carrier_id: Some("se-1".into()), draft: None, ..s.stamps_record() }).unwrap();
+        crate::stamps::save_draft(&s, draft).unwrap();
+        assert_eq!(s.stamps_record().draft, None, "no draft once registered");
+    }
+
+    #[test]
     fn invalid_preferences_are_refused_and_change_nothing() {
         let p = Arc::new(MemoryPersist::default());
         let s = state(p.clone());

@@ -1,5 +1,5 @@
 """Issue 4: the Stamps.com step against the sandbox: API key (public test key refused), registration
-with the guide's example values, SMS verification through the sandbox's phone inbox; afterwards no
+with the guide's example values (kept as typed across a restart, the card excepted), SMS verification through the sandbox's phone inbox; afterwards no
 card number and no API key anywhere in the profile or the log."""
 
 import json
@@ -58,6 +58,21 @@ def test_register_and_verify_with_the_guide_values(profile):
     assert d.find_elements("css selector", '[data-problem="agree_to_carrier_terms"]')
     assert d.find_element("css selector", '[data-field="credit_card.number"]').get_attribute("value") == "", \
         "the card number leaves the UI once sent"
+
+    # Closing the app halfway keeps the form as typed, except anything of the card.
+    WebDriverWait(d, 10).until(lambda _: (profile.store_or_empty().get("stamps", {}).get("draft") or {}).get("address", {}).get("postal_code") == "787")
+    profile.stop()
+    d = profile.start()
+    wait_for(d, "nav-guidelines").click()
+    wait_for(d, "stamps-form")
+    kept = {f: d.find_element("css selector", f'[data-field="{f}"]').get_attribute("value") for f in values}
+    assert kept["email"] == "john.doe@example.com" and kept["address.company_name"] == "Example Corp."
+    assert kept["address.postal_code"] == "787" and kept["address.city_locality"] == "Austin"
+    assert kept["credit_card.number"] == "" and kept["credit_card.name"] == "", "nothing of the card is kept"
+    assert "4111" not in profile.store_file.read_text()
+    fill(d, "credit_card.name", "my credit card")
+    fill(d, "credit_card.expiration_month", "07")
+    fill(d, "credit_card.expiration_year", "2030")
     fill(d, "address.postal_code", "78756")
     fill(d, "credit_card.number", CARD)
     d.find_element("css selector", '[data-field="agree_to_carrier_terms"]').click()

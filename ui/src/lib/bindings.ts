@@ -105,6 +105,8 @@ export type CardForm = { name: string, number: string, expiration_month: string,
 
 export type RegistrationForm = { nickname: string, email: string, agree_to_carrier_terms: boolean, address: AddressForm, credit_card: CardForm, };
 
+export type StampsDraft = { nickname: string, email: string, address: AddressForm, };
+
 export type StampsRecord = { 
 /**
  * The API key in the vault was checked with ShipEngine.
@@ -118,7 +120,11 @@ carrier_id: string | null, phone: string | null, verification_id: string | null,
 /**
  * Unix seconds of the last code sent, for the resend cool-down.
  */
-code_sent_at: number | null, verified: boolean, };
+code_sent_at: number | null, verified: boolean, 
+/**
+ * The registration form as typed so far (no card), until the account is registered.
+ */
+draft: StampsDraft | null, };
 
 export type StampsUpdate = { record: StampsRecord, 
 /**
@@ -204,6 +210,7 @@ export type Commands = {
   save_identifiers_draft: { args: { form: IdentifiersForm }; returns: IdentifiersView };
   verify_identifiers: { args: { form: IdentifiersForm }; returns: IdentifiersUpdate };
   email_link_summary: { args: {  }; returns: null };
+  save_stamps_draft: { args: { draft: StampsDraft }; returns: null };
 };
 
 export const EVENT_DEEP_LINK = "deep-link";

@@ -57,10 +57,8 @@ export const STEP_TEXT: Record<Step, StepText> = {
   },
   waiting_for_approval: {
     summary: "USPS reviews the link.",
-    body: [
-      "Please wait for approval from USPS to begin printing with NSA rates.",
-      "We recommend that you contact your USPS sales representative to confirm that your EPA and contract are successfully linked.",
-    ],
+    // The sales-representative advice comes with the summary (SummaryPanel).
+    body: ["Please wait for approval from USPS to begin printing with NSA rates."],
   },
 };
 

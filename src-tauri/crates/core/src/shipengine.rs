@@ -110,7 +110,7 @@ pub struct RegistrationForm {
     pub credit_card: CardForm,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct AddressForm {
     pub name: String,
@@ -139,6 +139,16 @@ impl std::fmt::Debug for CardForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CardForm").field("name", &self.name).field("number", &"[REDACTED]").finish()
     }
+}
+
+/// The registration form as typed, without anything of the card: kept so that closing the app halfway
+/// through the form loses nothing (DESIGN.md, "Resume anywhere").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct StampsDraft {
+    pub nickname: String,
+    pub email: String,
+    pub address: AddressForm,
 }
 
 impl RegistrationForm {
@@ -234,6 +244,8 @@ pub struct StampsRecord {
     #[ts(type = "number | null")]
     pub code_sent_at: Option<u64>,
     pub verified: bool,
+    /// The registration form as typed so far (no card), until the account is registered.
+    pub draft: Option<StampsDraft>,
 }
 
 /// Seconds between two SMS codes.
