@@ -72,7 +72,7 @@ pub async fn verify<R: Runtime>(app: &tauri::AppHandle<R>, form: IdentifiersForm
             return Err(e.to_ipc());
         }
     }
-    tracing::info!("USPS accepted the identifiers in {} ms; the link is complete", started.elapsed().as_millis());
+    tracing::info!("USPS accepted the identifiers in {:.1?}; the link is complete", started.elapsed());
     let summary = LinkSummary::new(&ids, unix_now());
     state.set_identifiers_record(IdentifiersRecord { summary: Some(summary), ..state.identifiers_record() })?;
     state.apply(OnboardingEvent::LinkCompleted)?;
