@@ -172,7 +172,7 @@ impl IdentifiersForm {
 
 impl Identifiers {
     /// The `roles` USPS needs to authorize payment, NSA rates and label MIDs: PAYER (payment account
-    /// + CRID), LABEL_OWNER (CRID + MID + manifest MID), RATE_HOLDER (whose contract rates apply:
+    /// and CRID), LABEL_OWNER (CRID, MID and manifest MID), RATE_HOLDER (whose contract rates apply:
     /// the same business), and RETURN_LABEL_OWNER when a Returns MID is given.
     pub fn roles(&self) -> Value {
         let manifest = self.manifest_mid.as_deref().unwrap_or(&self.mid);
