@@ -609,8 +609,15 @@ mod tests {
             (d("100002"), &eps, "eps_account", "is not active"),
             (d("100003"), &eps, "eps_account", "has no payment method"),
             (d("100004"), &eps, "eps_account", "Pending"),
+            (d("100005"), &eps, "eps_account", "credit card"),
+            (d("100006"), &permit, "permit_number", "credit card"),
             (d("100007"), &eps, "eps_account", "enough funds"),
             (d("160218"), &eps, "crid", "needs your CRID"),
+            (d("160221"), &eps, "mid", "needs your MID"),
+            (d("160222"), &eps, "manifest_mid", "leave it empty to use your MID"),
+            (d("160224"), &eps, "eps_account", "needs your EPS account number"),
+            (d("160225"), &permit, "permit_number", "needs your permit number"),
+            (d("160215"), &permit, "permit_zip", "ZIP Code of your permit"),
             (d("160226"), &permit, "permit_zip", "ZIP Code of your permit"),
         ];
         for (detail, account, field, words) in cases {
