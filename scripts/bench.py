@@ -12,7 +12,7 @@ import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BINARY = ROOT / "target" / "release" / "uspslink"
+BINARY = pathlib.Path(os.environ.get("USPSLINK_BINARY", ROOT / "target" / "release" / "uspslink"))
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 IDLE_SECONDS = 3.0
 

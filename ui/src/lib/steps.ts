@@ -16,6 +16,7 @@ export const STEP_TEXT: Record<Step, StepText> = {
     summary: "What you need and where to find it.",
     body: [
       "CRID (Customer Registration ID), MID (Mailer ID) and your EPS (Enterprise Payment System) account number are required for the final setup.",
+      "The CRID is the number USPS gives your business at its location (usually 8 digits). The MID identifies you as a mailer in the barcodes on your labels (6 or 9 digits). The EPS account is the payment account USPS charges your postage to (10 digits); a permit number and its ZIP Code can take its place.",
       "You find them in the USPS Business Customer Gateway, or ask your USPS sales representative.",
     ],
   },
