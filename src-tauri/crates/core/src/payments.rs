@@ -89,13 +89,6 @@ impl PaymentAccount {
             PaymentAccount::Permit { .. } => "permit_number",
         }
     }
-
-    pub fn describe(&self) -> String {
-        match self {
-            PaymentAccount::Eps { account_number } => format!("EPS {account_number}"),
-            PaymentAccount::Permit { permit_number, permit_zip } => format!("Permit {permit_number} (ZIP {permit_zip})"),
-        }
-    }
 }
 
 /// Identifiers that passed every check, normalised.

@@ -68,6 +68,7 @@ pub(crate) fn router(state: Shared) -> Router {
     let api = Router::new()
         .merge(shipengine::routes())
         .merge(usps::api_routes())
+        .merge(payments::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::apply));
     Router::new()
         .merge(api)

@@ -508,8 +508,7 @@ async fn revoke_user(State(state): State<Shared>, Json(r): Json<RevokeUser>) -> 
 }
 
 pub(crate) fn api_routes() -> Router<Shared> {
-    Router::new()
-        .merge(crate::payments::routes()).route("/oauth2/v3/token", post(token)).route("/oauth2/v3/revoke", post(revoke))
+    Router::new().route("/oauth2/v3/token", post(token)).route("/oauth2/v3/revoke", post(revoke))
 }
 
 pub(crate) fn page_routes() -> Router<Shared> {
