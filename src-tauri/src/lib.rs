@@ -5,6 +5,7 @@ pub mod bindings;
 mod commands;
 mod identifiers;
 mod link;
+mod relaunch;
 mod stamps;
 mod state;
 
@@ -124,6 +125,7 @@ fn init_tracing() {
 /// Start the desktop app.
 pub fn run() {
     let started = Instant::now();
+    let attempt = relaunch::take_attempt();
     init_tracing();
     let mut builder = builder::<tauri::Wry>(started);
     if std::env::var("USPSLINK_NO_SINGLE_INSTANCE").as_deref() != Ok("1") {
@@ -136,10 +138,36 @@ pub fn run() {
             }
         }));
     }
-    if let Err(e) = builder.run(tauri::generate_context!()) {
-        eprintln!("uspslink could not start: {e}");
-        std::process::exit(1);
+    match builder.run(tauri::generate_context!()) {
+        Ok(()) => {}
+        Err(tauri::Error::PluginInitialization(plugin, reason)) if plugin == "single-instance" => {
+            handover_failed(attempt, started.elapsed(), &reason)
+        }
+        Err(e) => {
+            eprintln!("uspslink could not start: {e}");
+            std::process::exit(1);
+        }
     }
+}
+
+/// Another uspslink owns the single-instance name but did not take this launch's arguments.
+fn handover_failed(attempt: u32, took: std::time::Duration, reason: &str) -> ! {
+    use relaunch::AfterHandoverFailure;
+    match relaunch::after_handover_failure(attempt, took) {
+        AfterHandoverFailure::Retry { pause, next } => {
+            tracing::warn!(attempt, "an earlier uspslink is still closing ({reason}); starting again in {} ms", pause.as_millis());
+            std::thread::sleep(pause);
+            let e = relaunch::exec_again(next);
+            eprintln!("uspslink could not start again: {e}");
+        }
+        AfterHandoverFailure::GiveUp => {
+            eprintln!(
+                "uspslink could not start: another uspslink is running but does not answer ({reason}). \
+                 Close it, or end it in your system monitor, and open uspslink again."
+            );
+        }
+    }
+    std::process::exit(1);
 }
 
 /// `uspslink sandbox [--port P]`. Returns the process exit code.

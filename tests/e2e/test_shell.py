@@ -65,3 +65,27 @@ def test_not_now_closes_popup_and_settings_rejects_bad_redirect(profile):
     assert "https://" in msg.text and "uspslink://oauth/callback" in msg.text
     # Nothing was saved.
     assert "evil.example" not in (profile.store_file.read_text() if profile.store_file.exists() else "")
+
+
+def test_launch_while_an_earlier_instance_is_closing(profile):
+    """Reopening right after closing: the launch meets the earlier instance still holding the
+    single-instance name and vanishing without taking the arguments. It must start anyway (before, it
+    printed 'failed to forward arguments' and exited, and nothing opened)."""
+    import subprocess
+    import sys
+    import pathlib
+
+    marker = profile.root / "closing-instance"
+    closing = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).parent / "closing_instance.py"), str(marker)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert closing.stdout.readline().strip() == "ready"
+        d = profile.start()
+        assert "Connect your USPS business account" in wait_for(d, "popup").text
+        assert marker.read_text() == "forwarded\n", "the launch never met the closing instance"
+        assert closing.wait(10) == 0
+        log = profile.log()
+        assert "an earlier uspslink is still closing" in log, log[-2000:]
+        assert "could not start" not in log
+    finally:
+        closing.kill()

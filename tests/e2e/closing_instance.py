@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Stands in for a uspslink that is in the middle of closing: it owns the single-instance D-Bus name,
+and when a new launch hands it its arguments it goes away without answering, as an exiting app does
+(its connection closes before it handles the call). Prints "ready" once it owns the name; writes
+"forwarded" to the file named by argv[1] when a launch reached it."""
+
+import os
+import sys
+
+from jeepney import HeaderFields, MessageType
+from jeepney.bus_messages import message_bus
+from jeepney.io.blocking import open_dbus_connection
+
+NAME = "org.uspslink.desktop.SingleInstance"
+DO_NOT_QUEUE = 4
+PRIMARY_OWNER = 1
+
+conn = open_dbus_connection(bus="SESSION")
+owned = conn.send_and_get_reply(message_bus.RequestName(NAME, DO_NOT_QUEUE)).body[0]
+if owned != PRIMARY_OWNER:
+    sys.exit(f"closing_instance: could not own {NAME} (reply {owned})")
+print("ready", flush=True)
+while True:
+    msg = conn.receive()
+    if msg.header.message_type == MessageType.method_call and msg.header.fields.get(HeaderFields.member) == "ExecuteCallback":
+        with open(sys.argv[1], "w") as f:
+            f.write("forwarded\n")
+        os._exit(0)  # no reply: the caller sees "recipient disconnected"
