@@ -177,4 +177,4 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
     for secret in (access, refresh, KEY):
         assert secret not in profile.log()
     clear_tokens()
-    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True)
+    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True, timeout=20)

@@ -13,12 +13,12 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 def lookup(username: str) -> str:
     return subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", username],
-                          capture_output=True, text=True).stdout
+                          capture_output=True, text=True, timeout=20).stdout
 
 
 def clear_tokens() -> None:
     for u in ("usps-access-token", "usps-refresh-token"):
-        subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", u])
+        subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", u], timeout=20)
 
 
 def with_browser(profile, *plan: str) -> pathlib.Path:

@@ -108,6 +108,6 @@ def test_register_and_verify_with_the_guide_values(profile):
     for n in needles:
         assert n not in profile.log()
     r = subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", "shipengine-api-key"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, timeout=20)
     assert r.stdout == KEY
-    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True)
+    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True, timeout=20)
