@@ -8,7 +8,9 @@ use uspslink_core::callback::{self, CallbackOutcome};
 use uspslink_core::error::{ErrorKind, HasKind};
 use uspslink_core::payments::{AccountType, IdentifiersForm, PaymentAccount, PaymentsClient, PaymentsError};
 use uspslink_core::usps::{AttemptStore, TokenExchange, UspsOAuthClient};
-use uspslink_sandbox::payments::{EPS_INACTIVE, EPS_NO_PAYMENT_METHOD, EPS_PAYMENT_PENDING, PERMIT_NUMBER, PERMIT_ZIP};
+use uspslink_sandbox::payments::{
+    EPS_CARD_INVALID, EPS_INACTIVE, EPS_INSUFFICIENT_FUNDS, EPS_NO_PAYMENT_METHOD, EPS_PAYMENT_PENDING, PERMIT_NUMBER, PERMIT_ZIP,
+};
 use uspslink_sandbox::usps::{CLIENT_ID, CLIENT_SECRET, CRID, EPS_ACCOUNT, MFA_CODE, MID, PASSWORD};
 use uspslink_sandbox::{Fault, Sandbox};
 
@@ -73,6 +75,8 @@ async fn each_refusal_is_a_sentence_on_its_field() {
         (form(EPS_INACTIVE), "eps_account", "This EPS account is not active", "(USPS error 100002)"),
         (form(EPS_NO_PAYMENT_METHOD), "eps_account", "has no payment method", "(USPS error 100003)"),
         (form(EPS_PAYMENT_PENDING), "eps_account", "can stay Pending", "(USPS error 100004)"),
+        (form(EPS_CARD_INVALID), "eps_account", "could not validate the credit card", "(USPS error 100005)"),
+        (form(EPS_INSUFFICIENT_FUNDS), "eps_account", "does not have enough funds", "(USPS error 100007)"),
         (form("5555555555"), "eps_account", "USPS has no EPS account with this number", "(USPS error 100001)"),
         (IdentifiersForm { crid: "12345678".into(), ..form(EPS_ACCOUNT) }, "crid", "The CRID 12345678 is not associated", "(USPS error 403)"),
         (IdentifiersForm { mid: "123456".into(), ..form(EPS_ACCOUNT) }, "mid", "The MID 123456 is not associated", "(USPS error 403)"),

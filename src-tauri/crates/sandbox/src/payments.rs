@@ -6,6 +6,8 @@
 //! - EPS `1000000002`: not active (100002);
 //! - EPS `1000000003`: no payment method (100003);
 //! - EPS `1000000004`: payment method not active yet, an ACH still Pending (100004);
+//! - EPS `1000000005`: the credit card on the account fails validation (100005);
+//! - EPS `1000000007`: not enough funds in the trust balance (100007);
 //! - PERMIT `1234` at ZIP `78756`: active; any other permit or ZIP is not found (100001).
 
 use axum::extract::{Path, Query, State};
@@ -24,6 +26,8 @@ use crate::Shared;
 pub const EPS_INACTIVE: &str = "1000000002";
 pub const EPS_NO_PAYMENT_METHOD: &str = "1000000003";
 pub const EPS_PAYMENT_PENDING: &str = "1000000004";
+pub const EPS_CARD_INVALID: &str = "1000000005";
+pub const EPS_INSUFFICIENT_FUNDS: &str = "1000000007";
 pub const PERMIT_NUMBER: &str = "1234";
 pub const PERMIT_ZIP: &str = "78756";
 
@@ -40,6 +44,10 @@ fn find(account_type: &str, number: &str, permit_zip: Option<&str>) -> Option<St
         ("EPS", EPS_INACTIVE) => Some(Standing::Refused("100002", "The EPS account is not Active.")),
         ("EPS", EPS_NO_PAYMENT_METHOD) => Some(Standing::Refused("100003", "The EPS account does not have a Primary Payment Method.")),
         ("EPS", EPS_PAYMENT_PENDING) => Some(Standing::Refused("100004", "The Primary Payment Method of the EPS account is not Active.")),
+        // The Error Inventory names 100005/100006 only as credit card validation problems: this
+        // wording is the sandbox's. 100007's is the inventory's.
+        ("EPS", EPS_CARD_INVALID) => Some(Standing::Refused("100005", "The credit card of the payment account could not be validated.")),
+        ("EPS", EPS_INSUFFICIENT_FUNDS) => Some(Standing::Refused("100007", "Trust balance has insufficient funds.")),
         ("PERMIT", PERMIT_NUMBER) if permit_zip == Some(PERMIT_ZIP) => Some(Standing::Good),
         _ => None,
     }

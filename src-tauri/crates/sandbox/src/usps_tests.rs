@@ -258,6 +258,8 @@ async fn payment_authorization_checks_roles_and_account_standing() {
         (json!([payer("1000000002"), owner]), 400, "100002", "accountNumber"),
         (json!([payer("1000000003"), owner]), 400, "100003", "accountNumber"),
         (json!([payer("1000000004"), owner]), 400, "100004", "accountNumber"),
+        (json!([payer("1000000005"), owner]), 400, "100005", "accountNumber"),
+        (json!([payer("1000000007"), owner]), 400, "100007", "accountNumber"),
         (json!([payer("5555555555"), owner]), 400, "100001", "accountNumber"),
         (json!([payer("1000000001")]), 400, "160229", "roles"),
         (json!([owner]), 400, "160228", "roles"),
