@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Stands in for a uspslink that is in the middle of closing: it owns the single-instance D-Bus name,
 and when a new launch hands it its arguments it goes away without answering, as an exiting app does
-(its connection closes before it handles the call). Prints "ready" once it owns the name; writes
-"forwarded" to the file named by argv[1] when a launch reached it."""
+(its connection closes before it handles the call). Usage: closing_instance.py NAME MARKER. Prints
+"ready" once it owns NAME; writes "forwarded" to the file MARKER when a launch reached it."""
 
 import os
 import sys
@@ -11,7 +11,7 @@ from jeepney import HeaderFields, MessageType
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
-NAME = "org.uspslink.desktop.SingleInstance"
+NAME, MARKER = sys.argv[1], sys.argv[2]
 DO_NOT_QUEUE = 4
 PRIMARY_OWNER = 1
 
@@ -23,6 +23,6 @@ print("ready", flush=True)
 while True:
     msg = conn.receive()
     if msg.header.message_type == MessageType.method_call and msg.header.fields.get(HeaderFields.member) == "ExecuteCallback":
-        with open(sys.argv[1], "w") as f:
+        with open(MARKER, "w") as f:
             f.write("forwarded\n")
         os._exit(0)  # no reply: the caller sees "recipient disconnected"

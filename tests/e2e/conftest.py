@@ -41,6 +41,16 @@ def single_instance_owned() -> bool:
     return "true" in out.stdout
 
 
+def keyring_lookup(username: str) -> str:
+    """The uspslink secret stored under `username` in the Secret Service ("" when there is none)."""
+    return subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", username],
+                          capture_output=True, text=True, timeout=20).stdout
+
+
+def keyring_clear(username: str, check: bool = True) -> None:
+    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", username], check=check, timeout=20)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

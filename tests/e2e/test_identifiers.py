@@ -5,15 +5,14 @@ reconnect from the step, then USPS's acceptance, the
 summary, and the status banner across restarts until dismissed, and never again after."""
 
 import json
-import subprocess
 import time
 import urllib.parse
 import urllib.request
 
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import by_testid, fill, present, sandbox_base, wait_for, wait_gone, wait_step
-from test_link import clear_tokens, lookup, with_browser
+from conftest import by_testid, fill, keyring_clear, keyring_lookup as lookup, present, sandbox_base, wait_for, wait_gone, wait_step
+from test_link import clear_tokens, with_browser
 
 KEY = "sandbox_e2eIdentifiersKey7"
 
@@ -177,4 +176,4 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
     for secret in (access, refresh, KEY):
         assert secret not in profile.log()
     clear_tokens()
-    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True, timeout=20)
+    keyring_clear("shipengine-api-key")

@@ -5,14 +5,9 @@ import os
 import subprocess
 import textwrap
 
-from conftest import by_testid, wait_for
+from conftest import by_testid, keyring_clear, keyring_lookup as lookup, wait_for
 
 KEY = "sandbox_e2eSecretKey987"
-
-
-def lookup(username: str) -> str:
-    r = subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", username], capture_output=True, text=True, timeout=20)
-    return r.stdout
 
 
 def test_api_key_is_stored_in_the_keyring_only(profile):
@@ -37,7 +32,7 @@ def test_api_key_is_stored_in_the_keyring_only(profile):
     hits = [p for p in profile.home.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
     assert hits == [], f"the key leaked into {hits}"
     assert KEY not in profile.log()
-    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True, timeout=20)
+    keyring_clear("shipengine-api-key")
 
 
 def test_without_secret_service_the_ui_says_what_to_install(profile, tmp_path):

@@ -2,23 +2,17 @@
 sandbox's real HTML pages) and the uspslink:// redirect handed to the OS with `gio open`."""
 
 import pathlib
-import subprocess
 import sys
 import time
 
-from conftest import by_testid, present, wait_for, wait_gone
+from conftest import by_testid, keyring_clear, keyring_lookup as lookup, present, wait_for, wait_gone
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-def lookup(username: str) -> str:
-    return subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", username],
-                          capture_output=True, text=True, timeout=20).stdout
-
-
 def clear_tokens() -> None:
     for u in ("usps-access-token", "usps-refresh-token"):
-        subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", u], timeout=20)
+        keyring_clear(u, check=False)
 
 
 def with_browser(profile, *plan: str) -> pathlib.Path:

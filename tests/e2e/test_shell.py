@@ -1,6 +1,10 @@
 """Issue 2 acceptance: the pop-up, See Instructions, the guidelines, and resume after a restart."""
 
-from conftest import by_testid, present, wait_for, wait_gone
+import pathlib
+import subprocess
+import sys
+
+from conftest import SINGLE_INSTANCE_NAME, by_testid, present, wait_for, wait_gone
 
 BANNER = "Connect your USPS business account to Stamps.com to access NSA rates"
 
@@ -71,12 +75,9 @@ def test_launch_while_an_earlier_instance_is_closing(profile):
     """Reopening right after closing: the launch meets the earlier instance still holding the
     single-instance name and vanishing without taking the arguments. It must start anyway (before, it
     printed 'failed to forward arguments' and exited, and nothing opened)."""
-    import subprocess
-    import sys
-    import pathlib
-
     marker = profile.root / "closing-instance"
-    closing = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).parent / "closing_instance.py"), str(marker)],
+    closing = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).parent / "closing_instance.py"),
+                                SINGLE_INSTANCE_NAME, str(marker)],
                                stdout=subprocess.PIPE, text=True)
     try:
         assert closing.stdout.readline().strip() == "ready"

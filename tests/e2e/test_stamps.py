@@ -3,12 +3,11 @@ with the guide's example values (kept as typed across a restart, the card except
 card number and no API key anywhere in the profile or the log."""
 
 import json
-import subprocess
 import urllib.request
 
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import by_testid, fill, sandbox_base, wait_for
+from conftest import by_testid, fill, keyring_clear, keyring_lookup, sandbox_base, wait_for
 
 KEY = "sandbox_e2eStampsKey42"
 CARD = "4111 1111 1111 1111"
@@ -107,7 +106,5 @@ def test_register_and_verify_with_the_guide_values(profile):
             assert n.encode() not in data, f"{n!r} leaked into {path}"
     for n in needles:
         assert n not in profile.log()
-    r = subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", "shipengine-api-key"],
-                       capture_output=True, text=True, timeout=20)
-    assert r.stdout == KEY
-    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", "shipengine-api-key"], check=True, timeout=20)
+    assert keyring_lookup("shipengine-api-key") == KEY
+    keyring_clear("shipengine-api-key")
