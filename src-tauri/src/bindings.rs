@@ -17,7 +17,8 @@ use crate::commands::SecretPresence;
 use crate::identifiers::IdentifiersUpdate;
 use crate::link::LinkUpdate;
 use crate::stamps::StampsUpdate;
-use crate::state::{AppSnapshot, DeepLinkNotice};
+use crate::state::{AppSnapshot, DeepLinkNotice, StorageNotice, StorageNoticeKind};
+use uspslink_core::http::RetryWait;
 
 /// Path of the generated file, relative to the app crate.
 pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
@@ -35,6 +36,7 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
         CommandSig { name: "get_snapshot", args: vec![], returns: AppSnapshot::name(cfg) },
         CommandSig { name: "onboarding_event", args: vec![("event", OnboardingEvent::name(cfg))], returns: DashboardView::name(cfg) },
         CommandSig { name: "save_preferences", args: vec![("preferences", Preferences::name(cfg))], returns: AppSnapshot::name(cfg) },
+        CommandSig { name: "dismiss_storage_notice", args: vec![], returns: "null".into() },
         CommandSig { name: "vault_status", args: vec![], returns: VaultStatus::name(cfg) },
         CommandSig { name: "store_secret", args: vec![("slot", SecretSlot::name(cfg)), ("value", n("string".into()))], returns: SecretPresence::name(cfg) },
         CommandSig { name: "forget_secret", args: vec![("slot", SecretSlot::name(cfg))], returns: SecretPresence::name(cfg) },
@@ -98,6 +100,9 @@ pub fn typescript() -> String {
         LinkSummary::decl(&cfg),
         IdentifiersView::decl(&cfg),
         IdentifiersUpdate::decl(&cfg),
+        StorageNoticeKind::decl(&cfg),
+        StorageNotice::decl(&cfg),
+        RetryWait::decl(&cfg),
         AppSnapshot::decl(&cfg),
     ];
     let mut out = String::from(
@@ -117,6 +122,7 @@ pub fn typescript() -> String {
     out.push_str("};\n\n");
     out.push_str(&format!("export const EVENT_DEEP_LINK = {:?};\n", crate::EVENT_DEEP_LINK));
     out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::link::EVENT_USPS_LINK));
+    out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::EVENT_RETRY_WAIT));
     out
 }
 

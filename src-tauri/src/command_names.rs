@@ -4,6 +4,7 @@ pub const COMMANDS: &[&str] = &[
     "get_snapshot",
     "onboarding_event",
     "save_preferences",
+    "dismiss_storage_notice",
     "vault_status",
     "store_secret",
     "forget_secret",

@@ -1,26 +1,34 @@
-//! IPC commands: a thin layer over `AppState` and `uspslink-core`. Errors reach the UI as
+//! IPC commands: a thin layer over `AppState`, the flows and `uspslink-core`. Errors reach the UI as
 //! `{kind, message}` (IpcError). Blocking keyring calls run on the blocking pool.
+//!
+//! Every command body runs inside [`guarded`]: a panic (a bug, whatever input caused it) is caught,
+//! logged without its message (it may quote what the user typed) and answered as an `internal`
+//! error; the app stays up. None runs on the main thread (`async`), where a panic would abort.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use secrecy::SecretString;
 use serde::Serialize;
 use tauri::State;
 use ts_rs::TS;
-use uspslink_core::error::HasKind;
+use uspslink_core::error::{FieldProblem, HasKind};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
-use uspslink_core::settings::Preferences;
+use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
+use uspslink_core::settings::{Environment, Preferences};
+use uspslink_core::shipengine::{RegistrationForm, StampsDraft};
 use uspslink_core::vault::{SecretSlot, Vault, VaultStatus};
 use uspslink_core::{ErrorKind, IpcError};
 
 use crate::identifiers::IdentifiersUpdate;
 use crate::link::LinkUpdate;
-use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
 use crate::stamps::StampsUpdate;
-use uspslink_core::shipengine::RegistrationForm;
 use crate::state::{AppSnapshot, AppState, DeepLinkNotice};
 
 type CmdResult<T> = Result<T, IpcError>;
 
-/// Which secrets are in the keyring (never their values).
+/// Which secrets are in the keyring for the environment in force (never their values).
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct SecretPresence {
     pub shipengine_api_key: bool,
@@ -28,10 +36,25 @@ pub struct SecretPresence {
     pub usps_linked: bool,
 }
 
+fn internal(command: &str) -> IpcError {
+    IpcError::new(
+        ErrorKind::Internal,
+        format!("Something went wrong inside uspslink ({command}). Nothing was changed; please try again. The details are in the log."),
+    )
+}
+
+/// Run a command body; a panic becomes an `internal` error instead of a dead app.
+async fn guarded<T>(command: &'static str, body: impl Future<Output = CmdResult<T>>) -> CmdResult<T> {
+    AssertUnwindSafe(body).catch_unwind().await.unwrap_or_else(|_| {
+        tracing::error!(command, "a command panicked; answered as an internal error");
+        Err(internal(command))
+    })
+}
+
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
-    tauri::async_runtime::spawn_blocking(f)
-        .await
-        .map_err(|e| IpcError::new(ErrorKind::Internal, format!("background task failed: {e}")))?
+    // A panic on the blocking pool comes back as a JoinError, whose text may quote the panic
+    // message: it is not passed on.
+    tauri::async_runtime::spawn_blocking(f).await.map_err(|_| internal("a keyring call"))?
 }
 
 fn presence(vault: &Vault) -> CmdResult<SecretPresence> {
@@ -43,27 +66,46 @@ fn presence(vault: &Vault) -> CmdResult<SecretPresence> {
     })
 }
 
-#[tauri::command]
-pub fn get_snapshot(state: State<'_, AppState>) -> AppSnapshot {
-    state.snapshot()
+fn env(state: &AppState) -> Environment {
+    state.environment()
 }
 
 #[tauri::command]
-pub fn onboarding_event(state: State<'_, AppState>, event: OnboardingEvent) -> CmdResult<DashboardView> {
-    state.apply_from_user(event)
+pub async fn get_snapshot(state: State<'_, AppState>) -> CmdResult<AppSnapshot> {
+    guarded("get_snapshot", async { Ok(state.snapshot()) }).await
+}
+
+#[tauri::command]
+pub async fn onboarding_event(state: State<'_, AppState>, event: OnboardingEvent) -> CmdResult<DashboardView> {
+    guarded("onboarding_event", async { state.apply_from_user(env(&state), event) }).await
 }
 
 #[tauri::command]
 pub async fn save_preferences(state: State<'_, AppState>, preferences: Preferences) -> CmdResult<AppSnapshot> {
-    state.save_preferences(preferences)?;
-    state.ensure_sandbox().await?;
-    Ok(state.snapshot())
+    guarded("save_preferences", async {
+        state.save_preferences(preferences)?;
+        state.ensure_sandbox().await?;
+        Ok(state.snapshot())
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn dismiss_storage_notice(state: State<'_, AppState>) -> CmdResult<()> {
+    guarded("dismiss_storage_notice", async {
+        state.dismiss_storage_notice();
+        Ok(())
+    })
+    .await
 }
 
 #[tauri::command]
 pub async fn vault_status(state: State<'_, AppState>) -> CmdResult<VaultStatus> {
-    let vault = state.vault_source();
-    blocking(move || Ok(vault.open().status())).await
+    guarded("vault_status", async {
+        let vault = state.vault_access();
+        blocking(move || Ok(vault.keyring().status())).await
+    })
+    .await
 }
 
 /// Only the secrets a user types go through here; tokens are written by the backend alone.
@@ -76,130 +118,186 @@ fn user_slot(slot: SecretSlot) -> CmdResult<SecretSlot> {
 
 #[tauri::command]
 pub async fn store_secret(state: State<'_, AppState>, slot: SecretSlot, value: String) -> CmdResult<SecretPresence> {
-    let slot = user_slot(slot)?;
-    let value = SecretString::from(value);
-    let vault = state.vault_source();
-    blocking(move || {
-        let vault = vault.open();
-        vault.set(slot, &value).map_err(|e| e.to_ipc())?;
-        presence(&vault)
+    guarded("store_secret", async {
+        let slot = user_slot(slot)?;
+        let value = SecretString::from(value);
+        let (vault, env) = (state.vault_access(), env(&state));
+        blocking(move || {
+            let vault = vault.open(env);
+            vault.set(slot, &value).map_err(|e| e.to_ipc())?;
+            presence(&vault)
+        })
+        .await
     })
     .await
 }
 
 #[tauri::command]
 pub async fn forget_secret(state: State<'_, AppState>, slot: SecretSlot) -> CmdResult<SecretPresence> {
-    let slot = user_slot(slot)?;
-    let vault = state.vault_source();
-    blocking(move || {
-        let vault = vault.open();
-        vault.delete(slot).map_err(|e| e.to_ipc())?;
-        presence(&vault)
+    guarded("forget_secret", async {
+        let slot = user_slot(slot)?;
+        let (vault, env) = (state.vault_access(), env(&state));
+        blocking(move || {
+            let vault = vault.open(env);
+            vault.delete(slot).map_err(|e| e.to_ipc())?;
+            presence(&vault)
+        })
+        .await
     })
     .await
 }
 
 #[tauri::command]
 pub async fn secret_presence(state: State<'_, AppState>) -> CmdResult<SecretPresence> {
-    let vault = state.vault_source();
-    blocking(move || presence(&vault.open())).await
+    guarded("secret_presence", async {
+        let (vault, env) = (state.vault_access(), env(&state));
+        blocking(move || presence(&vault.open(env))).await
+    })
+    .await
 }
 
 #[tauri::command]
-pub fn recent_deep_links(state: State<'_, AppState>) -> Vec<DeepLinkNotice> {
-    state.recent_deep_links()
+pub async fn recent_deep_links(state: State<'_, AppState>) -> CmdResult<Vec<DeepLinkNotice>> {
+    guarded("recent_deep_links", async { Ok(state.recent_deep_links()) }).await
 }
 
 /// Called by the UI once the first screen is painted: logs the start-to-interactive time (read by
 /// scripts/bench) and returns it in milliseconds.
 #[tauri::command]
-pub fn app_ready(state: State<'_, AppState>) -> u32 {
-    let ms = state.elapsed_ms();
-    tracing::info!("interactive after {ms} ms");
-    eprintln!("uspslink: interactive after {ms} ms");
-    ms
+pub async fn app_ready(state: State<'_, AppState>) -> CmdResult<u32> {
+    guarded("app_ready", async {
+        let ms = state.elapsed_ms();
+        tracing::info!("interactive after {ms} ms");
+        eprintln!("uspslink: interactive after {ms} ms");
+        Ok(ms)
+    })
+    .await
 }
 
 #[tauri::command]
 pub async fn start_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    crate::link::start(&app).await
+    guarded("start_usps_link", crate::link::start(&app)).await
 }
 
 #[tauri::command]
-pub fn cancel_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> LinkUpdate {
-    crate::link::cancel(&app)
+pub async fn cancel_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
+    guarded("cancel_usps_link", async { Ok(crate::link::cancel(&app)) }).await
 }
 
 /// Link health before use: refreshes the token when needed and reports the link.
 #[tauri::command]
 pub async fn refresh_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    crate::link::refresh_if_needed(&app).await
+    guarded("refresh_usps_link", crate::link::refresh_if_needed(&app)).await
 }
 
 #[tauri::command]
 pub async fn disconnect_usps<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    crate::link::disconnect(&app).await
+    guarded("disconnect_usps", crate::link::disconnect(&app)).await
 }
 
 /// *New to USPS?*: the Business Portal sign-up in the system browser.
 #[tauri::command]
 pub async fn open_usps_signup<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<()> {
-    let endpoints = state.endpoints_ready().await?;
-    crate::link::open_external(&app, &endpoints.usps_signup)
+    guarded("open_usps_signup", async {
+        let endpoints = state.endpoints_ready(env(&state)).await?;
+        crate::link::open_external(&app, &endpoints.usps_signup)
+    })
+    .await
 }
 
 #[tauri::command]
-pub async fn save_shipengine_key<R: tauri::Runtime>(app: tauri::AppHandle<R>, key: String) -> CmdResult<StampsUpdate> {
-    crate::stamps::save_key(&app, key).await
+pub async fn save_shipengine_key(state: State<'_, AppState>, key: String) -> CmdResult<StampsUpdate> {
+    guarded("save_shipengine_key", crate::stamps::save_key(&state, key)).await
 }
 
 #[tauri::command]
-pub fn use_existing_stamps(state: State<'_, AppState>, carrier_id: String) -> CmdResult<StampsUpdate> {
-    crate::stamps::use_existing(&state, carrier_id)
+pub async fn use_existing_stamps(state: State<'_, AppState>, carrier_id: String) -> CmdResult<StampsUpdate> {
+    guarded("use_existing_stamps", async { crate::stamps::use_existing(&state, carrier_id) }).await
 }
 
 #[tauri::command]
-pub async fn register_stamps<R: tauri::Runtime>(app: tauri::AppHandle<R>, form: RegistrationForm) -> CmdResult<StampsUpdate> {
-    crate::stamps::register(&app, form).await
+pub async fn register_stamps(state: State<'_, AppState>, form: RegistrationForm) -> CmdResult<StampsUpdate> {
+    guarded("register_stamps", crate::stamps::register(&state, form)).await
 }
 
 #[tauri::command]
-pub async fn send_sms_code<R: tauri::Runtime>(app: tauri::AppHandle<R>, phone: String) -> CmdResult<StampsUpdate> {
-    crate::stamps::send_code(&app, phone).await
+pub async fn send_sms_code(state: State<'_, AppState>, phone: String) -> CmdResult<StampsUpdate> {
+    guarded("send_sms_code", crate::stamps::send_code(&state, phone)).await
 }
 
 #[tauri::command]
-pub async fn verify_sms_code<R: tauri::Runtime>(app: tauri::AppHandle<R>, code: String) -> CmdResult<StampsUpdate> {
-    crate::stamps::verify(&app, code).await
+pub async fn verify_sms_code(state: State<'_, AppState>, code: String) -> CmdResult<StampsUpdate> {
+    guarded("verify_sms_code", crate::stamps::verify(&state, code)).await
 }
 
 /// Validation as the user types: every problem of the form so far, without sending anything.
 #[tauri::command]
-pub fn check_registration(form: RegistrationForm) -> Vec<uspslink_core::error::FieldProblem> {
-    form.to_request(crate::stamps::today()).err().unwrap_or_default()
+pub async fn check_registration(form: RegistrationForm) -> CmdResult<Vec<FieldProblem>> {
+    guarded("check_registration", async { Ok(form.to_request(crate::stamps::today()).err().unwrap_or_default()) }).await
 }
 
 #[tauri::command]
-pub fn check_identifiers(form: IdentifiersForm) -> Vec<uspslink_core::error::FieldProblem> {
-    crate::identifiers::check(&form)
+pub async fn check_identifiers(form: IdentifiersForm) -> CmdResult<Vec<FieldProblem>> {
+    guarded("check_identifiers", async { Ok(crate::identifiers::check(&form)) }).await
 }
 
 #[tauri::command]
-pub fn save_identifiers_draft(state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersView> {
-    crate::identifiers::save_draft(&state, form)
+pub async fn save_identifiers_draft(state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersView> {
+    guarded("save_identifiers_draft", async { crate::identifiers::save_draft(&state, env(&state), form) }).await
 }
 
 #[tauri::command]
-pub async fn verify_identifiers<R: tauri::Runtime>(app: tauri::AppHandle<R>, form: IdentifiersForm) -> CmdResult<IdentifiersUpdate> {
-    crate::identifiers::verify(&app, form).await
+pub async fn verify_identifiers<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersUpdate> {
+    guarded("verify_identifiers", async {
+        let result = crate::identifiers::verify(&state, form).await;
+        if matches!(&result, Err(e) if e.kind == ErrorKind::NeedsReconnecting) {
+            crate::link::announce(&app);
+        }
+        result
+    })
+    .await
 }
 
 #[tauri::command]
-pub fn email_link_summary<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
-    crate::identifiers::email_summary(&app)
+pub async fn email_link_summary<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
+    guarded("email_link_summary", async { crate::identifiers::email_summary(&app) }).await
 }
 
 #[tauri::command]
-pub fn save_stamps_draft(state: State<'_, AppState>, draft: uspslink_core::shipengine::StampsDraft) -> CmdResult<()> {
-    crate::stamps::save_draft(&state, draft)
+pub async fn save_stamps_draft(state: State<'_, AppState>, draft: StampsDraft) -> CmdResult<()> {
+    guarded("save_stamps_draft", async { crate::stamps::save_draft(&state, env(&state), draft) }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_command_body_answers_internal_and_leaves_no_text_of_the_input() {
+        let typed = "78756–12";
+        let e = guarded("check_registration", async {
+            let _ = &typed[..6]; // slicing inside a multi-byte character panics
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(!e.message.contains(typed) && e.message.contains("Nothing was changed"), "{}", e.message);
+        // And afterwards commands still run.
+        assert_eq!(guarded("get_snapshot", async { Ok(1) }).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_live_registration_check_takes_any_pasted_text() {
+        let form: RegistrationForm = serde_json::from_value(serde_json::json!({
+            "nickname": "n", "email": "a@b.co", "agree_to_carrier_terms": true,
+            "address": {"postal_code": "78756–12"},
+            "credit_card": {"name": "", "number": "4111 1111 1111 1111", "expiration_month": "", "expiration_year": ""}
+        }))
+        .unwrap();
+        let problems = check_registration(form.clone()).await.unwrap();
+        assert!(problems.iter().any(|p| p.field == "address.postal_code" && p.message.contains("5 digits")), "{problems:?}");
+        let form = RegistrationForm { address: uspslink_core::shipengine::AddressForm { postal_code: "1234é5678".into(), ..form.address }, ..form };
+        assert!(check_registration(form).await.unwrap().iter().any(|p| p.field == "address.postal_code"));
+    }
 }

@@ -3,12 +3,16 @@
 //! completes the link: the status banner shows and the summary for the sales representative is kept.
 //! The rules and requests live in `uspslink_core::payments`.
 
+use secrecy::SecretString;
 use serde::Serialize;
 use tauri::{Manager, Runtime};
 use ts_rs::TS;
 use uspslink_core::error::{FieldProblem, HasKind};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
-use uspslink_core::payments::{IdentifiersForm, IdentifiersRecord, IdentifiersView, LinkSummary, PaymentsClient, PaymentsError};
+use uspslink_core::payments::{
+    Identifiers, IdentifiersForm, IdentifiersRecord, IdentifiersView, LinkSummary, PaymentsClient, PaymentsError,
+};
+use uspslink_core::settings::Environment;
 use uspslink_core::usps::unix_now;
 use uspslink_core::{ErrorKind, IpcError};
 
@@ -21,8 +25,8 @@ pub struct IdentifiersUpdate {
     pub view: DashboardView,
 }
 
-fn update(state: &AppState) -> IdentifiersUpdate {
-    IdentifiersUpdate { identifiers: state.identifiers_view(), view: state.view() }
+fn update(state: &AppState, env: Environment) -> IdentifiersUpdate {
+    IdentifiersUpdate { identifiers: state.identifiers_view(env), view: state.view(env) }
 }
 
 /// Validation as the user types: every problem of the form so far, without sending anything.
@@ -31,40 +35,48 @@ pub fn check(form: &IdentifiersForm) -> Vec<FieldProblem> {
 }
 
 /// Keep the draft as typed (nothing in it is secret), so closing the app loses nothing.
-pub fn save_draft(state: &AppState, form: IdentifiersForm) -> Result<IdentifiersView, IpcError> {
-    let record = state.identifiers_record();
+pub fn save_draft(state: &AppState, env: Environment, form: IdentifiersForm) -> Result<IdentifiersView, IpcError> {
+    let record = state.identifiers_record(env);
     if record.draft != form {
-        state.set_identifiers_record(IdentifiersRecord { draft: form, ..record })?;
+        state.set_identifiers_record(env, IdentifiersRecord { draft: form, ..record })?;
     }
-    Ok(state.identifiers_view())
+    Ok(state.identifiers_view(env))
 }
 
-/// *Verify with USPS*.
-pub async fn verify<R: Runtime>(app: &tauri::AppHandle<R>, form: IdentifiersForm) -> Result<IdentifiersUpdate, IpcError> {
-    let state = app.state::<AppState>();
+/// The account inquiry, then the payment authorization, with one token.
+async fn ask_usps(client: &PaymentsClient, token: &SecretString, ids: &Identifiers) -> Result<(), PaymentsError> {
+    let account = client.lookup_account(token, &ids.account).await?;
+    tracing::info!("USPS knows the {} payment account", account.account_type);
+    // The payment authorization token is not needed later (labels are bought elsewhere): dropped.
+    client.authorize(token, ids).await.map(drop)
+}
+
+/// *Verify with USPS*. A 401 first gets one refreshed token; only a second 401 (or a refused
+/// refresh) means the link needs reconnecting.
+pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<IdentifiersUpdate, IpcError> {
+    let env = state.environment();
     let ids = form.validate().map_err(|fields| {
         let mut e = IpcError::new(ErrorKind::InvalidInput, "some fields need attention");
         e.fields = fields;
         e
     })?;
     // The link can only complete from the identifiers step: check before calling USPS.
-    state.progress().apply(OnboardingEvent::GoTo(Step::Identifiers)).map_err(|e| e.to_ipc())?;
-    save_draft(&state, form)?;
-    let token = crate::link::access_token(app).await?;
-    let client = PaymentsClient::new(&state.endpoints_ready().await?.usps_api);
+    state.progress(env).apply(OnboardingEvent::GoTo(Step::Identifiers)).map_err(|e| e.to_ipc())?;
+    save_draft(state, env, form)?;
+    let client = PaymentsClient::new(&state.endpoints_ready(env).await?.usps_api).with_retry(state.retry());
     let started = std::time::Instant::now();
-    let result = async {
-        let account = client.lookup_account(&token, &ids.account).await?;
-        tracing::info!("USPS knows the {} payment account", account.account_type);
-        client.authorize(&token, &ids).await
-    }
-    .await;
+    let token = crate::link::access_token_in(state, env, false).await?;
+    let mut result = ask_usps(&client, &token, &ids).await;
     drop(token);
+    if let Err(PaymentsError::Unauthorized(reason)) = &result {
+        tracing::info!("USPS answered 401 ({reason}); trying once more with a refreshed token");
+        let token = crate::link::access_token_in(state, env, true).await?;
+        result = ask_usps(&client, &token, &ids).await;
+    }
     match result {
-        // The payment authorization token is not needed later (labels are bought elsewhere): dropped.
-        Ok(_authorization) => {}
+        Ok(()) => {}
         Err(e @ PaymentsError::Unauthorized(_)) => {
-            crate::link::broken(app, &e.to_string()).await?;
+            crate::link::mark_broken(state, env, &e.to_string()).await?;
             return Err(e.to_ipc());
         }
         Err(e) => {
@@ -74,17 +86,71 @@ pub async fn verify<R: Runtime>(app: &tauri::AppHandle<R>, form: IdentifiersForm
     }
     tracing::info!("USPS accepted the identifiers in {:.1?}; the link is complete", started.elapsed());
     let summary = LinkSummary::new(&ids, unix_now());
-    state.set_identifiers_record(IdentifiersRecord { summary: Some(summary), ..state.identifiers_record() })?;
-    state.apply(OnboardingEvent::LinkCompleted)?;
-    Ok(update(&state))
+    state.set_identifiers_record(env, IdentifiersRecord { summary: Some(summary), ..state.identifiers_record(env) })?;
+    state.apply(env, OnboardingEvent::LinkCompleted)?;
+    Ok(update(state, env))
 }
 
 /// *Email summary*: the system mail client with the summary as a new message.
 pub fn email_summary<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<(), IpcError> {
-    let summary = app
-        .state::<AppState>()
-        .identifiers_record()
+    let state = app.state::<AppState>();
+    let summary = state
+        .identifiers_record(state.environment())
         .summary
         .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "there is no summary yet: verify your identifiers first"))?;
     crate::link::open_mail(app, &summary.mailto())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Verification without a window: a linked state against a real sandbox.
+    use super::*;
+
+    fn form() -> IdentifiersForm {
+        IdentifiersForm {
+            crid: "20538353".into(),
+            mid: "901234567".into(),
+            eps_account: "1000000001".into(),
+            ..IdentifiersForm::default()
+        }
+    }
+
+    async fn at_identifiers(user: &str) -> AppState {
+        let (s, _p) = crate::link::tests::linked_state(user).await;
+        let env = Environment::Sandbox;
+        for step in [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount] {
+            s.apply(env, OnboardingEvent::Complete(step)).unwrap();
+        }
+        s.apply(env, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
+        s
+    }
+
+    #[tokio::test]
+    async fn verification_completes_the_link_and_a_refusal_changes_nothing() {
+        let s = at_identifiers("merchant").await;
+        let env = Environment::Sandbox;
+        let refused = verify(&s, IdentifiersForm { eps_account: "1000000002".into(), ..form() }).await.unwrap_err();
+        assert!(refused.fields.iter().any(|f| f.field == "eps_account"), "{refused:?}");
+        assert!(s.identifiers_record(env).summary.is_none());
+        let done = verify(&s, form()).await.unwrap();
+        assert!(done.identifiers.summary.is_some());
+        assert!(done.view.show_status_banner);
+    }
+
+    #[tokio::test]
+    async fn a_401_gets_one_refresh_before_the_link_is_called_broken() {
+        let s = at_identifiers("merchant").await;
+        let env = Environment::Sandbox;
+        let base = s.endpoints_ready(env).await.unwrap().usps_api;
+        // One 401 on the inquiry: the refreshed token goes through and the link stays.
+        reqwest::Client::new()
+            .post(format!("{base}/sandbox/faults"))
+            .json(&serde_json::json!({"route": "/payments/v3/payment-account/{number}", "count": 1, "status": 401}))
+            .send()
+            .await
+            .unwrap();
+        let done = verify(&s, form()).await.unwrap();
+        assert!(done.identifiers.summary.is_some());
+        assert!(!s.link_record(env).needs_reconnecting);
+    }
 }

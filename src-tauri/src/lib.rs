@@ -18,8 +18,10 @@ use tauri_plugin_deep_link::DeepLinkExt;
 
 pub use state::AppState;
 
-/// Emitted to the UI when a valid `uspslink://` callback arrives.
+/// Emitted to the UI when a `uspslink://` callback answering one of our sign-ins arrives.
 pub const EVENT_DEEP_LINK: &str = "deep-link";
+/// Emitted before a retried call waits (the UI counts the wait down).
+pub const EVENT_RETRY_WAIT: &str = "retry-wait";
 
 /// The builder without single-instance (it needs D-Bus), generic so unit tests can use MockRuntime.
 pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
@@ -29,6 +31,12 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
             let state = AppState::load(app.handle(), started)?;
+            let handle = app.handle().clone();
+            state.set_retry_observer(std::sync::Arc::new(move |wait| {
+                if let Err(e) = handle.emit(EVENT_RETRY_WAIT, wait) {
+                    tracing::error!("could not emit {EVENT_RETRY_WAIT}: {e}");
+                }
+            }));
             app.manage(state);
             wire_deep_links(app.handle());
             // Not needed for the first screen: start after setup returns.
@@ -48,6 +56,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             commands::get_snapshot,
             commands::onboarding_event,
             commands::save_preferences,
+            commands::dismiss_storage_notice,
             commands::vault_status,
             commands::store_secret,
             commands::forget_secret,
@@ -96,23 +105,45 @@ fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
     });
 }
 
-/// The one entry point for every `uspslink://` URL, from any source. Invalid links are logged and
-/// dropped; nothing else changes.
+/// The one entry point for every `uspslink://` URL, from any source. A link that does not answer a
+/// sign-in this app opened is refused before anything is shown, emitted or focused; the log gets
+/// the reason and at most a short fingerprint of the state, never the state, the code or the text.
 pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
     let state = app.state::<AppState>();
-    match state.accept_deep_link(raw) {
-        Ok((notice, callback)) => {
-            tracing::info!(state = %notice.callback.state, has_code = notice.callback.has_code, "OAuth callback received");
+    let callback = match uspslink_core::callback::parse(raw) {
+        Ok(cb) => cb,
+        Err(e) => {
+            tracing::warn!("refused a uspslink:// link: {e}");
+            return;
+        }
+    };
+    let fingerprint = uspslink_core::callback::state_fingerprint(&callback.state);
+    let env = state.environment();
+    match link::decide(&state, &callback) {
+        link::CallbackDecision::Refuse(e) => {
+            tracing::warn!(state = %fingerprint, "refused a uspslink:// link: {e}");
+        }
+        link::CallbackDecision::StartedBeforeRestart => {
+            tracing::info!(state = %fingerprint, "a USPS sign-in from before the restart answered");
+            raise(app);
+            link::started_before_restart(app);
+        }
+        link::CallbackDecision::Complete(attempt) => {
+            let notice = state.remember_deep_link(callback.summary());
+            tracing::info!(state = %fingerprint, has_code = notice.callback.has_code, "OAuth callback received");
             if let Err(e) = app.emit(EVENT_DEEP_LINK, &notice) {
                 tracing::error!("could not emit deep-link event: {e}");
             }
-            if let Some(w) = app.get_webview_window("main") {
-                let _ = w.unminimize();
-                let _ = w.set_focus();
-            }
-            tauri::async_runtime::spawn(link::complete(app.clone(), callback));
+            raise(app);
+            tauri::async_runtime::spawn(link::complete(app.clone(), env, attempt, callback));
         }
-        Err(e) => tracing::warn!("refused a uspslink:// link: {e}"),
+    }
+}
+
+fn raise<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.unminimize();
+        let _ = w.set_focus();
     }
 }
 
@@ -122,11 +153,22 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
 }
 
+/// A panic's message may quote what the user typed (a slice of a pasted string, a card number): the
+/// log gets where it happened, never what it said. Commands catch panics and answer `internal`.
+fn log_panics_without_their_text() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_else(|| "unknown".into());
+        tracing::error!(at, "uspslink hit a bug (the panic's text is withheld: it may hold user input)");
+        eprintln!("uspslink: a bug at {at} (details withheld)");
+    }));
+}
+
 /// Start the desktop app.
 pub fn run() {
     let started = Instant::now();
     let attempt = relaunch::take_attempt();
     init_tracing();
+    log_panics_without_their_text();
     let mut builder = builder::<tauri::Wry>(started);
     if std::env::var("USPSLINK_NO_SINGLE_INSTANCE").as_deref() != Ok("1") {
         // Registered first (plugin docs): a second launch forwards its argv (a uspslink:// URL) to us

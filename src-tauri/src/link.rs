@@ -1,6 +1,9 @@
 //! Linking the USPS Business Account: open the system browser on the USPS sign-in page, take the
 //! `uspslink://` callback, exchange the code, keep the tokens fresh, disconnect. The OAuth rules
 //! themselves live in `uspslink_core::usps`; this is the glue to the app's state, vault and events.
+//!
+//! Every flow takes the environment once, when it starts: its endpoints, keyring entries and
+//! records are that environment's only, so a token goes only to the environment that issued it.
 
 use std::time::Instant;
 
@@ -8,17 +11,19 @@ use secrecy::SecretString;
 use serde::Serialize;
 use tauri::{Emitter, Manager, Runtime};
 use ts_rs::TS;
-use uspslink_core::callback::{CallbackOutcome, OAuthCallback};
+use uspslink_core::callback::{state_fingerprint, CallbackOutcome, OAuthCallback};
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
 use uspslink_core::payments::IdentifiersView;
 use uspslink_core::settings::Environment;
-use uspslink_core::usps::{unix_now, LinkError, LinkRecord, LinkStatus, TokenExchange, TokenSet, UspsOAuthClient};
+use uspslink_core::usps::{
+    unix_now, LinkAttempt, LinkError, LinkRecord, LinkStatus, TokenExchange, TokenSet, UspsOAuthClient, ATTEMPT_TTL,
+};
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
 use crate::commands::blocking;
-use crate::state::AppState;
+use crate::state::{AppState, UnsavedTokens};
 
 pub const EVENT_USPS_LINK: &str = "usps-link";
 /// A command that replaces the system browser (the URL is appended as its last argument).
@@ -43,15 +48,15 @@ struct UspsApp {
 }
 
 impl UspsApp {
-    fn client(&self) -> UspsOAuthClient {
-        UspsOAuthClient::new(&self.api_base, &self.client_id, self.secret.clone())
+    fn client(&self, state: &AppState) -> UspsOAuthClient {
+        UspsOAuthClient::new(&self.api_base, &self.client_id, self.secret.clone()).with_retry(state.retry())
     }
 }
 
-async fn usps_app(state: &AppState) -> Result<UspsApp, IpcError> {
-    let endpoints = state.endpoints_ready().await?;
+async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcError> {
+    let endpoints = state.endpoints_ready(env).await?;
     let prefs = state.preferences();
-    let (client_id, secret) = if state.environment() == Environment::Sandbox && prefs.usps_consumer_key.is_empty() {
+    let (client_id, secret) = if env == Environment::Sandbox && prefs.usps_consumer_key.is_empty() {
         // The sandbox's own app credentials: the whole flow works with none of the user's.
         (
             uspslink_sandbox::usps::CLIENT_ID.to_string(),
@@ -64,8 +69,7 @@ async fn usps_app(state: &AppState) -> Result<UspsApp, IpcError> {
             )
             .to_ipc());
         }
-        let vault = state.vault_source();
-        let secret = blocking(move || vault.open().get(SecretSlot::UspsConsumerSecret).map_err(|e| e.to_ipc())).await?;
+        let secret = vault_get(state, env, SecretSlot::UspsConsumerSecret).await?;
         let secret = secret.ok_or_else(|| {
             LinkError::NotConfigured("Enter your USPS consumer secret in Settings first.".into()).to_ipc()
         })?;
@@ -80,9 +84,20 @@ async fn usps_app(state: &AppState) -> Result<UspsApp, IpcError> {
     })
 }
 
+/// One secret of one environment, from the keyring (on the blocking pool).
+pub(crate) async fn vault_get(state: &AppState, env: Environment, slot: SecretSlot) -> Result<Option<SecretString>, IpcError> {
+    let vault = state.vault_access();
+    blocking(move || vault.open(env).get(slot).map_err(|e| e.to_ipc())).await
+}
+
+/// The link as the UI shows it now, for the environment in force.
+pub fn update(state: &AppState) -> LinkUpdate {
+    let env = state.environment();
+    LinkUpdate { status: state.link_status(env), view: state.view(env), identifiers: state.identifiers_view(env) }
+}
+
 fn emit<R: Runtime>(app: &tauri::AppHandle<R>) -> LinkUpdate {
-    let state = app.state::<AppState>();
-    let update = LinkUpdate { status: state.link_status(), view: state.view(), identifiers: state.identifiers_view() };
+    let update = update(&app.state::<AppState>());
     if let Err(e) = app.emit(EVENT_USPS_LINK, &update) {
         tracing::error!("could not emit {EVENT_USPS_LINK}: {e}");
     }
@@ -127,93 +142,151 @@ fn launch<R: Runtime>(app: &tauri::AppHandle<R>, url: &str) -> Result<(), IpcErr
 /// *Link your business account* (or *Reconnect* / *Try again*).
 pub async fn start<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpdate, IpcError> {
     let state = app.state::<AppState>();
-    let usps = usps_app(&state).await?;
-    let started = state
-        .attempts
-        .lock()
-        .expect("attempts")
+    let env = state.environment();
+    let usps = usps_app(&state, env).await?;
+    let started = crate::state::lock(&state.attempts)
         .begin(&usps.authorize, &usps.client_id, &usps.redirect_uri, Instant::now())
         .map_err(|e| e.to_ipc())?;
+    if let Err(e) = state.remember_sign_in(&started.state) {
+        // Only the "started before a restart" message depends on it; the sign-in itself works.
+        tracing::warn!("could not remember the sign-in across a restart: {}", e.message);
+    }
     state.set_link_failure(None);
     if let Err(e) = open_external(app, &started.authorize_url) {
-        state.attempts.lock().expect("attempts").cancel_all();
+        crate::state::lock(&state.attempts).cancel_all();
         return Err(e);
     }
-    tracing::info!("USPS sign-in opened in the browser (state {})", started.state);
+    tracing::info!(state = %state_fingerprint(&started.state), "USPS sign-in opened in the browser");
+    // A sign-in left open past its 10 minutes stops showing "Waiting", whether or not USPS answers.
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(ATTEMPT_TTL + std::time::Duration::from_secs(1)).await;
+        let state = handle.state::<AppState>();
+        let expired = crate::state::lock(&state.attempts).expire_due(Instant::now());
+        if expired {
+            state.set_link_failure(Some(LinkError::ExpiredState.to_ipc()));
+            emit(&handle);
+        }
+    });
     Ok(emit(app))
 }
 
 pub fn cancel<R: Runtime>(app: &tauri::AppHandle<R>) -> LinkUpdate {
     let state = app.state::<AppState>();
-    state.attempts.lock().expect("attempts").cancel_all();
+    crate::state::lock(&state.attempts).cancel_all();
+    let _ = state.forget_sign_ins(|_| true);
     state.set_link_failure(None);
     emit(app)
 }
 
-async fn store_tokens(state: &AppState, tokens: &TokenSet) -> Result<(), IpcError> {
-    let vault = state.vault_source();
-    let access = tokens.access_token.clone();
-    let refresh = tokens.refresh_token.clone();
+/// Write the tokens USPS issued: the rotated refresh token before the access token, so a failure
+/// between the two never leaves a dead refresh token beside a live access token. A keyring that
+/// refuses keeps them in memory (used meanwhile) and is tried again, so a rotation is never lost.
+async fn store_tokens(state: &AppState, env: Environment, tokens: &TokenSet) {
+    let unsaved = UnsavedTokens { access: tokens.access_token.clone(), refresh: tokens.refresh_token.clone() };
+    if let Err(e) = write_tokens(state, env, &unsaved).await {
+        tracing::warn!("the keyring did not take the new USPS tokens ({}); kept in memory and tried again", e.message);
+        state.keep_unsaved_tokens(env, unsaved);
+    } else {
+        state.clear_unsaved_tokens(env);
+    }
+}
+
+async fn write_tokens(state: &AppState, env: Environment, tokens: &UnsavedTokens) -> Result<(), IpcError> {
+    let vault = state.vault_access();
+    let tokens = tokens.clone();
     blocking(move || {
-        let vault = vault.open();
-        vault.set(SecretSlot::UspsAccessToken, &access).map_err(|e| e.to_ipc())?;
-        match refresh {
-            Some(r) => vault.set(SecretSlot::UspsRefreshToken, &r).map_err(|e| e.to_ipc()),
-            None => Ok(()),
+        let vault = vault.open(env);
+        if let Some(r) = &tokens.refresh {
+            vault.set(SecretSlot::UspsRefreshToken, r).map_err(|e| e.to_ipc())?;
         }
+        vault.set(SecretSlot::UspsAccessToken, &tokens.access).map_err(|e| e.to_ipc())
     })
     .await
 }
 
-async fn forget_tokens(state: &AppState) -> Result<(), IpcError> {
-    let vault = state.vault_source();
+/// Tokens the keyring refused earlier: try again (before any use of the keyring's copies).
+async fn retry_unsaved_tokens(state: &AppState, env: Environment) {
+    if let Some(t) = state.unsaved_tokens(env) {
+        match write_tokens(state, env, &t).await {
+            Ok(()) => {
+                tracing::info!("the keyring took the USPS tokens it refused before");
+                state.clear_unsaved_tokens(env);
+            }
+            Err(e) => tracing::warn!("the keyring still refuses the USPS tokens: {}", e.message),
+        }
+    }
+}
+
+/// A token: the one the keyring has not taken yet if any, else the keyring's.
+async fn token(state: &AppState, env: Environment, slot: SecretSlot) -> Result<Option<SecretString>, IpcError> {
+    if let Some(t) = state.unsaved_tokens(env) {
+        match slot {
+            SecretSlot::UspsAccessToken => return Ok(Some(t.access)),
+            SecretSlot::UspsRefreshToken if t.refresh.is_some() => return Ok(t.refresh),
+            _ => {}
+        }
+    }
+    vault_get(state, env, slot).await
+}
+
+async fn forget_tokens(state: &AppState, env: Environment) -> Result<(), IpcError> {
+    state.clear_unsaved_tokens(env);
+    let vault = state.vault_access();
     blocking(move || {
-        let vault = vault.open();
+        let vault = vault.open(env);
         vault.delete(SecretSlot::UspsAccessToken).map_err(|e| e.to_ipc())?;
         vault.delete(SecretSlot::UspsRefreshToken).map_err(|e| e.to_ipc())
     })
     .await
 }
 
-/// A valid `uspslink://oauth/callback` arrived. Unknown and replayed states are ignored (a forged
-/// link must not disturb a real sign-in); everything else ends the attempt.
-pub async fn complete<R: Runtime>(app: tauri::AppHandle<R>, callback: OAuthCallback) {
+/// What the deep-link entry point does with a parsed callback. Decided before anything is shown,
+/// emitted or focused: only an answer to a sign-in this app opened (or opened before a restart)
+/// changes anything.
+pub enum CallbackDecision {
+    /// The answer to an open sign-in: complete it.
+    Complete(LinkAttempt),
+    /// The answer to a sign-in opened before uspslink restarted: say so.
+    StartedBeforeRestart,
+    /// Unknown, used or expired: ignored.
+    Refuse(LinkError),
+}
+
+pub fn decide(state: &AppState, callback: &OAuthCallback) -> CallbackDecision {
+    let taken = crate::state::lock(&state.attempts).take(&callback.state, Instant::now());
+    match taken {
+        Ok(attempt) => {
+            let fp = state_fingerprint(&callback.state);
+            let _ = state.forget_sign_ins(|h| h == fp);
+            CallbackDecision::Complete(attempt)
+        }
+        Err(LinkError::UnknownState) if state.started_before_restart(&callback.state) => {
+            let fp = state_fingerprint(&callback.state);
+            let _ = state.forget_sign_ins(|h| h == fp);
+            CallbackDecision::StartedBeforeRestart
+        }
+        Err(e) => CallbackDecision::Refuse(e),
+    }
+}
+
+/// The user-visible half of [`CallbackDecision::StartedBeforeRestart`].
+pub fn started_before_restart<R: Runtime>(app: &tauri::AppHandle<R>) {
+    app.state::<AppState>().set_link_failure(Some(LinkError::StartedBeforeRestart.to_ipc()));
+    emit(app);
+}
+
+/// The answer to an open sign-in: exchange the code (or report the error) and store the tokens.
+pub async fn complete<R: Runtime>(app: tauri::AppHandle<R>, env: Environment, attempt: LinkAttempt, callback: OAuthCallback) {
     let state = app.state::<AppState>();
-    let attempt = state.attempts.lock().expect("attempts").take(&callback.state, Instant::now());
-    let attempt = match attempt {
-        Ok(a) => a,
-        Err(e @ (LinkError::UnknownState | LinkError::UsedState)) => {
-            tracing::warn!("ignored a USPS callback: {e}");
-            return;
-        }
-        Err(e) => {
-            state.set_link_failure(Some(e.to_ipc()));
-            emit(&app);
-            return;
-        }
-    };
-    let outcome = match callback.outcome {
-        CallbackOutcome::Error { error, description } if error == "access_denied" => Err(LinkError::Denied(description).to_ipc()),
-        CallbackOutcome::Error { error, description } => {
-            Err(LinkError::AuthorizationFailed { error, description }.to_ipc())
-        }
-        CallbackOutcome::Code(code) => async {
-            let usps = usps_app(&state).await?;
-            let tokens =
-                usps.client().exchange_code(&code, attempt.verifier(), &attempt.redirect_uri).await.map_err(|e| e.to_ipc())?;
-            store_tokens(&state, &tokens).await?;
-            state.set_link_record(LinkRecord::linked(&tokens, unix_now()))?;
-            Ok(())
-        }
-        .await,
-    };
+    let outcome = complete_in(&state, env, &attempt, callback).await;
     match outcome {
         Ok(()) => {
             tracing::info!("USPS business account linked");
             state.set_link_failure(None);
             // Finishes the guideline step when the user got there through the steps; a reconnect
             // from elsewhere leaves their place alone.
-            if let Err(e) = state.apply(OnboardingEvent::Complete(Step::LinkBusinessAccount)) {
+            if let Err(e) = state.apply(env, OnboardingEvent::Complete(Step::LinkBusinessAccount)) {
                 tracing::debug!("link step not completed in the guidelines: {}", e.message);
             }
         }
@@ -225,86 +298,107 @@ pub async fn complete<R: Runtime>(app: tauri::AppHandle<R>, callback: OAuthCallb
     emit(&app);
 }
 
-/// Refresh the access token when it is (nearly) expired; store the rotated refresh token. A refresh
-/// refused as revoked/expired turns the link to "needs reconnecting".
-pub async fn refresh_if_needed<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpdate, IpcError> {
-    let state = app.state::<AppState>();
+/// The exchange itself, without the UI: plain Rust over the state (unit-tested against the sandbox).
+pub async fn complete_in(state: &AppState, env: Environment, attempt: &LinkAttempt, callback: OAuthCallback) -> Result<(), IpcError> {
+    match callback.outcome {
+        CallbackOutcome::Error { error, description } if error == "access_denied" => Err(LinkError::Denied(description).to_ipc()),
+        CallbackOutcome::Error { error, description } => Err(LinkError::AuthorizationFailed { error, description }.to_ipc()),
+        CallbackOutcome::Code(code) => {
+            let usps = usps_app(state, env).await?;
+            let tokens = usps
+                .client(state)
+                .exchange_code(&code, attempt.verifier(), &attempt.redirect_uri)
+                .await
+                .map_err(|e| e.to_ipc())?;
+            store_tokens(state, env, &tokens).await;
+            state.set_link_record(env, LinkRecord::linked(&tokens, unix_now()))
+        }
+    }
+}
+
+/// Refresh the access token when it is (nearly) expired, or always with `force` (an API answered
+/// 401); store the rotated refresh token. A refresh refused as revoked/expired turns the link to
+/// "needs reconnecting".
+pub async fn refresh_in(state: &AppState, env: Environment, force: bool) -> Result<(), IpcError> {
     // One refresh at a time: two with the same (rotating) refresh token would break the link.
     let _guard = state.refresh_lock.lock().await;
-    let record = state.link_record();
-    if !record.needs_refresh(unix_now()) {
-        return Ok(emit(app));
+    retry_unsaved_tokens(state, env).await;
+    let record = state.link_record(env);
+    let due = record.needs_refresh(unix_now()) || (force && record.linked && !record.needs_reconnecting);
+    if !due {
+        return Ok(());
     }
-    let usps = usps_app(&state).await?;
-    let vault = state.vault_source();
-    let refresh_token = blocking(move || vault.open().get(SecretSlot::UspsRefreshToken).map_err(|e| e.to_ipc())).await?;
-    let result = match refresh_token {
-        Some(rt) => usps.client().refresh(&rt).await,
+    let usps = usps_app(state, env).await?;
+    let result = match token(state, env, SecretSlot::UspsRefreshToken).await? {
+        Some(rt) => usps.client(state).refresh(&rt).await,
         None => Err(LinkError::NeedsReconnecting("no refresh token is stored".into())),
     };
     match result {
         Ok(tokens) => {
-            store_tokens(&state, &tokens).await?;
-            state.set_link_record(record.refreshed(&tokens))?;
+            store_tokens(state, env, &tokens).await;
+            state.set_link_record(env, record.refreshed(&tokens))?;
             tracing::info!("USPS access token refreshed");
+            Ok(())
         }
-        Err(e @ LinkError::NeedsReconnecting(_)) => mark_broken(&state, &e.to_string()).await?,
-        Err(e) => return Err(e.to_ipc()),
+        Err(e @ LinkError::NeedsReconnecting(_)) => mark_broken(state, env, &e.to_string()).await,
+        Err(e) => Err(e.to_ipc()),
     }
+}
+
+pub async fn refresh_if_needed<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpdate, IpcError> {
+    let state = app.state::<AppState>();
+    refresh_in(&state, state.environment(), false).await?;
     Ok(emit(app))
 }
 
-/// USPS no longer accepts the link (a refused refresh, or an API answering 401): the tokens go, and
-/// the link shows "needs reconnecting" until the user signs in again.
-async fn mark_broken(state: &AppState, reason: &str) -> Result<(), IpcError> {
+/// USPS no longer accepts the link (a refused refresh, or an API answering 401 after a refresh): the
+/// tokens go, and the link shows "needs reconnecting" until the user signs in again.
+pub async fn mark_broken(state: &AppState, env: Environment, reason: &str) -> Result<(), IpcError> {
     tracing::warn!("USPS link needs reconnecting: {reason}");
-    forget_tokens(state).await?;
-    state.set_link_record(LinkRecord { needs_reconnecting: true, ..state.link_record() })
+    forget_tokens(state, env).await?;
+    state.set_link_record(env, LinkRecord { needs_reconnecting: true, ..state.link_record(env) })
 }
 
-/// The same, from outside (the payments calls), telling the UI.
-pub async fn broken<R: Runtime>(app: &tauri::AppHandle<R>, reason: &str) -> Result<LinkUpdate, IpcError> {
-    mark_broken(&app.state::<AppState>(), reason).await?;
-    Ok(emit(app))
-}
-
-/// A current access token for a USPS API call: refreshed first when it is (nearly) expired.
-pub async fn access_token<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<SecretString, IpcError> {
-    let update = refresh_if_needed(app).await?;
-    match update.status {
-        LinkStatus::Linked { .. } => {}
-        LinkStatus::NeedsReconnecting { message } => return Err(IpcError::new(ErrorKind::NeedsReconnecting, message)),
-        LinkStatus::Waiting => {
-            return Err(IpcError::new(ErrorKind::NotConfigured, "Finish signing in to USPS in your browser first, then verify again."))
-        }
-        _ => return Err(IpcError::new(ErrorKind::NotConfigured, "Link your USPS business account first (step 5).")),
+/// A current access token for a USPS API call of `env`: refreshed first when it is (nearly)
+/// expired, or always with `force`.
+pub async fn access_token_in(state: &AppState, env: Environment, force: bool) -> Result<SecretString, IpcError> {
+    refresh_in(state, env, force).await?;
+    if crate::state::lock(&state.attempts).is_waiting_at(Instant::now()) {
+        return Err(IpcError::new(ErrorKind::NotConfigured, "Finish signing in to USPS in your browser first, then verify again."));
     }
-    let vault = app.state::<AppState>().vault_source();
-    let token = blocking(move || vault.open().get(SecretSlot::UspsAccessToken).map_err(|e| e.to_ipc())).await?;
-    match token {
+    let record = state.link_record(env);
+    if record.needs_reconnecting {
+        return Err(IpcError::new(
+            ErrorKind::NeedsReconnecting,
+            "Your USPS connection has expired or was revoked. A USPS password reset breaks every connection: reconnect to continue.",
+        ));
+    }
+    if !record.linked {
+        return Err(IpcError::new(ErrorKind::NotConfigured, "Link your USPS business account first (step 5)."));
+    }
+    match token(state, env, SecretSlot::UspsAccessToken).await? {
         Some(t) => Ok(t),
         None => {
-            broken(app, "no access token is stored").await?;
+            mark_broken(state, env, "no access token is stored").await?;
             Err(IpcError::new(ErrorKind::NeedsReconnecting, "Your USPS connection is gone: reconnect your USPS business account."))
         }
     }
 }
 
+/// Tell the UI the link changed (after a flow that may have marked it broken).
+pub fn announce<R: Runtime>(app: &tauri::AppHandle<R>) {
+    emit(app);
+}
+
 /// *Disconnect*: revoke at USPS (best effort: the local tokens go either way), then forget.
 pub async fn disconnect<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpdate, IpcError> {
     let state = app.state::<AppState>();
-    state.attempts.lock().expect("attempts").cancel_all();
-    let vault = state.vault_source();
-    let tokens = blocking(move || {
-        let v = vault.open();
-        let r = v.get(SecretSlot::UspsRefreshToken).map_err(|e| e.to_ipc())?;
-        let a = v.get(SecretSlot::UspsAccessToken).map_err(|e| e.to_ipc())?;
-        Ok((r, a))
-    })
-    .await?;
-    match usps_app(&state).await {
+    let env = state.environment();
+    crate::state::lock(&state.attempts).cancel_all();
+    let tokens = (token(&state, env, SecretSlot::UspsRefreshToken).await?, token(&state, env, SecretSlot::UspsAccessToken).await?);
+    match usps_app(&state, env).await {
         Ok(usps) => {
-            let client = usps.client();
+            let client = usps.client(&state);
             for (token, hint) in [(tokens.0, "refresh_token"), (tokens.1, "access_token")] {
                 if let Some(t) = token {
                     if let Err(e) = client.revoke(&t, hint).await {
@@ -315,8 +409,112 @@ pub async fn disconnect<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpd
         }
         Err(e) => tracing::warn!("could not revoke at USPS: {}", e.message),
     }
-    forget_tokens(&state).await?;
-    state.set_link_record(LinkRecord::default())?;
+    forget_tokens(&state, env).await?;
+    state.set_link_record(env, LinkRecord::default())?;
     state.set_link_failure(None);
     Ok(emit(app))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! The link flow without a window: the state over the in-memory store and the mock keyring,
+    //! against a real sandbox over HTTP.
+    use std::sync::Arc;
+
+    use secrecy::ExposeSecret;
+    use uspslink_core::callback;
+
+    use super::*;
+    use crate::state::tests::{state_over, MemoryPersist};
+
+    const SB: Environment = Environment::Sandbox;
+
+    /// Walk the sandbox's sign-in pages as a browser does; returns the `uspslink://` URL.
+    pub(crate) async fn sign_in(authorize_url: &str, user: &str) -> String {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let base = authorize_url.split("/cop-navigator").next().unwrap().to_string();
+        let page = http.get(authorize_url).send().await.unwrap().text().await.unwrap();
+        let flow = page.split("name=\"flow\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let post = |path: &str, form: Vec<(&'static str, String)>| {
+            let http = http.clone();
+            let url = format!("{base}{path}");
+            async move { http.post(url).form(&form).send().await.unwrap().text().await.unwrap() }
+        };
+        post("/cop-navigator/sign-in", vec![("flow", flow.clone()), ("username", user.into()), ("password", "sandbox-password".into())]).await;
+        post("/cop-navigator/mfa", vec![("flow", flow.clone()), ("code", "123456".into())]).await;
+        let page = post("/cop-navigator/grant", vec![("flow", flow), ("agree", "yes".into()), ("decision", "authorize".into())]).await;
+        let href = page.split("id=\"go\" href=\"").nth(1).unwrap().split('"').next().unwrap();
+        href.replace("&amp;", "&")
+    }
+
+    pub(crate) async fn linked_state(user: &str) -> (AppState, Arc<MemoryPersist>) {
+        let p = Arc::new(MemoryPersist::default());
+        let s = state_over(p.clone());
+        let endpoints = s.endpoints_ready(SB).await.unwrap();
+        let started = crate::state::lock(&s.attempts)
+            .begin(&endpoints.usps_authorize, uspslink_sandbox::usps::CLIENT_ID, "uspslink://oauth/callback", Instant::now())
+            .unwrap();
+        let url = sign_in(&started.authorize_url, user).await;
+        let cb = callback::parse(&url).unwrap();
+        let CallbackDecision::Complete(attempt) = decide(&s, &cb) else { panic!("the app's own sign-in is accepted") };
+        complete_in(&s, SB, &attempt, cb).await.unwrap();
+        (s, p)
+    }
+
+    #[tokio::test]
+    async fn completion_stores_tokens_in_the_environment_and_a_replay_changes_nothing() {
+        let p = Arc::new(MemoryPersist::default());
+        let s = state_over(p.clone());
+        let endpoints = s.endpoints_ready(SB).await.unwrap();
+        let started = crate::state::lock(&s.attempts)
+            .begin(&endpoints.usps_authorize, uspslink_sandbox::usps::CLIENT_ID, "uspslink://oauth/callback", Instant::now())
+            .unwrap();
+        let url = sign_in(&started.authorize_url, "merchant").await;
+        let cb = callback::parse(&url).unwrap();
+        let CallbackDecision::Complete(attempt) = decide(&s, &cb) else { panic!() };
+        complete_in(&s, SB, &attempt, cb).await.unwrap();
+        assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
+        assert!(s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().is_some());
+        assert!(s.vault(Environment::Production).get(SecretSlot::UspsAccessToken).unwrap().is_none());
+        // The same URL again (a replay), and a forged state: refused before anything happens.
+        let writes = crate::state::lock(&p.saved).len();
+        assert!(matches!(decide(&s, &callback::parse(&url).unwrap()), CallbackDecision::Refuse(LinkError::UsedState)));
+        let forged = callback::parse("uspslink://oauth/callback?code=abc&state=forgedState0123456789").unwrap();
+        assert!(matches!(decide(&s, &forged), CallbackDecision::Refuse(LinkError::UnknownState)));
+        assert_eq!(crate::state::lock(&p.saved).len(), writes, "nothing was written");
+    }
+
+    #[tokio::test]
+    async fn a_forced_refresh_rotates_the_refresh_token() {
+        let (s, _p) = linked_state("merchant").await;
+        let before = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        let token = access_token_in(&s, SB, true).await.unwrap();
+        let after = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        assert_ne!(before.expose_secret(), after.expose_secret(), "USPS rotated it and the new one was kept");
+        assert_eq!(token.expose_secret(), s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret());
+        // The old refresh token is dead at USPS: only the stored new one keeps the link alive.
+        access_token_in(&s, SB, true).await.unwrap();
+        assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_revoked_user_needs_reconnecting_after_one_refresh() {
+        let (s, _p) = linked_state("revoked").await;
+        let e = access_token_in(&s, SB, true).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NeedsReconnecting);
+        assert!(matches!(s.link_status(SB), LinkStatus::NeedsReconnecting { .. }));
+        assert!(s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().is_none(), "the dead tokens are gone");
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_from_before_a_restart_is_recognised_and_said_once() {
+        let p = Arc::new(MemoryPersist::default());
+        let s = state_over(p.clone());
+        s.remember_sign_in("stateOfTheLastRun0123").unwrap();
+        drop(s);
+        let s = state_over(p);
+        let cb = callback::parse("uspslink://oauth/callback?code=abc&state=stateOfTheLastRun0123").unwrap();
+        assert!(matches!(decide(&s, &cb), CallbackDecision::StartedBeforeRestart));
+        assert!(matches!(decide(&s, &cb), CallbackDecision::Refuse(LinkError::UnknownState)), "once");
+    }
 }

@@ -1,15 +1,13 @@
 //! The Stamps.com step (ShipEngine): check and keep the API key, register the free account once,
 //! verify it by SMS. Rules and requests live in `uspslink_core::shipengine`.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
-use tauri::{Manager, Runtime};
 use ts_rs::TS;
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{OnboardingEvent, Step};
-use uspslink_core::shipengine::{
-    Carrier, RegistrationForm, ShipEngineClient, StampsDraft, StampsRecord, RESEND_COOLDOWN_SECS, TEST_KEY_PREFIX,
-};
+use uspslink_core::settings::Environment;
+use uspslink_core::shipengine::{check_api_key, Carrier, RegistrationForm, ShipEngineClient, StampsDraft, StampsRecord};
 use uspslink_core::usps::unix_now;
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
@@ -26,58 +24,55 @@ pub struct StampsUpdate {
     pub view: uspslink_core::onboarding::DashboardView,
 }
 
-async fn client(state: &AppState) -> Result<ShipEngineClient, IpcError> {
-    Ok(ShipEngineClient::new(&state.endpoints_ready().await?.shipengine_api))
+fn client(state: &AppState, endpoints: &uspslink_core::settings::Endpoints) -> ShipEngineClient {
+    ShipEngineClient::new(&endpoints.shipengine_api).with_retry(state.retry())
 }
 
-async fn stored_key(state: &AppState) -> Result<SecretString, IpcError> {
-    let vault = state.vault_source();
-    blocking(move || vault.open().get(SecretSlot::ShipEngineApiKey).map_err(|e| e.to_ipc()))
+async fn stored_key(state: &AppState, env: Environment) -> Result<SecretString, IpcError> {
+    crate::link::vault_get(state, env, SecretSlot::ShipEngineApiKey)
         .await?
         .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "enter your ShipStation API key first"))
 }
 
-fn update(state: &AppState, existing_carrier: Option<Carrier>) -> StampsUpdate {
-    StampsUpdate { record: state.stamps_record(), existing_carrier, view: state.view() }
+fn update(state: &AppState, env: Environment, existing_carrier: Option<Carrier>) -> StampsUpdate {
+    StampsUpdate { record: state.stamps_record(env), existing_carrier, view: state.view(env) }
+}
+
+/// One at a time, whatever the UI sends: a second press while the first is on its way is refused.
+fn one_in_flight<'a>(guard: &'a tokio::sync::Mutex<()>, what: &str) -> Result<tokio::sync::MutexGuard<'a, ()>, IpcError> {
+    guard.try_lock().map_err(|_| IpcError::new(ErrorKind::Busy, format!("{what} is already on its way; wait for it to finish")))
 }
 
 /// Check the key with `GET /v1/carriers`, then keep it in the keyring. The public test key is refused
 /// with the guide's warning and not stored.
-pub async fn save_key<R: Runtime>(app: &tauri::AppHandle<R>, key: String) -> Result<StampsUpdate, IpcError> {
-    let state = app.state::<AppState>();
-    let key = SecretString::from(key.trim().to_string());
-    if key.expose_secret().is_empty() {
-        return Err(IpcError::new(ErrorKind::InvalidInput, "enter your ShipStation API key"));
-    }
-    if key.expose_secret().starts_with(TEST_KEY_PREFIX) {
-        return Err(IpcError::new(
-            ErrorKind::InvalidApiKey,
-            "This is ShipEngine's public test key. You cannot link your accounts to the public test account: \
-             enter your own ShipStation API key.",
-        ));
-    }
-    let carriers = client(&state).await?.list_carriers(&key).await.map_err(|e| e.to_ipc())?;
-    let vault = state.vault_source();
+pub async fn save_key(state: &AppState, key: String) -> Result<StampsUpdate, IpcError> {
+    let env = state.environment();
+    let key = check_api_key(&key).map_err(|e| e.to_ipc())?;
+    let endpoints = state.endpoints_ready(env).await?;
+    let carriers = client(state, &endpoints).list_carriers(&key).await.map_err(|e| e.to_ipc())?;
+    let vault = state.vault_access();
     let to_store = key.clone();
-    blocking(move || vault.open().set(SecretSlot::ShipEngineApiKey, &to_store).map_err(|e| e.to_ipc())).await?;
-    state.set_stamps_record(StampsRecord { key_checked: true, ..state.stamps_record() })?;
+    blocking(move || vault.open(env).set(SecretSlot::ShipEngineApiKey, &to_store).map_err(|e| e.to_ipc())).await?;
+    state.set_stamps_record(env, StampsRecord { key_checked: true, ..state.stamps_record(env) })?;
     let existing = carriers.into_iter().find(|c| c.carrier_code == "stamps_com");
-    Ok(update(&state, existing))
+    Ok(update(state, env, existing))
 }
 
 /// Use a Stamps.com carrier the account already has.
 pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate, IpcError> {
-    state.set_stamps_record(StampsRecord { carrier_id: Some(carrier_id), ..state.stamps_record() })?;
-    Ok(update(state, None))
+    let env = state.environment();
+    let carrier_id = uspslink_core::shipengine::check_carrier_id(&carrier_id).map_err(|e| e.to_ipc())?;
+    state.set_stamps_record(env, StampsRecord { carrier_id: Some(carrier_id), ..state.stamps_record(env) })?;
+    Ok(update(state, env, None))
 }
 
 /// Keep the registration form as typed (no card fields reach this), until the account exists.
-pub fn save_draft(state: &AppState, draft: StampsDraft) -> Result<(), IpcError> {
-    let record = state.stamps_record();
+pub fn save_draft(state: &AppState, env: Environment, draft: StampsDraft) -> Result<(), IpcError> {
+    let record = state.stamps_record(env);
     if record.carrier_id.is_some() || record.draft.as_ref() == Some(&draft) {
         return Ok(());
     }
-    state.set_stamps_record(StampsRecord { draft: Some(draft), ..record })
+    state.set_stamps_record(env, StampsRecord { draft: Some(draft), ..record })
 }
 
 pub(crate) fn today() -> (u32, u32) {
@@ -90,11 +85,13 @@ fn year_month(unix_secs: u64) -> (u32, u32) {
 }
 
 /// Register the free Stamps.com account. The card number is used for this one request and dropped.
-pub async fn register<R: Runtime>(app: &tauri::AppHandle<R>, form: RegistrationForm) -> Result<StampsUpdate, IpcError> {
-    let state = app.state::<AppState>();
-    if let Some(id) = state.stamps_record().carrier_id {
+/// Never sent blindly again: one registration at a time, and an existing carrier is reused.
+pub async fn register(state: &AppState, form: RegistrationForm) -> Result<StampsUpdate, IpcError> {
+    let env = state.environment();
+    let _one = one_in_flight(&state.register_in_flight, "A registration")?;
+    if let Some(id) = state.stamps_record(env).carrier_id {
         tracing::info!("Stamps.com already registered ({id}); not registering again");
-        return Ok(update(&state, None));
+        return Ok(update(state, env, None));
     }
     let request = form.to_request(today()).map_err(|fields| {
         let mut e = IpcError::new(ErrorKind::InvalidInput, "some fields need attention");
@@ -102,51 +99,46 @@ pub async fn register<R: Runtime>(app: &tauri::AppHandle<R>, form: RegistrationF
         e
     })?;
     drop(form);
-    let key = stored_key(&state).await?;
-    let carrier_id = client(&state).await?.register_stamps_once(&key, &request).await.map_err(|e| e.to_ipc())?;
+    let key = stored_key(state, env).await?;
+    let endpoints = state.endpoints_ready(env).await?;
+    let carrier_id = client(state, &endpoints).register_stamps_once(&key, &request).await.map_err(|e| e.to_ipc())?;
     drop(request);
     tracing::info!("Stamps.com registered: {carrier_id}");
     // Stored at once, so a retry never registers twice. The draft has served its purpose.
-    state.set_stamps_record(StampsRecord { carrier_id: Some(carrier_id), draft: None, ..state.stamps_record() })?;
-    Ok(update(&state, None))
+    state.set_stamps_record(env, StampsRecord { carrier_id: Some(carrier_id), draft: None, ..state.stamps_record(env) })?;
+    Ok(update(state, env, None))
 }
 
 /// *Send code* / *Resend code*.
-pub async fn send_code<R: Runtime>(app: &tauri::AppHandle<R>, phone: String) -> Result<StampsUpdate, IpcError> {
-    let state = app.state::<AppState>();
-    let record = state.stamps_record();
+pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, IpcError> {
+    let env = state.environment();
+    let _one = one_in_flight(&state.sms_in_flight, "A code")?;
+    let record = state.stamps_record(env);
     let carrier_id = record.carrier_id.clone().ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "register the Stamps.com account first"))?;
     let phone = uspslink_core::validate::phone(&phone).map_err(|m| IpcError::new(ErrorKind::InvalidInput, m))?;
-    if let Some(sent) = record.code_sent_at {
-        let wait = (sent + RESEND_COOLDOWN_SECS).saturating_sub(unix_now());
-        if wait > 0 {
-            return Err(IpcError::new(ErrorKind::RateLimited, format!("wait {wait} s before asking for another code")));
-        }
-    }
-    let key = stored_key(&state).await?;
-    let v = client(&state).await?.start_sms_verification(&key, &carrier_id, &phone).await.map_err(|e| e.to_ipc())?;
-    state.set_stamps_record(StampsRecord {
-        phone: Some(phone),
-        verification_id: Some(v.verification_id),
-        code_sent_at: Some(unix_now()),
-        ..record
-    })?;
-    Ok(update(&state, None))
+    uspslink_core::shipengine::resend_allowed(record.code_sent_at, unix_now()).map_err(|e| e.to_ipc())?;
+    let key = stored_key(state, env).await?;
+    let endpoints = state.endpoints_ready(env).await?;
+    let v = client(state, &endpoints).start_sms_verification(&key, &carrier_id, &phone).await.map_err(|e| e.to_ipc())?;
+    state.set_stamps_record(
+        env,
+        StampsRecord { phone: Some(phone), verification_id: Some(v.verification_id), code_sent_at: Some(unix_now()), ..record },
+    )?;
+    Ok(update(state, env, None))
 }
 
 /// The code from the text message. A wrong code says so and changes nothing.
-pub async fn verify<R: Runtime>(app: &tauri::AppHandle<R>, code: String) -> Result<StampsUpdate, IpcError> {
-    let state = app.state::<AppState>();
-    let record = state.stamps_record();
+pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, IpcError> {
+    let env = state.environment();
+    let record = state.stamps_record(env);
     let (Some(carrier_id), Some(vid)) = (record.carrier_id.clone(), record.verification_id.clone()) else {
         return Err(IpcError::new(ErrorKind::NotConfigured, "send a code first"));
     };
-    let code = SecretString::from(code.trim().to_string());
-    if code.expose_secret().is_empty() || !code.expose_secret().chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(IpcError::new(ErrorKind::InvalidInput, "enter the code from the text message"));
-    }
-    let key = stored_key(&state).await?;
-    let v = client(&state).await?.submit_verification_code(&key, &carrier_id, &vid, &code).await.map_err(|e| {
+    let code = uspslink_core::validate::sms_code(&code).map_err(|m| IpcError::new(ErrorKind::InvalidInput, m))?;
+    let code = SecretString::from(code);
+    let key = stored_key(state, env).await?;
+    let endpoints = state.endpoints_ready(env).await?;
+    let v = client(state, &endpoints).submit_verification_code(&key, &carrier_id, &vid, &code).await.map_err(|e| {
         let mut e = e.to_ipc();
         if e.fields.iter().any(|f| f.field == "verification_code") && e.message.contains("incorrect") {
             e.message = "That code is not right. Check the text message and try again.".into();
@@ -154,12 +146,12 @@ pub async fn verify<R: Runtime>(app: &tauri::AppHandle<R>, code: String) -> Resu
         e
     })?;
     if v.status == "verified" {
-        state.set_stamps_record(StampsRecord { verified: true, ..record })?;
-        if let Err(e) = state.apply(OnboardingEvent::Complete(Step::StampsAccount)) {
+        state.set_stamps_record(env, StampsRecord { verified: true, ..record })?;
+        if let Err(e) = state.apply(env, OnboardingEvent::Complete(Step::StampsAccount)) {
             tracing::debug!("Stamps.com step not completed in the guidelines: {}", e.message);
         }
     }
-    Ok(update(&state, None))
+    Ok(update(state, env, None))
 }
 
 #[cfg(test)]
@@ -171,5 +163,52 @@ mod tests {
         assert_eq!(super::year_month(1_795_378_509), (2026, 11)); // 2026-11-22
         assert_eq!(super::year_month(1_798_761_599), (2026, 12)); // 2026-12-31 23:59:59
         assert_eq!(super::year_month(1_798_761_600), (2027, 1));
+    }
+}
+
+#[cfg(test)]
+mod flow_tests {
+    //! The Stamps.com step without a window, against a real sandbox.
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::state::tests::{state_over, MemoryPersist};
+
+    #[tokio::test]
+    async fn a_second_registration_while_one_is_on_its_way_is_refused() {
+        let s = state_over(Arc::new(MemoryPersist::default()));
+        let held = s.register_in_flight.try_lock().unwrap();
+        let form: RegistrationForm = serde_json::from_value(serde_json::json!({
+            "nickname": "n", "email": "a@b.co", "agree_to_carrier_terms": true,
+            "address": {}, "credit_card": {"name": "", "number": "", "expiration_month": "", "expiration_year": ""}
+        }))
+        .unwrap();
+        let e = register(&s, form.clone()).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Busy);
+        drop(held);
+        assert_eq!(register(&s, form).await.unwrap_err().kind, ErrorKind::InvalidInput, "then it runs as usual");
+    }
+
+    #[tokio::test]
+    async fn the_key_check_survives_one_server_error_and_keeps_the_key_per_environment() {
+        let s = state_over(Arc::new(MemoryPersist::default()));
+        let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = waits.clone();
+        s.set_retry_observer(Arc::new(move |w| seen.lock().unwrap().push(w.clone())));
+        let base = s.endpoints_ready(Environment::Sandbox).await.unwrap().shipengine_api;
+        reqwest::Client::new()
+            .post(format!("{base}/sandbox/faults"))
+            .json(&serde_json::json!({"route": "/v1/carriers", "count": 1, "status": 503}))
+            .send()
+            .await
+            .unwrap();
+        let u = save_key(&s, " sandbox_key_one ".into()).await.unwrap();
+        assert!(u.record.key_checked);
+        let waits = waits.lock().unwrap().clone();
+        assert_eq!(waits.len(), 1, "{waits:?}");
+        assert_eq!((waits[0].attempt, waits[0].reason.as_str()), (1, "HTTP 503"));
+        assert!(s.vault(Environment::Sandbox).get(SecretSlot::ShipEngineApiKey).unwrap().is_some());
+        assert!(s.vault(Environment::Production).get(SecretSlot::ShipEngineApiKey).unwrap().is_none());
+        assert_eq!(save_key(&s, "TEST_abc".into()).await.unwrap_err().kind, ErrorKind::InvalidApiKey);
     }
 }

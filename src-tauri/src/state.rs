@@ -1,21 +1,32 @@
 //! The app's state: preferences and progress (persisted through tauri-plugin-store after every
-//! change, so a crash loses nothing), the vault, the in-process sandbox and the recent callbacks.
+//! change, atomically, so a crash loses nothing), the vault, the in-process sandbox and the recent
+//! callbacks.
+//!
+//! Everything a user does in one environment (Sandbox, USPS test, Production) is filed under that
+//! environment: the store keys are `<environment>/<record>` and the keyring names
+//! `<environment>/<secret>` (DESIGN.md, "Environments are apart"). A flow takes the environment
+//! once when it starts and reads and writes only that environment's records and secrets, so a
+//! switch in Settings while it runs cannot send one environment's token to another.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use serde::Serialize;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
 use tauri::Runtime;
 use tauri_plugin_store::StoreExt;
 use ts_rs::TS;
 use uspslink_core::callback::{self, CallbackSummary};
+use uspslink_core::durable::{self, Recovery};
 use uspslink_core::error::HasKind;
+use uspslink_core::http::{Retry, RetryObserver};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
 use uspslink_core::shipengine::StampsRecord;
-use uspslink_core::usps::{AttemptStore, LinkRecord, LinkStatus};
+use uspslink_core::usps::{unix_now, AttemptStore, LinkRecord, LinkStatus, ATTEMPT_TTL};
 use uspslink_core::vault::Vault;
 use uspslink_core::{ErrorKind, IpcError};
 use uspslink_sandbox::Sandbox;
@@ -23,13 +34,31 @@ use uspslink_sandbox::Sandbox;
 /// The store file (in the app's data dir). Holds preferences and progress; never a secret.
 pub const STORE_FILE: &str = "uspslink.json";
 const KEY_PREFERENCES: &str = "preferences";
-const KEY_PROGRESS: &str = "progress";
-const KEY_USPS_LINK: &str = "usps_link";
-const KEY_STAMPS: &str = "stamps";
-const KEY_IDENTIFIERS: &str = "identifiers";
+/// The environment whose keyring entries still have the names of before environments existed.
+const KEY_LEGACY_KEYRING: &str = "legacy_keyring_environment";
+/// Sign-ins open in the browser (fingerprints of their states), so a callback that arrives after a
+/// restart can be told apart from a forged one.
+const KEY_SIGN_INS: &str = "sign_ins_in_browser";
+const NAME_PROGRESS: &str = "progress";
+const NAME_USPS_LINK: &str = "usps_link";
+const NAME_STAMPS: &str = "stamps";
+const NAME_IDENTIFIERS: &str = "identifiers";
+/// The per-environment records; before environments they were top-level keys of these names.
+const ENV_RECORDS: [&str; 4] = [NAME_PROGRESS, NAME_USPS_LINK, NAME_STAMPS, NAME_IDENTIFIERS];
 const RECENT_LINKS: usize = 10;
 /// Forces the environment for this run (tests, demos) without touching the stored preference.
 pub const ENV_ENVIRONMENT: &str = "USPSLINK_ENVIRONMENT";
+
+/// The store key of an environment's record.
+pub fn env_key(env: Environment, name: &str) -> String {
+    format!("{}/{name}", env.key())
+}
+
+/// A mutex whose holder panicked still holds valid data here (every update is replace-on-success),
+/// so a caught panic in one command must not turn every later command into another panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A valid callback the app received.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -37,6 +66,59 @@ pub struct DeepLinkNotice {
     pub callback: CallbackSummary,
     /// Milliseconds since the app started (for ordering and the latency benchmark).
     pub received_at_ms: u32,
+}
+
+/// What the app found when it opened the progress file, said once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageNoticeKind {
+    /// The file was damaged; the last good copy was put back.
+    Restored,
+    /// The file was damaged and no good copy existed: the app started fresh.
+    StartedFresh,
+    /// The file could not be read at all (permissions): nothing could be checked or restored.
+    Unreadable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct StorageNotice {
+    pub kind: StorageNoticeKind,
+    pub message: String,
+}
+
+impl StorageNotice {
+    fn from_recovery(r: std::io::Result<Recovery>) -> Option<Self> {
+        let name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match r {
+            Ok(Recovery::Clean) => None,
+            Ok(Recovery::Restored { set_aside }) if set_aside.as_os_str().is_empty() => Some(Self {
+                kind: StorageNoticeKind::Restored,
+                message: "Your progress file was missing. uspslink restored the last good copy of your progress.".into(),
+            }),
+            Ok(Recovery::Restored { set_aside }) => Some(Self {
+                kind: StorageNoticeKind::Restored,
+                message: format!(
+                    "Your progress file was damaged (the app or the computer stopped while it was being written). \
+                     uspslink restored the last good copy: the most recent change may need to be made again. \
+                     The damaged file was kept as {}.",
+                    name(&set_aside)
+                ),
+            }),
+            Ok(Recovery::StartedFresh { set_aside }) => Some(Self {
+                kind: StorageNoticeKind::StartedFresh,
+                message: format!(
+                    "Your progress file was damaged and there was no earlier copy to restore, so uspslink starts \
+                     fresh. The damaged file was kept as {}. Your saved keys and USPS connection in the keyring \
+                     are untouched.",
+                    name(&set_aside)
+                ),
+            }),
+            Err(e) => Some(Self {
+                kind: StorageNoticeKind::Unreadable,
+                message: format!("uspslink could not read your progress file ({}). Progress cannot be saved until this is fixed.", io_words(&e)),
+            }),
+        }
+    }
 }
 
 /// Everything the UI needs to draw its first screen.
@@ -53,30 +135,76 @@ pub struct AppSnapshot {
     pub usps_link: LinkStatus,
     pub stamps: StampsRecord,
     pub identifiers: IdentifiersView,
+    /// Said once: what was found wrong with the progress file at start.
+    pub storage_notice: Option<StorageNotice>,
 }
 
-/// Writes a JSON value under a key and flushes it to disk. A trait so the state is not generic over
-/// the Tauri runtime.
+/// Reads and writes JSON values by key. A trait so the state is not generic over the Tauri runtime
+/// and the flows can be tested with an in-memory store.
 pub trait Persist: Send + Sync {
+    fn load(&self, key: &str) -> Option<serde_json::Value>;
+    /// Persist `value` under `key`. On error nothing changed, on disk or in memory.
     fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String>;
 }
 
-impl<R: Runtime> Persist for tauri_plugin_store::Store<R> {
+/// tauri-plugin-store as the app's store, with a safe persistence: the plugin's own `save` (and its
+/// auto-save) is a plain `fs::write`, which a crash leaves truncated. Here a change is written with
+/// the store's other entries to a temporary file, fsynced and renamed over the file (keeping the
+/// last good copy), and only then set in the plugin's store, so a failed write changes nothing.
+pub struct DurableStore<R: Runtime> {
+    store: Arc<tauri_plugin_store::Store<R>>,
+    path: PathBuf,
+    /// One write at a time: each write is the whole file.
+    writing: Mutex<()>,
+}
+
+fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::StorageFull => "the disk is full".into(),
+        K::ReadOnlyFilesystem => "the disk is read-only".into(),
+        K::PermissionDenied => "uspslink may not write to its data folder".into(),
+        K::QuotaExceeded => "your disk quota is used up".into(),
+        _ => e.to_string(),
+    }
+}
+
+impl<R: Runtime> Persist for DurableStore<R> {
+    fn load(&self, key: &str) -> Option<serde_json::Value> {
+        self.store.get(key).filter(|v| !v.is_null())
+    }
+
     fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String> {
-        self.set(key, value);
-        tauri_plugin_store::Store::save(self).map_err(|e| e.to_string())
+        let _one_at_a_time = lock(&self.writing);
+        let mut entries: serde_json::Map<String, serde_json::Value> = self.store.entries().into_iter().collect();
+        entries.insert(key.to_string(), value.clone());
+        let bytes = serde_json::to_vec_pretty(&entries).map_err(|e| e.to_string())?;
+        durable::write_atomic(&self.path, &bytes).map_err(|e| io_words(&e))?;
+        self.store.set(key, value);
+        Ok(())
     }
 }
 
 /// Opens the platform keyring on demand and keeps it once it connected; a failed connection is tried
 /// again next time, so starting gnome-keyring after the app works without a restart.
 #[derive(Clone, Default)]
-pub struct VaultSource(Arc<Mutex<Option<Vault>>>);
+pub struct VaultSource {
+    cached: Arc<Mutex<Option<Vault>>>,
+    /// A store given by a test (the mock keyring), used instead of the platform's.
+    fixed: Option<Vault>,
+}
 
 impl VaultSource {
+    pub fn fixed(vault: Vault) -> Self {
+        Self { cached: Arc::default(), fixed: Some(vault) }
+    }
+
     /// Blocking.
     pub fn open(&self) -> Vault {
-        let mut cached = self.0.lock().expect("vault");
+        if let Some(v) = &self.fixed {
+            return v.clone();
+        }
+        let mut cached = lock(&self.cached);
         if let Some(v) = cached.as_ref() {
             return v.clone();
         }
@@ -88,80 +216,161 @@ impl VaultSource {
     }
 }
 
+/// One environment's records.
+#[derive(Debug, Clone, Default)]
+struct EnvRecords {
+    progress: Progress,
+    link: LinkRecord,
+    stamps: StampsRecord,
+    identifiers: IdentifiersRecord,
+}
+
+/// A sign-in open in the browser, as remembered across a restart: never the state itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SignInInBrowser {
+    state_hash: String,
+    started_at: u64,
+}
+
+/// Tokens USPS issued that the keyring did not take yet (a refresh rotates the refresh token: losing
+/// the new one would break the link), kept in memory and written again until the keyring takes them.
+#[derive(Clone)]
+pub struct UnsavedTokens {
+    pub access: SecretString,
+    pub refresh: Option<SecretString>,
+}
+
+/// The keyring as the flows use it: owned, so it goes to the blocking pool (every keyring call is a
+/// D-Bus round trip). Opening an environment's entries for the first time after an upgrade moves
+/// the entries of the older version under that environment's names.
+#[derive(Clone)]
+pub struct VaultAccess {
+    source: VaultSource,
+    legacy: Arc<Mutex<Option<Environment>>>,
+    persist: Arc<dyn Persist>,
+}
+
+impl VaultAccess {
+    /// The keyring entries of one environment. Blocking.
+    pub fn open(&self, env: Environment) -> Vault {
+        let vault = self.source.open().scoped(env.key());
+        let mut legacy = lock(&self.legacy);
+        if *legacy == Some(env) && vault.is_connected() {
+            match vault.adopt_unscoped() {
+                Ok(moved) => {
+                    tracing::info!("moved {moved} keyring entries of an older version to the {} environment", env.label());
+                    if self.persist.save(KEY_LEGACY_KEYRING, serde_json::Value::Null).is_ok() {
+                        *legacy = None;
+                    }
+                }
+                Err(e) => tracing::warn!("could not move the older keyring entries yet: {e}"),
+            }
+        }
+        vault
+    }
+
+    /// The keyring itself, for its status.
+    pub fn keyring(&self) -> Vault {
+        self.source.open()
+    }
+}
+
 pub struct AppState {
     started: Instant,
     persist: Arc<dyn Persist>,
     preferences: Mutex<Preferences>,
-    progress: Mutex<Progress>,
     env_override: Option<Environment>,
-    vault: VaultSource,
+    records: Mutex<HashMap<Environment, EnvRecords>>,
+    vault: VaultAccess,
     sandbox: tokio::sync::OnceCell<Sandbox>,
     deep_links: Mutex<VecDeque<DeepLinkNotice>>,
     pub(crate) attempts: Mutex<AttemptStore>,
-    link_record: Mutex<LinkRecord>,
-    stamps: Mutex<StampsRecord>,
-    identifiers: Mutex<IdentifiersRecord>,
+    /// Fingerprints of this run's open sign-ins and of the last run's (still within 10 minutes).
+    sign_ins: Mutex<Vec<SignInInBrowser>>,
+    /// The last run's, as loaded at start: a callback for one of these gets "started before a restart".
+    sign_ins_before_restart: Vec<SignInInBrowser>,
     /// The last attempt's failure, until the next attempt (not persisted: a restart starts clean).
     link_failure: Mutex<Option<IpcError>>,
+    storage_notice: Mutex<Option<StorageNotice>>,
+    unsaved_tokens: Mutex<HashMap<Environment, UnsavedTokens>>,
+    retry_observer: Mutex<Option<RetryObserver>>,
     pub(crate) refresh_lock: tokio::sync::Mutex<()>,
+    /// One Stamps.com registration and one SMS request at a time, whatever the UI sends.
+    pub(crate) register_in_flight: tokio::sync::Mutex<()>,
+    pub(crate) sms_in_flight: tokio::sync::Mutex<()>,
 }
 
 fn storage_error(e: impl std::fmt::Display) -> IpcError {
-    IpcError::new(ErrorKind::Storage, format!("could not save your progress: {e}"))
+    IpcError::new(
+        ErrorKind::Storage,
+        format!("Could not save your progress: {e}. Nothing was changed; what you typed is still on screen. Try again once this is fixed."),
+    )
+}
+
+fn read<T: serde::de::DeserializeOwned + Default>(persist: &dyn Persist, key: &str) -> T {
+    match persist.load(key).map(serde_json::from_value) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            tracing::warn!("stored {key} unreadable ({e}); starting from defaults");
+            T::default()
+        }
+        None => T::default(),
+    }
 }
 
 impl AppState {
+    /// Open the progress file (repairing it first if a crash damaged it) and the state over it.
     pub fn load<R: Runtime>(app: &tauri::AppHandle<R>, started: Instant) -> Result<Self, Box<dyn std::error::Error>> {
-        let store = app.store(STORE_FILE)?;
-        fn read<T: serde::de::DeserializeOwned + Default>(v: Option<serde_json::Value>, key: &str) -> T {
-            match v.map(serde_json::from_value) {
-                Some(Ok(t)) => t,
-                Some(Err(e)) => {
-                    tracing::warn!("stored {key} unreadable ({e}); starting from defaults");
-                    T::default()
-                }
-                None => T::default(),
-            }
+        let path = tauri_plugin_store::resolve_store_path(app, STORE_FILE)?;
+        let notice = StorageNotice::from_recovery(durable::recover(&path, unix_now()));
+        if let Some(n) = &notice {
+            tracing::warn!("progress file: {}", n.message);
         }
-        let preferences: Preferences = read(store.get(KEY_PREFERENCES), KEY_PREFERENCES);
-        let progress: Progress = read(store.get(KEY_PROGRESS), KEY_PROGRESS);
-        let link: LinkRecord = read(store.get(KEY_USPS_LINK), KEY_USPS_LINK);
-        let stamps: StampsRecord = read(store.get(KEY_STAMPS), KEY_STAMPS);
-        let identifiers: IdentifiersRecord = read(store.get(KEY_IDENTIFIERS), KEY_IDENTIFIERS);
+        // The plugin never writes the file by itself: every write goes through DurableStore.
+        let store = app.store_builder(STORE_FILE).disable_auto_save().build()?;
+        let persist = Arc::new(DurableStore { store, path, writing: Mutex::new(()) });
         let env_override = std::env::var(ENV_ENVIRONMENT).ok().and_then(|v| {
             serde_json::from_value(serde_json::Value::String(v.clone()))
                 .map_err(|_| tracing::warn!("{ENV_ENVIRONMENT}={v:?} is not sandbox, usps_test or production; ignored"))
                 .ok()
         });
-        let state = Self::new(store, preferences, progress, env_override, started);
-        *state.link_record.lock().expect("link") = link;
-        *state.stamps.lock().expect("stamps") = stamps;
-        *state.identifiers.lock().expect("identifiers") = identifiers;
-        Ok(state)
+        Ok(Self::open(persist, env_override, started, VaultSource::default(), notice))
     }
 
-    pub fn new(
+    /// The state over any persistence (tests use an in-memory one and the mock keyring).
+    pub fn open(
         persist: Arc<dyn Persist>,
-        preferences: Preferences,
-        progress: Progress,
         env_override: Option<Environment>,
         started: Instant,
+        vault: VaultSource,
+        storage_notice: Option<StorageNotice>,
     ) -> Self {
+        let preferences: Preferences = read(&*persist, KEY_PREFERENCES);
+        let legacy_keyring = migrate_to_environments(&*persist, preferences.environment);
+        let now = unix_now();
+        let before: Vec<SignInInBrowser> = read::<Vec<SignInInBrowser>>(&*persist, KEY_SIGN_INS)
+            .into_iter()
+            .filter(|s| now.saturating_sub(s.started_at) <= ATTEMPT_TTL.as_secs())
+            .collect();
         Self {
             started,
-            persist,
+            persist: persist.clone(),
             preferences: Mutex::new(preferences),
-            progress: Mutex::new(progress),
             env_override,
-            vault: VaultSource::default(),
+            records: Mutex::new(HashMap::new()),
+            vault: VaultAccess { source: vault, legacy: Arc::new(Mutex::new(legacy_keyring)), persist: persist.clone() },
             sandbox: tokio::sync::OnceCell::new(),
             deep_links: Mutex::new(VecDeque::new()),
             attempts: Mutex::new(AttemptStore::default()),
-            link_record: Mutex::new(LinkRecord::default()),
-            stamps: Mutex::new(StampsRecord::default()),
-            identifiers: Mutex::new(IdentifiersRecord::default()),
+            sign_ins: Mutex::new(before.clone()),
+            sign_ins_before_restart: before,
             link_failure: Mutex::new(None),
+            storage_notice: Mutex::new(storage_notice),
+            unsaved_tokens: Mutex::new(HashMap::new()),
+            retry_observer: Mutex::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
+            register_in_flight: tokio::sync::Mutex::new(()),
+            sms_in_flight: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -169,18 +378,35 @@ impl AppState {
         self.started.elapsed().as_millis().min(u32::MAX as u128) as u32
     }
 
-    /// The OS keyring, opened on first use (off the startup path). Opening and every call block on
-    /// D-Bus, so commands use it on the blocking pool.
-    pub fn vault_source(&self) -> VaultSource {
+    /// The keyring entries of one environment. Blocking (D-Bus): async code uses [`Self::vault_access`]
+    /// on the blocking pool.
+    pub fn vault(&self, env: Environment) -> Vault {
+        self.vault.open(env)
+    }
+
+    pub fn vault_access(&self) -> VaultAccess {
         self.vault.clone()
     }
 
+    /// Where retried calls report their waits (the UI counts them down).
+    pub fn set_retry_observer(&self, observer: RetryObserver) {
+        *lock(&self.retry_observer) = Some(observer);
+    }
+
+    /// The retry policy for API clients, with the UI's observer.
+    pub fn retry(&self) -> Retry {
+        match lock(&self.retry_observer).clone() {
+            Some(o) => Retry::default().with_observer(o),
+            None => Retry::default(),
+        }
+    }
+
     pub fn preferences(&self) -> Preferences {
-        self.preferences.lock().expect("preferences").clone()
+        lock(&self.preferences).clone()
     }
 
     pub fn environment(&self) -> Environment {
-        self.env_override.unwrap_or_else(|| self.preferences.lock().expect("preferences").environment)
+        self.env_override.unwrap_or_else(|| lock(&self.preferences).environment)
     }
 
     /// Start the in-process sandbox if the Sandbox environment is in force. Idempotent.
@@ -200,9 +426,8 @@ impl AppState {
         Ok(Some(sb.base_url()))
     }
 
-    /// The endpoints in force; None while the sandbox has not started yet.
-    pub fn endpoints(&self) -> Option<Endpoints> {
-        let env = self.environment();
+    /// The endpoints of an environment; None for the Sandbox while it has not started yet.
+    pub fn endpoints_of(&self, env: Environment) -> Option<Endpoints> {
         match (env, self.sandbox.get()) {
             (Environment::Sandbox, None) => None,
             (Environment::Sandbox, Some(sb)) => Some(Endpoints::for_environment(env, &sb.base_url())),
@@ -210,22 +435,59 @@ impl AppState {
         }
     }
 
-    /// The endpoints in force, starting the sandbox first where it is needed.
-    pub async fn endpoints_ready(&self) -> Result<Endpoints, IpcError> {
-        self.ensure_sandbox().await?;
-        self.endpoints().ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))
+    pub fn endpoints(&self) -> Option<Endpoints> {
+        self.endpoints_of(self.environment())
     }
 
-    pub fn view(&self) -> DashboardView {
-        self.progress.lock().expect("progress").view()
+    /// The endpoints of `env`, starting the sandbox first where it is needed.
+    pub async fn endpoints_ready(&self, env: Environment) -> Result<Endpoints, IpcError> {
+        if env == Environment::Sandbox {
+            self.ensure_sandbox().await?;
+        }
+        self.endpoints_of(env).ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))
+    }
+
+    /// Read one environment's records, loading them from the store on first use.
+    fn with_records<T>(&self, env: Environment, f: impl FnOnce(&mut EnvRecords) -> T) -> T {
+        let mut all = lock(&self.records);
+        let records = all.entry(env).or_insert_with(|| {
+            let p = &*self.persist;
+            EnvRecords {
+                progress: read(p, &env_key(env, NAME_PROGRESS)),
+                link: read(p, &env_key(env, NAME_USPS_LINK)),
+                stamps: read(p, &env_key(env, NAME_STAMPS)),
+                identifiers: read(p, &env_key(env, NAME_IDENTIFIERS)),
+            }
+        });
+        f(records)
+    }
+
+    /// Persist a record first, then make it current: a failed save changes nothing.
+    fn replace<T: Serialize>(
+        &self,
+        env: Environment,
+        name: &str,
+        field: impl FnOnce(&mut EnvRecords) -> &mut T,
+        value: T,
+    ) -> Result<(), IpcError> {
+        self.with_records(env, |r| {
+            let json = serde_json::to_value(&value).map_err(storage_error)?;
+            self.persist.save(&env_key(env, name), json).map_err(storage_error)?;
+            *field(r) = value;
+            Ok(())
+        })
+    }
+
+    pub fn view(&self, env: Environment) -> DashboardView {
+        self.with_records(env, |r| r.progress.view())
     }
 
     pub fn snapshot(&self) -> AppSnapshot {
         // Each lock in its own statement: a guard inside the struct literal would live to its end
         // and deadlock with endpoints() -> environment().
         let environment = self.environment();
-        let view = self.view();
-        let preferences = self.preferences.lock().expect("preferences").clone();
+        let view = self.view(environment);
+        let preferences = self.preferences();
         AppSnapshot {
             view,
             preferences,
@@ -233,89 +495,87 @@ impl AppState {
             environment_label: environment.label().to_string(),
             endpoints: self.endpoints(),
             recent_deep_links: self.recent_deep_links(),
-            usps_link: self.link_status(),
-            stamps: self.stamps_record(),
-            identifiers: self.identifiers_view(),
+            usps_link: self.link_status(environment),
+            stamps: self.stamps_record(environment),
+            identifiers: self.identifiers_view(environment),
+            storage_notice: lock(&self.storage_notice).clone(),
         }
     }
 
-    pub fn progress(&self) -> Progress {
-        self.progress.lock().expect("progress").clone()
+    /// The user read the storage notice: it is not shown again.
+    pub fn dismiss_storage_notice(&self) {
+        *lock(&self.storage_notice) = None;
+    }
+
+    pub fn progress(&self, env: Environment) -> Progress {
+        self.with_records(env, |r| r.progress.clone())
     }
 
     /// An event from the UI: only those a user may claim (see `OnboardingEvent::is_user_event`).
-    pub fn apply_from_user(&self, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
+    pub fn apply_from_user(&self, env: Environment, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
         if !event.is_user_event() {
             return Err(uspslink_core::onboarding::OnboardingError::NotAUserEvent.to_ipc());
         }
-        self.apply(event)
+        self.apply(env, event)
     }
 
     /// Apply an onboarding event; persisted before it is visible, and unchanged on any error.
-    pub fn apply(&self, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
-        let mut progress = self.progress.lock().expect("progress");
-        let mut next = progress.clone();
-        next.apply(event).map_err(|e| e.to_ipc())?;
-        if next != *progress {
-            self.persist
-                .save(KEY_PROGRESS, serde_json::to_value(&next).map_err(storage_error)?)
-                .map_err(storage_error)?;
-            *progress = next;
-        }
-        Ok(progress.view())
+    pub fn apply(&self, env: Environment, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
+        self.with_records(env, |r| {
+            let mut next = r.progress.clone();
+            next.apply(event).map_err(|e| e.to_ipc())?;
+            if next != r.progress {
+                let json = serde_json::to_value(&next).map_err(storage_error)?;
+                self.persist.save(&env_key(env, NAME_PROGRESS), json).map_err(storage_error)?;
+                r.progress = next;
+            }
+            Ok(r.progress.view())
+        })
     }
 
-    pub fn link_record(&self) -> LinkRecord {
-        self.link_record.lock().expect("link").clone()
+    pub fn link_record(&self, env: Environment) -> LinkRecord {
+        self.with_records(env, |r| r.link.clone())
     }
 
-    /// Persist a value first, then make it current: a failed save changes nothing.
-    fn replace_persisted<T: Serialize>(&self, key: &str, cell: &Mutex<T>, value: T) -> Result<(), IpcError> {
-        let mut current = cell.lock().expect("persisted value");
-        self.persist.save(key, serde_json::to_value(&value).map_err(storage_error)?).map_err(storage_error)?;
-        *current = value;
-        Ok(())
+    pub fn set_link_record(&self, env: Environment, record: LinkRecord) -> Result<(), IpcError> {
+        self.replace(env, NAME_USPS_LINK, |r| &mut r.link, record)
     }
 
-    pub fn set_link_record(&self, record: LinkRecord) -> Result<(), IpcError> {
-        self.replace_persisted(KEY_USPS_LINK, &self.link_record, record)
+    pub fn stamps_record(&self, env: Environment) -> StampsRecord {
+        self.with_records(env, |r| r.stamps.clone())
     }
 
-    pub fn stamps_record(&self) -> StampsRecord {
-        self.stamps.lock().expect("stamps").clone()
+    pub fn set_stamps_record(&self, env: Environment, record: StampsRecord) -> Result<(), IpcError> {
+        self.replace(env, NAME_STAMPS, |r| &mut r.stamps, record)
     }
 
-    pub fn set_stamps_record(&self, record: StampsRecord) -> Result<(), IpcError> {
-        self.replace_persisted(KEY_STAMPS, &self.stamps, record)
+    pub fn identifiers_record(&self, env: Environment) -> IdentifiersRecord {
+        self.with_records(env, |r| r.identifiers.clone())
     }
 
-    pub fn identifiers_record(&self) -> IdentifiersRecord {
-        self.identifiers.lock().expect("identifiers").clone()
-    }
-
-    pub fn set_identifiers_record(&self, record: IdentifiersRecord) -> Result<(), IpcError> {
-        self.replace_persisted(KEY_IDENTIFIERS, &self.identifiers, record)
+    pub fn set_identifiers_record(&self, env: Environment, record: IdentifiersRecord) -> Result<(), IpcError> {
+        self.replace(env, NAME_IDENTIFIERS, |r| &mut r.identifiers, record)
     }
 
     /// The identifiers step as shown: the draft, pre-filled from the USPS sign-in where empty.
-    pub fn identifiers_view(&self) -> IdentifiersView {
-        let hints = self.link_record().hints;
-        self.identifiers_record().view(&hints)
+    pub fn identifiers_view(&self, env: Environment) -> IdentifiersView {
+        self.with_records(env, |r| r.identifiers.view(&r.link.hints))
     }
 
     pub fn set_link_failure(&self, failure: Option<IpcError>) {
-        *self.link_failure.lock().expect("link failure") = failure;
+        *lock(&self.link_failure) = failure;
     }
 
-    /// The link as the UI shows it: waiting > failed > stored record.
-    pub fn link_status(&self) -> LinkStatus {
-        if self.attempts.lock().expect("attempts").is_waiting() {
+    /// The link as the UI shows it: waiting > failed > stored record. A sign-in open longer than its
+    /// 10 minutes is not "Waiting" any more.
+    pub fn link_status(&self, env: Environment) -> LinkStatus {
+        if lock(&self.attempts).is_waiting_at(Instant::now()) {
             return LinkStatus::Waiting;
         }
-        if let Some(f) = self.link_failure.lock().expect("link failure").clone() {
+        if let Some(f) = lock(&self.link_failure).clone() {
             return LinkStatus::Failed { kind: f.kind, message: f.message };
         }
-        let record = self.link_record();
+        let record = self.link_record(env);
         if record.needs_reconnecting {
             LinkStatus::NeedsReconnecting {
                 message: "Your USPS connection has expired or was revoked. A USPS password reset breaks every \
@@ -329,82 +589,183 @@ impl AppState {
         }
     }
 
+    /// Save Settings. A change of environment ends any sign-in of the old one: its answer must not
+    /// complete in the new one.
     pub fn save_preferences(&self, new: Preferences) -> Result<(), IpcError> {
         new.validate().map_err(|e| e.to_ipc())?;
-        self.replace_persisted(KEY_PREFERENCES, &self.preferences, new)
+        let mut current = lock(&self.preferences);
+        let json = serde_json::to_value(&new).map_err(storage_error)?;
+        self.persist.save(KEY_PREFERENCES, json).map_err(storage_error)?;
+        if current.environment != new.environment {
+            lock(&self.attempts).cancel_all();
+            self.set_link_failure(None);
+            let _ = self.forget_sign_ins(|_| true);
+        }
+        *current = new;
+        Ok(())
     }
 
-    /// Validate a deep link and remember it for a UI that mounts later (cold start).
-    pub fn accept_deep_link(&self, raw: &str) -> Result<(DeepLinkNotice, callback::OAuthCallback), IpcError> {
-        let cb = callback::parse(raw).map_err(|e| e.to_ipc())?;
-        let notice = DeepLinkNotice { callback: cb.summary(), received_at_ms: self.elapsed_ms() };
-        let mut links = self.deep_links.lock().expect("deep links");
+    /// A sign-in opened in the browser: remembered (by fingerprint) across a restart.
+    pub fn remember_sign_in(&self, state: &str) -> Result<(), IpcError> {
+        let mut list = lock(&self.sign_ins);
+        let mut next = list.clone();
+        next.push(SignInInBrowser { state_hash: callback::state_fingerprint(state), started_at: unix_now() });
+        let now = unix_now();
+        next.retain(|s| now.saturating_sub(s.started_at) <= ATTEMPT_TTL.as_secs());
+        self.persist.save(KEY_SIGN_INS, serde_json::to_value(&next).map_err(storage_error)?).map_err(storage_error)?;
+        *list = next;
+        Ok(())
+    }
+
+    /// Forget the remembered sign-ins that `which` picks (answered, cancelled).
+    pub fn forget_sign_ins(&self, which: impl Fn(&str) -> bool) -> Result<(), IpcError> {
+        let mut list = lock(&self.sign_ins);
+        let next: Vec<SignInInBrowser> = list.iter().filter(|s| !which(&s.state_hash)).cloned().collect();
+        if next.len() != list.len() {
+            self.persist.save(KEY_SIGN_INS, serde_json::to_value(&next).map_err(storage_error)?).map_err(storage_error)?;
+            *list = next;
+        }
+        Ok(())
+    }
+
+    /// Whether a state belongs to a sign-in the previous run opened (within its 10 minutes).
+    pub fn started_before_restart(&self, state: &str) -> bool {
+        let hash = callback::state_fingerprint(state);
+        self.sign_ins_before_restart.iter().any(|s| s.state_hash == hash) && lock(&self.sign_ins).iter().any(|s| s.state_hash == hash)
+    }
+
+    /// Remember a callback the app accepted, for a UI that mounts later (cold start).
+    pub fn remember_deep_link(&self, summary: CallbackSummary) -> DeepLinkNotice {
+        let notice = DeepLinkNotice { callback: summary, received_at_ms: self.elapsed_ms() };
+        let mut links = lock(&self.deep_links);
         if links.len() == RECENT_LINKS {
             links.pop_front();
         }
         links.push_back(notice.clone());
-        Ok((notice, cb))
+        notice
     }
 
     pub fn recent_deep_links(&self) -> Vec<DeepLinkNotice> {
-        self.deep_links.lock().expect("deep links").iter().cloned().collect()
+        lock(&self.deep_links).iter().cloned().collect()
+    }
+
+    /// Tokens the keyring did not take: kept for the next try, and used meanwhile.
+    pub fn keep_unsaved_tokens(&self, env: Environment, tokens: UnsavedTokens) {
+        lock(&self.unsaved_tokens).insert(env, tokens);
+    }
+
+    pub fn unsaved_tokens(&self, env: Environment) -> Option<UnsavedTokens> {
+        lock(&self.unsaved_tokens).get(&env).cloned()
+    }
+
+    pub fn clear_unsaved_tokens(&self, env: Environment) {
+        lock(&self.unsaved_tokens).remove(&env);
     }
 }
 
+/// Move the records of a store written before environments existed (top-level `progress`,
+/// `usps_link`, …) under the environment the stored preferences named: those records were made
+/// there. Each step is its own atomic save, new keys first, so a crash halfway is finished next
+/// start. Returns the environment whose keyring entries still need their new names.
+fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<Environment> {
+    let legacy: Vec<(&str, serde_json::Value)> = ENV_RECORDS.iter().filter_map(|n| persist.load(n).map(|v| (*n, v))).collect();
+    let marker: Option<Environment> = persist.load(KEY_LEGACY_KEYRING).and_then(|v| serde_json::from_value(v).ok());
+    if legacy.is_empty() {
+        return marker;
+    }
+    let result = (|| {
+        persist.save(KEY_LEGACY_KEYRING, serde_json::to_value(env).map_err(|e| e.to_string())?)?;
+        for (name, value) in &legacy {
+            if persist.load(&env_key(env, name)).is_none() {
+                persist.save(&env_key(env, name), value.clone())?;
+            }
+        }
+        for (name, _) in &legacy {
+            persist.save(name, serde_json::Value::Null)?;
+        }
+        Ok::<_, String>(())
+    })();
+    match result {
+        Ok(()) => tracing::info!("progress of an older version filed under the {} environment", env.label()),
+        Err(e) => tracing::warn!("could not file the older progress under {} yet: {e}", env.label()),
+    }
+    Some(env)
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use uspslink_core::onboarding::Step;
 
+    /// The store in memory, with a switch that makes every save fail (a full disk).
     #[derive(Default)]
-    struct MemoryPersist {
-        saved: Mutex<Vec<(String, serde_json::Value)>>,
-        fail: bool,
+    pub(crate) struct MemoryPersist {
+        pub(crate) values: Mutex<HashMap<String, serde_json::Value>>,
+        pub(crate) saved: Mutex<Vec<(String, serde_json::Value)>>,
+        pub(crate) fail: std::sync::atomic::AtomicBool,
     }
 
     impl Persist for MemoryPersist {
+        fn load(&self, key: &str) -> Option<serde_json::Value> {
+            lock(&self.values).get(key).cloned().filter(|v| !v.is_null())
+        }
+
         fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String> {
-            if self.fail {
-                return Err("disk full".into());
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("the disk is full".into());
             }
-            self.saved.lock().unwrap().push((key.into(), value));
+            lock(&self.values).insert(key.into(), value.clone());
+            lock(&self.saved).push((key.into(), value));
             Ok(())
         }
     }
 
-    fn state(persist: Arc<MemoryPersist>) -> AppState {
-        AppState::new(persist, Preferences::default(), Progress::default(), None, Instant::now())
+    pub(crate) fn state_over(persist: Arc<MemoryPersist>) -> AppState {
+        AppState::open(persist, None, Instant::now(), VaultSource::fixed(Vault::mock()), None)
     }
+
+    fn state(persist: Arc<MemoryPersist>) -> AppState {
+        state_over(persist)
+    }
+
+    const SB: Environment = Environment::Sandbox;
 
     #[test]
     fn events_are_persisted_before_they_show() {
         let p = Arc::new(MemoryPersist::default());
         let s = state(p.clone());
-        let view = s.apply(OnboardingEvent::OpenGuidelines).unwrap();
+        let view = s.apply(SB, OnboardingEvent::OpenGuidelines).unwrap();
         assert!(!view.show_popup);
-        let saved = p.saved.lock().unwrap();
+        let saved = lock(&p.saved);
         assert_eq!(saved.len(), 1);
-        assert_eq!(saved[0].0, "progress");
+        assert_eq!(saved[0].0, "sandbox/progress");
         assert_eq!(saved[0].1["popup_dismissed"], true);
     }
 
     #[test]
     fn a_failed_save_changes_nothing() {
-        let p = Arc::new(MemoryPersist { fail: true, ..Default::default() });
-        let s = state(p);
-        let e = s.apply(OnboardingEvent::Complete(Step::BeforeYouStart)).unwrap_err();
+        let p = Arc::new(MemoryPersist::default());
+        let s = state(p.clone());
+        p.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let e = s.apply(SB, OnboardingEvent::Complete(Step::BeforeYouStart)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Storage);
+        assert!(e.message.contains("the disk is full") && e.message.contains("Nothing was changed"), "{}", e.message);
         assert_eq!(s.snapshot().view.current_step, Step::BeforeYouStart);
+        let e = s.set_stamps_record(SB, StampsRecord { key_checked: true, ..StampsRecord::default() }).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Storage);
+        assert!(!s.stamps_record(SB).key_checked);
+        assert!(s.save_preferences(Preferences { environment: Environment::Production, ..Preferences::default() }).is_err());
+        assert_eq!(s.environment(), SB);
     }
 
     #[test]
     fn the_ui_cannot_complete_the_link_itself() {
         let p = Arc::new(MemoryPersist::default());
         let s = state(p.clone());
-        let e = s.apply_from_user(OnboardingEvent::LinkCompleted).unwrap_err();
+        let e = s.apply_from_user(SB, OnboardingEvent::LinkCompleted).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidInput);
-        assert!(p.saved.lock().unwrap().is_empty());
-        assert!(s.apply_from_user(OnboardingEvent::Complete(Step::BeforeYouStart)).is_ok());
+        assert!(lock(&p.saved).is_empty());
+        assert!(s.apply_from_user(SB, OnboardingEvent::Complete(Step::BeforeYouStart)).is_ok());
     }
 
     #[test]
@@ -414,15 +775,15 @@ mod tests {
         let p = Arc::new(MemoryPersist::default());
         let s = state(p.clone());
         let hints = AccountHints { crids: vec!["20538353".into()], mids: vec![], eps_accounts: vec!["1000000001".into()] };
-        s.set_link_record(LinkRecord { linked: true, hints, ..LinkRecord::default() }).unwrap();
+        s.set_link_record(SB, LinkRecord { linked: true, hints, ..LinkRecord::default() }).unwrap();
         let typed = IdentifiersForm { mid: "123456".into(), ..IdentifiersForm::default() };
-        let view = crate::identifiers::save_draft(&s, typed.clone()).unwrap();
+        let view = crate::identifiers::save_draft(&s, SB, typed.clone()).unwrap();
         assert_eq!((view.form.crid.as_str(), view.form.mid.as_str(), view.form.eps_account.as_str()), ("20538353", "123456", "1000000001"));
         assert_eq!(view.prefilled, ["crid", "eps_account"]);
-        crate::identifiers::save_draft(&s, typed).unwrap();
-        let saved = p.saved.lock().unwrap();
+        crate::identifiers::save_draft(&s, SB, typed).unwrap();
+        let saved = lock(&p.saved);
         let keys: Vec<&str> = saved.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["usps_link", "identifiers"], "an unchanged draft is not written again");
+        assert_eq!(keys, ["sandbox/usps_link", "sandbox/identifiers"], "an unchanged draft is not written again");
         assert_eq!(saved[1].1["draft"]["mid"], "123456");
         assert_eq!(saved[1].1["draft"]["crid"], "", "the store keeps what was typed; pre-fill is only shown");
     }
@@ -433,13 +794,13 @@ mod tests {
         let p = Arc::new(MemoryPersist::default());
         let s = state(p.clone());
         let draft = StampsDraft { email: "john.doe@example.com".into(), ..StampsDraft::default() };
-        crate::stamps::save_draft(&s, draft.clone()).unwrap();
-        crate::stamps::save_draft(&s, draft.clone()).unwrap();
-        assert_eq!(p.saved.lock().unwrap().len(), 1, "an unchanged draft is not written again");
-        assert_eq!(s.stamps_record().draft, Some(draft.clone()));
-        s.set_stamps_record(StampsRecord { carrier_id: Some("se-1".into()), draft: None, ..s.stamps_record() }).unwrap();
-        crate::stamps::save_draft(&s, draft).unwrap();
-        assert_eq!(s.stamps_record().draft, None, "no draft once registered");
+        crate::stamps::save_draft(&s, SB, draft.clone()).unwrap();
+        crate::stamps::save_draft(&s, SB, draft.clone()).unwrap();
+        assert_eq!(lock(&p.saved).len(), 1, "an unchanged draft is not written again");
+        assert_eq!(s.stamps_record(SB).draft, Some(draft.clone()));
+        s.set_stamps_record(SB, StampsRecord { carrier_id: Some("se-1".into()), draft: None, ..s.stamps_record(SB) }).unwrap();
+        crate::stamps::save_draft(&s, SB, draft).unwrap();
+        assert_eq!(s.stamps_record(SB).draft, None, "no draft once registered");
     }
 
     #[test]
@@ -448,20 +809,91 @@ mod tests {
         let s = state(p.clone());
         let bad = Preferences { redirect_uri: "http://evil.example/cb".into(), ..Preferences::default() };
         assert_eq!(s.save_preferences(bad).unwrap_err().kind, ErrorKind::InvalidInput);
-        assert!(p.saved.lock().unwrap().is_empty());
+        assert!(lock(&p.saved).is_empty());
         assert_eq!(s.snapshot().preferences, Preferences::default());
     }
 
     #[test]
-    fn deep_links_are_validated_and_bounded() {
-        let s = state(Arc::new(MemoryPersist::default()));
-        assert_eq!(s.accept_deep_link("uspslink://evil/x").unwrap_err().kind, ErrorKind::InvalidDeepLink);
-        assert!(s.recent_deep_links().is_empty());
-        for i in 0..15 {
-            s.accept_deep_link(&format!("uspslink://oauth/callback?code=c{i}&state=abcdefghijklmnop")).unwrap();
+    fn environments_keep_their_own_progress() {
+        let p = Arc::new(MemoryPersist::default());
+        let s = state(p.clone());
+        s.set_stamps_record(SB, StampsRecord { key_checked: true, carrier_id: Some("se-100001".into()), verified: true, ..StampsRecord::default() })
+            .unwrap();
+        s.apply(SB, OnboardingEvent::OpenGuidelines).unwrap();
+        s.save_preferences(Preferences { environment: Environment::Production, ..Preferences::default() }).unwrap();
+        let snap = s.snapshot();
+        assert_eq!(snap.environment, Environment::Production);
+        assert_eq!(snap.stamps, StampsRecord::default(), "nothing from the Sandbox is shown as real");
+        assert!(snap.view.show_popup, "Production has its own progress");
+        s.save_preferences(Preferences::default()).unwrap();
+        assert_eq!(s.snapshot().stamps.carrier_id.as_deref(), Some("se-100001"), "and the Sandbox keeps its own");
+        // After a restart, too.
+        let again = state(p.clone());
+        assert_eq!(again.stamps_record(SB).carrier_id.as_deref(), Some("se-100001"));
+        assert_eq!(again.stamps_record(Environment::Production), StampsRecord::default());
+    }
+
+    #[test]
+    fn an_older_store_is_filed_under_its_environment_once() {
+        let p = Arc::new(MemoryPersist::default());
+        {
+            let mut v = lock(&p.values);
+            v.insert("preferences".into(), serde_json::json!({"environment": "sandbox"}));
+            v.insert("stamps".into(), serde_json::json!({"key_checked": true, "carrier_id": "se-100001"}));
+            v.insert("progress".into(), serde_json::json!({"popup_dismissed": true}));
         }
-        let links = s.recent_deep_links();
-        assert_eq!(links.len(), RECENT_LINKS);
-        assert_eq!(links.last().unwrap().callback.code_length, 3);
+        let s = state(p.clone());
+        assert_eq!(s.stamps_record(SB).carrier_id.as_deref(), Some("se-100001"));
+        assert!(!s.view(SB).show_popup);
+        assert_eq!(s.stamps_record(Environment::Production), StampsRecord::default());
+        assert!(p.load("stamps").is_none(), "the old key is emptied");
+        assert_eq!(p.load(KEY_LEGACY_KEYRING), Some(serde_json::json!("sandbox")));
+        let writes = lock(&p.saved).len();
+        drop(state(p.clone()));
+        assert_eq!(lock(&p.saved).len(), writes, "a second start has nothing to move");
+    }
+
+    #[test]
+    fn older_keyring_entries_move_to_their_environment_on_first_use() {
+        use secrecy::ExposeSecret;
+        use uspslink_core::vault::SecretSlot;
+        let p = Arc::new(MemoryPersist::default());
+        lock(&p.values).insert("usps_link".into(), serde_json::json!({"linked": true}));
+        let keyring = Vault::mock();
+        keyring.set(SecretSlot::UspsRefreshToken, &SecretString::from("old-refresh")).unwrap();
+        let s = AppState::open(p.clone(), None, Instant::now(), VaultSource::fixed(keyring.clone()), None);
+        assert!(s.vault(Environment::Production).get(SecretSlot::UspsRefreshToken).unwrap().is_none());
+        let sandbox = s.vault(SB);
+        assert_eq!(sandbox.get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(), "old-refresh");
+        assert!(keyring.get(SecretSlot::UspsRefreshToken).unwrap().is_none());
+        assert!(p.load(KEY_LEGACY_KEYRING).is_none(), "moved once");
+    }
+
+    #[test]
+    fn sign_ins_are_remembered_across_a_restart_by_fingerprint_only() {
+        let p = Arc::new(MemoryPersist::default());
+        let s = state(p.clone());
+        s.remember_sign_in("theRealState0123456789").unwrap();
+        let stored = serde_json::to_string(&p.load(KEY_SIGN_INS)).unwrap();
+        assert!(!stored.contains("theRealState0123456789"), "the state itself is never stored: {stored}");
+        assert!(!s.started_before_restart("theRealState0123456789"), "this run's own sign-in");
+        let after = state(p.clone());
+        assert!(after.started_before_restart("theRealState0123456789"));
+        assert!(!after.started_before_restart("someOtherState012345"));
+        after.forget_sign_ins(|_| true).unwrap();
+        assert!(!after.started_before_restart("theRealState0123456789"), "said once");
+    }
+
+    #[test]
+    fn a_poisoned_lock_does_not_take_the_app_down() {
+        let s = Arc::new(state(Arc::new(MemoryPersist::default())));
+        let s2 = s.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = s2.deep_links.lock().unwrap();
+            panic!("a command panicked while holding a lock");
+        })
+        .join();
+        assert!(s.deep_links.is_poisoned());
+        assert!(s.snapshot().recent_deep_links.is_empty(), "later commands still work");
     }
 }

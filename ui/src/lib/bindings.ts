@@ -1,7 +1,7 @@
 // Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit by hand:
 // run `UPDATE_BINDINGS=1 cargo test -p uspslink bindings` after changing them.
 
-export type ErrorKind = "invalid_deep_link" | "keyring_unavailable" | "keyring_locked" | "keyring_failure" | "login_failed" | "needs_reconnecting" | "not_configured" | "invalid_input" | "invalid_api_key" | "rate_limited" | "remote_error" | "network" | "malformed_response" | "storage" | "internal";
+export type ErrorKind = "invalid_deep_link" | "keyring_unavailable" | "keyring_locked" | "keyring_failure" | "login_failed" | "needs_reconnecting" | "not_configured" | "invalid_input" | "invalid_api_key" | "rate_limited" | "busy" | "remote_error" | "network" | "malformed_response" | "storage" | "internal";
 
 export type FieldProblem = { 
 /**
@@ -65,7 +65,11 @@ export type VaultStatus = { "state": "ready" } | { "state": "unavailable", guida
 
 export type SecretPresence = { shipengine_api_key: boolean, usps_consumer_secret: boolean, usps_linked: boolean, };
 
-export type CallbackSummary = { state: string, has_code: boolean, code_length: number, error: string | null, error_description: string | null, };
+export type CallbackSummary = { 
+/**
+ * [`state_fingerprint`] of the state, never the state.
+ */
+state_hash: string, has_code: boolean, code_length: number, error: string | null, error_description: string | null, };
 
 export type DeepLinkNotice = { callback: CallbackSummary, 
 /**
@@ -174,6 +178,28 @@ summary_text: string | null, };
 
 export type IdentifiersUpdate = { identifiers: IdentifiersView, view: DashboardView, };
 
+export type StorageNoticeKind = "restored" | "started_fresh" | "unreadable";
+
+export type StorageNotice = { kind: StorageNoticeKind, message: string, };
+
+export type RetryWait = { 
+/**
+ * Which call, in words ("checking your ShipStation API key").
+ */
+operation: string, 
+/**
+ * 1 for the first retry.
+ */
+attempt: number, max_attempts: number, 
+/**
+ * Milliseconds until the call is sent again.
+ */
+wait_ms: number, 
+/**
+ * Why ("HTTP 503", "the connection dropped").
+ */
+reason: string, };
+
 export type AppSnapshot = { view: DashboardView, preferences: Preferences, 
 /**
  * The environment in force (a test run may override the stored preference).
@@ -182,13 +208,18 @@ environment: Environment, environment_label: string,
 /**
  * None while the sandbox is still starting.
  */
-endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link: LinkStatus, stamps: StampsRecord, identifiers: IdentifiersView, };
+endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link: LinkStatus, stamps: StampsRecord, identifiers: IdentifiersView, 
+/**
+ * Said once: what was found wrong with the progress file at start.
+ */
+storage_notice: StorageNotice | null, };
 
 /** Every IPC command: its arguments and what it resolves to. */
 export type Commands = {
   get_snapshot: { args: {  }; returns: AppSnapshot };
   onboarding_event: { args: { event: OnboardingEvent }; returns: DashboardView };
   save_preferences: { args: { preferences: Preferences }; returns: AppSnapshot };
+  dismiss_storage_notice: { args: {  }; returns: null };
   vault_status: { args: {  }; returns: VaultStatus };
   store_secret: { args: { slot: SecretSlot; value: string }; returns: SecretPresence };
   forget_secret: { args: { slot: SecretSlot }; returns: SecretPresence };
@@ -215,3 +246,4 @@ export type Commands = {
 
 export const EVENT_DEEP_LINK = "deep-link";
 export const EVENT_USPS_LINK = "usps-link";
+export const EVENT_RETRY_WAIT = "retry-wait";

@@ -36,9 +36,9 @@ pub enum CallbackError {
     WrongTarget,
     #[error("the link carries a user, password, port or fragment, which a callback never has")]
     UnexpectedParts,
-    #[error("the link has a parameter that a callback never has: {0}")]
+    #[error("the link has a parameter that a callback never has: {0:?}")]
     UnknownParameter(String),
-    #[error("the link repeats the parameter {0}")]
+    #[error("the link repeats the parameter {0:?}")]
     RepeatedParameter(String),
     #[error("the link's {0} parameter is malformed")]
     MalformedParameter(&'static str),
@@ -54,6 +54,13 @@ impl HasKind for CallbackError {
     fn kind(&self) -> ErrorKind {
         ErrorKind::InvalidDeepLink
     }
+}
+
+/// A short fingerprint of an OAuth state, for logs and for recognising a sign-in started before a
+/// restart: the state itself is a one-time secret and is never written anywhere.
+pub fn state_fingerprint(state: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(state.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 /// What the authorization server said: a code to exchange, or an error.
@@ -75,14 +82,14 @@ impl OAuthCallback {
     pub fn summary(&self) -> CallbackSummary {
         match &self.outcome {
             CallbackOutcome::Code(code) => CallbackSummary {
-                state: self.state.clone(),
+                state_hash: state_fingerprint(&self.state),
                 has_code: true,
                 code_length: code.expose_secret().len() as u32,
                 error: None,
                 error_description: None,
             },
             CallbackOutcome::Error { error, description } => CallbackSummary {
-                state: self.state.clone(),
+                state_hash: state_fingerprint(&self.state),
                 has_code: false,
                 code_length: 0,
                 error: Some(error.clone()),
@@ -95,7 +102,8 @@ impl OAuthCallback {
 /// What the UI is told about a received callback (no secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct CallbackSummary {
-    pub state: String,
+    /// [`state_fingerprint`] of the state, never the state.
+    pub state_hash: String,
     pub has_code: bool,
     pub code_length: u32,
     pub error: Option<String>,
@@ -154,7 +162,8 @@ pub fn parse(raw: &str) -> Result<OAuthCallback, CallbackError> {
             }
         };
         if slot.is_some() {
-            return Err(CallbackError::RepeatedParameter(key.into_owned()));
+            // Bounded like an unknown name: the log line built from it stays short.
+            return Err(CallbackError::RepeatedParameter(key.chars().take(32).collect()));
         }
         *slot = Some(value.into_owned());
     }

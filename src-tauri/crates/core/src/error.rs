@@ -27,6 +27,8 @@ pub enum ErrorKind {
     InvalidApiKey,
     /// The remote service asked us to slow down.
     RateLimited,
+    /// The same action is already on its way (a second press of Register or Send code).
+    Busy,
     /// The remote service answered with an error body.
     RemoteError,
     /// The remote service could not be reached or timed out.

@@ -4,7 +4,9 @@
 //! switches on `kind` and never parses English.
 
 pub mod callback;
+pub mod durable;
 pub mod error;
+pub mod http;
 pub mod onboarding;
 pub mod payments;
 pub mod settings;

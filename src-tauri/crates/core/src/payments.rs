@@ -324,16 +324,22 @@ pub struct PaymentAuthorization {
 pub struct PaymentsClient {
     base: String,
     http: reqwest::Client,
+    retry: crate::http::Retry,
 }
 
 impl PaymentsClient {
     pub fn new(base: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .expect("a reqwest client with static settings builds");
-        Self { base: base.trim_end_matches('/').to_string(), http }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: crate::http::client_for(base, Duration::from_secs(30)),
+            retry: crate::http::Retry::default(),
+        }
+    }
+
+    /// Who hears about the waits between retries (the UI counts them down).
+    pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// `GET /payments/v3/payment-account/{number}?accountType=EPS|PERMIT[&permitZIPCode=]`.
@@ -348,21 +354,28 @@ impl PaymentsClient {
             .map_err(|_| PaymentsError::Network(format!("{:?} is not a valid USPS address", self.base)))?;
         url.path_segments_mut().map_err(|_| PaymentsError::Network("bad USPS address".into()))?.pop_if_empty().push(number);
         url.query_pairs_mut().extend_pairs(query);
-        let resp = self.http.get(url).bearer_auth(access_token.expose_secret()).send().await;
-        let bytes = read(resp, account).await?;
+        // A read: retried where safe.
+        let answer = self
+            .retry
+            .fetch_idempotent("looking up your payment account at USPS", || {
+                self.http.get(url.clone()).bearer_auth(access_token.expose_secret())
+            })
+            .await;
+        let bytes = read(answer, account)?;
         serde_json::from_slice(&bytes).map_err(|_| PaymentsError::Malformed(200))
     }
 
     /// `POST /payments/v3/payment-authorization` with the roles of [`Identifiers::roles`].
     pub async fn authorize(&self, access_token: &SecretString, ids: &Identifiers) -> Result<PaymentAuthorization, PaymentsError> {
-        let resp = self
-            .http
-            .post(format!("{}/payments/v3/payment-authorization", self.base))
-            .bearer_auth(access_token.expose_secret())
-            .json(&ids.roles())
-            .send()
-            .await;
-        let bytes = read(resp, &ids.account).await?;
+        // A write: sent once.
+        let answer = crate::http::fetch(
+            self.http
+                .post(format!("{}/payments/v3/payment-authorization", self.base))
+                .bearer_auth(access_token.expose_secret())
+                .json(&ids.roles()),
+        )
+        .await;
+        let bytes = read(answer, &ids.account)?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Parties {
@@ -374,13 +387,13 @@ impl PaymentsClient {
 }
 
 /// The body of a 2xx answer, or the USPS error explained.
-async fn read(resp: Result<reqwest::Response, reqwest::Error>, account: &PaymentAccount) -> Result<Vec<u8>, PaymentsError> {
-    let resp = resp.map_err(|e| PaymentsError::Network(e.without_url().to_string()))?;
-    let status = resp.status().as_u16();
-    let retry_after = crate::shipengine::retry_after_secs(resp.headers());
-    let bytes = resp.bytes().await.map_err(|e| PaymentsError::Network(e.without_url().to_string()))?;
+fn read(answer: Result<crate::http::Answer, reqwest::Error>, account: &PaymentAccount) -> Result<Vec<u8>, PaymentsError> {
+    let answer = answer.map_err(|e| PaymentsError::Network(e.without_url().to_string()))?;
+    let status = answer.status;
+    let retry_after = crate::http::retry_after_secs(&answer.headers);
+    let bytes = answer.body;
     if (200..300).contains(&status) {
-        return Ok(bytes.to_vec());
+        return Ok(bytes);
     }
     if status == 429 {
         return Err(PaymentsError::RateLimited(retry_after.unwrap_or(30)));

@@ -9,7 +9,7 @@ use url::Url;
 use crate::error::{ErrorKind, HasKind};
 
 /// Which services the app talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
     /// The built-in local server: no credentials needed. The default on first run.
@@ -21,6 +21,17 @@ pub enum Environment {
 }
 
 impl Environment {
+    pub const ALL: [Environment; 3] = [Environment::Sandbox, Environment::UspsTest, Environment::Production];
+
+    /// The name its records and keyring entries are filed under (the serde name).
+    pub fn key(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "sandbox",
+            Environment::UspsTest => "usps_test",
+            Environment::Production => "production",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Environment::Sandbox => "Sandbox",

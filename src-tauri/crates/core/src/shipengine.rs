@@ -9,6 +9,7 @@ use thiserror::Error;
 use ts_rs::TS;
 
 use crate::error::{ErrorKind, FieldProblem, HasKind, IpcError};
+use crate::http::{retry_after_secs, Answer, Retry};
 
 /// After an ambiguous registration failure, how often and how far apart the carriers are listed.
 const REGISTRATION_RECHECKS: u32 = 4;
@@ -16,6 +17,23 @@ const REGISTRATION_RECHECK_GAP: Duration = Duration::from_secs(1);
 
 /// The public test account's keys start with this (ShipEngine "sandbox" keys).
 pub const TEST_KEY_PREFIX: &str = "TEST_";
+
+/// The API key as typed, trimmed; refused before anything is sent when it is empty, not a key at all,
+/// or the public test key (the guide: the test account cannot be linked).
+pub fn check_api_key(typed: &str) -> Result<SecretString, ShipEngineError> {
+    let key = typed.trim();
+    if key.is_empty() {
+        return Err(ShipEngineError::MissingApiKey);
+    }
+    // A header value: anything else would make the request fail to build, or smuggle a header.
+    if key.len() > 128 || !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '+' | '=')) {
+        return Err(ShipEngineError::MalformedApiKey);
+    }
+    if key.starts_with(TEST_KEY_PREFIX) {
+        return Err(ShipEngineError::PublicTestKey);
+    }
+    Ok(SecretString::from(key.to_string()))
+}
 
 /// One entry of ShipEngine's `errors` array.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -36,6 +54,17 @@ struct ErrorBody {
 
 #[derive(Debug, Error)]
 pub enum ShipEngineError {
+    #[error("enter your ShipStation API key")]
+    MissingApiKey,
+    #[error("This is ShipEngine's public test key. You cannot link your accounts to the public test account: \
+             enter your own ShipStation API key.")]
+    PublicTestKey,
+    #[error("wait {0} s before asking for another code")]
+    ResendTooSoon(u64),
+    #[error("that is not a Stamps.com carrier of this account")]
+    MalformedCarrierId,
+    #[error("an API key has only letters, digits and _ - / + =, at most 128 of them: copy it again from ShipStation")]
+    MalformedApiKey,
     #[error("ShipEngine refused the API key: check that it is your own ShipStation API key")]
     InvalidApiKey { request_id: Option<String> },
     #[error("ShipEngine asks to slow down; try again in {retry_after_secs} s")]
@@ -74,7 +103,11 @@ impl HasKind for ShipEngineError {
 
     fn kind(&self) -> ErrorKind {
         match self {
-            ShipEngineError::InvalidApiKey { .. } => ErrorKind::InvalidApiKey,
+            ShipEngineError::MissingApiKey | ShipEngineError::MalformedApiKey | ShipEngineError::MalformedCarrierId => {
+                ErrorKind::InvalidInput
+            }
+            ShipEngineError::ResendTooSoon(_) => ErrorKind::RateLimited,
+            ShipEngineError::InvalidApiKey { .. } | ShipEngineError::PublicTestKey => ErrorKind::InvalidApiKey,
             ShipEngineError::RateLimited { .. } => ErrorKind::RateLimited,
             ShipEngineError::Api { .. } => ErrorKind::RemoteError,
             ShipEngineError::Network(_) => ErrorKind::Network,
@@ -251,6 +284,24 @@ pub struct StampsRecord {
 /// Seconds between two SMS codes.
 pub const RESEND_COOLDOWN_SECS: u64 = 30;
 
+/// Whether another SMS code may be asked for now (ShipEngine limits how often).
+pub fn resend_allowed(code_sent_at: Option<u64>, now: u64) -> Result<(), ShipEngineError> {
+    match code_sent_at.map(|sent| sent.saturating_add(RESEND_COOLDOWN_SECS).saturating_sub(now)) {
+        Some(wait) if wait > 0 => Err(ShipEngineError::ResendTooSoon(wait)),
+        _ => Ok(()),
+    }
+}
+
+/// A carrier id the UI hands back (ShipEngine's `se-123456`): it becomes part of request paths.
+pub fn check_carrier_id(v: &str) -> Result<String, ShipEngineError> {
+    let ok = !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(ShipEngineError::MalformedCarrierId)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Verification {
     pub verification_id: String,
@@ -262,6 +313,11 @@ pub struct Verification {
 pub struct ShipEngineClient {
     base: String,
     http: reqwest::Client,
+    retry: Retry,
+}
+
+fn network(e: reqwest::Error) -> ShipEngineError {
+    ShipEngineError::Network(e.without_url().to_string())
 }
 
 impl ShipEngineClient {
@@ -270,32 +326,32 @@ impl ShipEngineClient {
     }
 
     pub fn with_timeout(base: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .expect("a reqwest client with static settings builds");
-        Self { base: base.trim_end_matches('/').to_string(), http }
+        Self { base: base.trim_end_matches('/').to_string(), http: crate::http::client_for(base, timeout), retry: Retry::default() }
     }
 
-    /// `GET /v1/carriers`: also the cheapest way to check an API key.
+    /// Who hears about the waits between retries (the UI counts them down).
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// `GET /v1/carriers`: also the cheapest way to check an API key. A read: retried where safe.
     pub async fn list_carriers(&self, api_key: &SecretString) -> Result<Vec<Carrier>, ShipEngineError> {
-        let resp = self
-            .http
-            .get(format!("{}/v1/carriers", self.base))
-            .header("API-Key", api_key.expose_secret())
-            .send()
+        let url = format!("{}/v1/carriers", self.base);
+        let answer = self
+            .retry
+            .fetch_idempotent("checking your ShipStation account", || {
+                self.http.get(&url).header("API-Key", api_key.expose_secret())
+            })
             .await
-            .map_err(|e| ShipEngineError::Network(e.without_url().to_string()))?;
-        let body: CarriersBody = read_json(resp).await?;
+            .map_err(network)?;
+        let body: CarriersBody = read_json(answer)?;
         Ok(body.carriers)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder, api_key: &SecretString) -> Result<reqwest::Response, ShipEngineError> {
-        req.header("API-Key", api_key.expose_secret())
-            .send()
-            .await
-            .map_err(|e| ShipEngineError::Network(e.without_url().to_string()))
+    /// A write: sent once.
+    async fn send(&self, req: reqwest::RequestBuilder, api_key: &SecretString) -> Result<Answer, ShipEngineError> {
+        crate::http::fetch(req.header("API-Key", api_key.expose_secret())).await.map_err(network)
     }
 
     /// Register the free Stamps.com account, at most once: an existing Stamps.com carrier is reused,
@@ -308,10 +364,7 @@ impl ShipEngineClient {
         }
         let url = format!("{}/v1/registration/stamps_com", self.base);
         let sent = self.send(self.http.post(url).json(request), api_key).await;
-        let result = match sent {
-            Ok(resp) => read_json::<serde_json::Value>(resp).await,
-            Err(e) => Err(e),
-        };
+        let result = sent.and_then(read_json::<serde_json::Value>);
         match result {
             Ok(body) => body["carrier_id"].as_str().map(str::to_string).ok_or(ShipEngineError::Malformed { status: 200 }),
             Err(e @ (ShipEngineError::Network(_) | ShipEngineError::Malformed { .. })) => {
@@ -336,7 +389,7 @@ impl ShipEngineClient {
     pub async fn start_sms_verification(&self, api_key: &SecretString, carrier_id: &str, phone: &str) -> Result<Verification, ShipEngineError> {
         let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification", self.base);
         let body = serde_json::json!({"phone": phone, "verification_type": "sms"});
-        read_json(self.send(self.http.post(url).json(&body), api_key).await?).await
+        read_json(self.send(self.http.post(url).json(&body), api_key).await?)
     }
 
     /// `PUT .../verification/{id}` with the code the user received.
@@ -349,16 +402,15 @@ impl ShipEngineClient {
     ) -> Result<Verification, ShipEngineError> {
         let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}", self.base);
         let body = serde_json::json!({"verification_code": code.expose_secret()});
-        read_json(self.send(self.http.put(url).json(&body), api_key).await?).await
+        read_json(self.send(self.http.put(url).json(&body), api_key).await?)
     }
 }
 
 /// Turn a response into `T` or the right error. 2xx bodies may still carry `errors` (207); those are
 /// partial successes and are read as success here.
-async fn read_json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, ShipEngineError> {
-    let status = resp.status().as_u16();
-    let retry_after = retry_after_secs(resp.headers());
-    let bytes = resp.bytes().await.map_err(|e| ShipEngineError::Network(e.without_url().to_string()))?;
+fn read_json<T: serde::de::DeserializeOwned>(answer: Answer) -> Result<T, ShipEngineError> {
+    let Answer { status, headers, body: bytes } = answer;
+    let retry_after = retry_after_secs(&headers);
     if (200..300).contains(&status) {
         return serde_json::from_slice(&bytes).map_err(|_| ShipEngineError::Malformed { status });
     }
@@ -374,15 +426,6 @@ async fn read_json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> R
             _ => Err(ShipEngineError::Malformed { status }),
         },
     }
-}
-
-/// `Retry-After` in seconds; the official .NET SDK reads `RetryAfter`, so accept both spellings.
-pub(crate) fn retry_after_secs(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    ["retry-after", "retryafter"]
-        .iter()
-        .find_map(|h| headers.get(*h))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -411,14 +454,69 @@ mod tests {
         assert!(matches!(e, ShipEngineError::InvalidApiKey { request_id: Some(_) }));
     }
 
+    /// A client whose retry waits are short and recorded.
+    fn quick(sb: &Sandbox) -> (ShipEngineClient, std::sync::Arc<std::sync::Mutex<Vec<crate::http::RetryWait>>>) {
+        let waits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = waits.clone();
+        let retry = Retry::default()
+            .with_base_backoff(Duration::from_millis(10))
+            .with_observer(std::sync::Arc::new(move |w| seen.lock().unwrap().push(w.clone())));
+        (ShipEngineClient::new(&sb.base_url()).with_retry(retry), waits)
+    }
+
     #[tokio::test]
     async fn rate_limit_honours_retry_after() {
-        let (sb, c) = sandbox().await;
-        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(429), retry_after: Some(7), ..Default::default() }, 1);
-        let e = c.list_carriers(&SecretString::from("sandbox_key_one")).await.unwrap_err();
-        assert!(matches!(e, ShipEngineError::RateLimited { retry_after_secs: 7, .. }), "{e:?}");
-        // The fault was for one call only.
-        c.list_carriers(&SecretString::from("sandbox_key_one")).await.unwrap();
+        let (sb, _) = sandbox().await;
+        let (c, waits) = quick(&sb);
+        let key = SecretString::from("sandbox_key_one");
+        // A wait longer than 30 s is not waited out: the user is told how long.
+        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(429), retry_after: Some(31), ..Default::default() }, 1);
+        let e = c.list_carriers(&key).await.unwrap_err();
+        assert!(matches!(e, ShipEngineError::RateLimited { retry_after_secs: 31, .. }), "{e:?}");
+        assert!(waits.lock().unwrap().is_empty());
+        // A short one is waited out, as asked, and the call goes through.
+        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(429), retry_after: Some(1), ..Default::default() }, 1);
+        let t0 = std::time::Instant::now();
+        c.list_carriers(&key).await.unwrap();
+        assert!(t0.elapsed() >= Duration::from_secs(1));
+        let w = waits.lock().unwrap().clone();
+        assert_eq!(w.len(), 1);
+        assert_eq!((w[0].wait_ms, w[0].reason.as_str(), w[0].max_attempts), (1000, "HTTP 429", 3));
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_dropped_connections_on_reads_are_retried_three_times() {
+        let (sb, _) = sandbox().await;
+        let (c, waits) = quick(&sb);
+        let key = SecretString::from("sandbox_key_one");
+        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(503), ..Default::default() }, 2);
+        c.list_carriers(&key).await.unwrap();
+        assert_eq!(waits.lock().unwrap().iter().map(|w| w.attempt).collect::<Vec<_>>(), [1, 2]);
+        waits.lock().unwrap().clear();
+        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { drop_connection: true, ..Default::default() }, 1);
+        c.list_carriers(&key).await.unwrap();
+        assert_eq!(waits.lock().unwrap()[0].reason, "the connection dropped");
+        waits.lock().unwrap().clear();
+        // Four in a row: the first try and three retries fail, and the error says so.
+        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(502), ..Default::default() }, 4);
+        assert!(c.list_carriers(&key).await.is_err());
+        assert_eq!(waits.lock().unwrap().len(), 3);
+        c.list_carriers(&key).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn writes_are_never_retried() {
+        let (sb, _) = sandbox().await;
+        let (c, waits) = quick(&sb);
+        let key = SecretString::from("sandbox_key_one");
+        let id = c.register_stamps_once(&key, &form().to_request((2026, 11)).unwrap()).await.unwrap();
+        sb.inject_fault(
+            "/v1/connections/carriers/stamps_com/{carrier_id}/verification",
+            uspslink_sandbox::Fault { status: Some(503), ..Default::default() },
+            1,
+        );
+        assert!(c.start_sms_verification(&key, &id, "1111111111").await.is_err());
+        assert!(waits.lock().unwrap().is_empty(), "an SMS is not sent twice by the client");
     }
 
     #[tokio::test]
@@ -437,8 +535,9 @@ mod tests {
 
     #[tokio::test]
     async fn dropped_connection_is_a_network_error() {
-        let (sb, c) = sandbox().await;
-        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { drop_connection: true, ..Default::default() }, 1);
+        let (sb, _) = sandbox().await;
+        let (c, _) = quick(&sb);
+        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { drop_connection: true, ..Default::default() }, 4);
         let e = c.list_carriers(&SecretString::from("sandbox_key_one")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network, "{e:?}");
     }

@@ -32,6 +32,8 @@ pub enum LinkError {
     UsedState,
     #[error("Login failed: the sign-in took longer than 10 minutes. Please try again.")]
     ExpiredState,
+    #[error("That sign-in was started before uspslink restarted; please link again.")]
+    StartedBeforeRestart,
     #[error("Login failed: access was not granted on the USPS page{}.", describe(.0))]
     Denied(Option<String>),
     #[error("Login failed: USPS reported \"{error}\"{}.", describe(.description))]
@@ -59,6 +61,7 @@ impl HasKind for LinkError {
         match self {
             LinkError::UnknownState | LinkError::UsedState => ErrorKind::InvalidDeepLink,
             LinkError::ExpiredState
+            | LinkError::StartedBeforeRestart
             | LinkError::Denied(_)
             | LinkError::AuthorizationFailed { .. }
             | LinkError::CodeRejected { .. } => ErrorKind::LoginFailed,
@@ -182,6 +185,19 @@ impl AttemptStore {
     pub fn is_waiting(&self) -> bool {
         !self.open.is_empty()
     }
+
+    /// Whether a sign-in is open and still within its 10 minutes: one left open longer is not
+    /// "Waiting" any more, whether or not its answer ever comes.
+    pub fn is_waiting_at(&self, now: Instant) -> bool {
+        self.open.values().any(|a| now.duration_since(a.created) <= ATTEMPT_TTL)
+    }
+
+    /// Close the attempts past their 10 minutes; true when one was.
+    pub fn expire_due(&mut self, now: Instant) -> bool {
+        let before = self.open.len();
+        self.expire(now);
+        self.open.len() != before
+    }
 }
 
 /// Tokens as stored: the secrets go to the vault; the expiry times may be kept anywhere.
@@ -249,28 +265,37 @@ pub struct UspsOAuthClient {
     client_id: String,
     client_secret: SecretString,
     http: reqwest::Client,
+    retry: crate::http::Retry,
 }
 
 impl UspsOAuthClient {
     pub fn new(base: &str, client_id: &str, client_secret: SecretString) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .expect("a reqwest client with static settings builds");
-        Self { base: base.trim_end_matches('/').to_string(), client_id: client_id.to_string(), client_secret, http }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            client_id: client_id.to_string(),
+            client_secret,
+            http: crate::http::client_for(base, Duration::from_secs(30)),
+            retry: crate::http::Retry::default(),
+        }
     }
 
+    /// Who hears about the waits between retries (the UI counts them down).
+    pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The code exchange is sent once (a code is single use); a refresh is retried where safe.
     async fn token_request(&self, body: serde_json::Value, refreshing: bool) -> Result<TokenSet, LinkError> {
-        let resp = self
-            .http
-            .post(format!("{}/oauth2/v3/token", self.base))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| LinkError::Network(e.without_url().to_string()))?;
+        let url = format!("{}/oauth2/v3/token", self.base);
+        let answer = if refreshing {
+            self.retry.fetch_idempotent("renewing your USPS connection", || self.http.post(&url).json(&body)).await
+        } else {
+            crate::http::fetch(self.http.post(&url).json(&body)).await
+        }
+        .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
+        let status = answer.status;
+        let bytes = answer.body;
         if (200..300).contains(&status) {
             let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|_| LinkError::Malformed(status))?;
             let now = unix_now();
@@ -332,19 +357,19 @@ impl TokenExchange for UspsOAuthClient {
     }
 
     async fn revoke(&self, token: &SecretString, hint: &'static str) -> Result<(), LinkError> {
-        let resp = self
-            .http
-            .post(format!("{}/oauth2/v3/revoke", self.base))
-            .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
-            .json(&serde_json::json!({"token": token.expose_secret(), "token_type_hint": hint}))
-            .send()
-            .await
-            .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
-        let status = resp.status().as_u16();
+        let answer = crate::http::fetch(
+            self.http
+                .post(format!("{}/oauth2/v3/revoke", self.base))
+                .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+                .json(&serde_json::json!({"token": token.expose_secret(), "token_type_hint": hint})),
+        )
+        .await
+        .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
+        let status = answer.status;
         if (200..300).contains(&status) {
             return Ok(());
         }
-        let bytes = resp.bytes().await.unwrap_or_default();
+        let bytes = answer.body;
         let err: OAuthErrorBody = serde_json::from_slice(&bytes).map_err(|_| LinkError::Malformed(status))?;
         Err(match err.error.as_str() {
             "invalid_client" | "unauthorized_client" => LinkError::BadClient(err.error),
@@ -495,9 +520,15 @@ mod tests {
         let mut store = AttemptStore::default();
         let t0 = Instant::now();
         let a = store.begin(AUTH, "k", "uspslink://oauth/callback", t0).unwrap();
+        assert!(store.is_waiting_at(t0 + ATTEMPT_TTL));
+        assert!(!store.is_waiting_at(t0 + ATTEMPT_TTL + Duration::from_secs(1)), "past 10 minutes it is not Waiting");
         let e = store.take(&a.state, t0 + ATTEMPT_TTL + Duration::from_secs(1)).unwrap_err();
         assert!(matches!(e, LinkError::ExpiredState));
         assert_eq!(e.kind(), ErrorKind::LoginFailed);
+        let late = store.begin(AUTH, "k", "uspslink://oauth/callback", t0).unwrap();
+        assert!(store.expire_due(t0 + ATTEMPT_TTL + Duration::from_secs(1)));
+        assert!(!store.expire_due(t0 + ATTEMPT_TTL + Duration::from_secs(2)), "once");
+        assert!(matches!(store.take(&late.state, t0), Err(LinkError::UsedState)));
         let b = store.begin(AUTH, "k", "uspslink://oauth/callback", t0).unwrap();
         store.cancel_all();
         assert!(!store.is_waiting());

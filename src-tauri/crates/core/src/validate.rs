@@ -36,9 +36,12 @@ pub fn us_state(v: &str) -> Result<String, String> {
 /// ZIP or ZIP+4 (`78756` or `78756-1234`).
 pub fn zip(v: &str) -> Result<String, String> {
     let v = v.trim();
-    let ok = match v.len() {
-        5 => v.chars().all(|c| c.is_ascii_digit()),
-        10 => v[..5].chars().all(|c| c.is_ascii_digit()) && &v[5..6] == "-" && v[6..].chars().all(|c| c.is_ascii_digit()),
+    // Compare bytes, never slice the &str: a typed or pasted non-ASCII character (an en dash from a
+    // word processor, an accented letter) must be refused, not split mid-character.
+    let digits = |b: &[u8]| b.iter().all(u8::is_ascii_digit);
+    let ok = match v.as_bytes() {
+        b if b.len() == 5 => digits(b),
+        b if b.len() == 10 => digits(&b[..5]) && b[5] == b'-' && digits(&b[6..]),
         _ => false,
     };
     if ok {
@@ -59,6 +62,15 @@ pub fn phone(v: &str) -> Result<String, String> {
         return Err(format!("a US phone number has 10 digits; this has {}", digits.len()));
     }
     Ok(digits)
+}
+
+/// The code from the Stamps.com text message: letters and digits, as ShipEngine sends them.
+pub fn sms_code(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > 16 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err("enter the code from the text message".into());
+    }
+    Ok(v.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]

@@ -104,11 +104,19 @@ pub struct Vault {
     store: Option<Arc<CredentialStore>>,
     store_error: Option<String>,
     service: String,
+    /// The environment the entries belong to (`sandbox`, `production`…): its name prefixes every
+    /// account name, so a Sandbox token can never be read as a Production one (DESIGN.md,
+    /// "Environments are apart"). None only for the entries of versions before environments.
+    scope: Option<String>,
 }
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("service", &self.service).field("ready", &self.store.is_some()).finish()
+        f.debug_struct("Vault")
+            .field("service", &self.service)
+            .field("scope", &self.scope)
+            .field("ready", &self.store.is_some())
+            .finish()
     }
 }
 
@@ -121,12 +129,45 @@ impl Vault {
     pub fn platform_with_service(service: &str) -> Self {
         match zbus_secret_service_keyring_store::Store::new() {
             Ok(store) => Self::with_store(store, service),
-            Err(e) => Self { store: None, store_error: Some(e.to_string()), service: service.to_string() },
+            Err(e) => Self { store: None, store_error: Some(e.to_string()), service: service.to_string(), scope: None },
         }
     }
 
     pub fn with_store(store: Arc<CredentialStore>, service: &str) -> Self {
-        Self { store: Some(store), store_error: None, service: service.to_string() }
+        Self { store: Some(store), store_error: None, service: service.to_string(), scope: None }
+    }
+
+    /// The same keyring, with the entries of one environment (`scope/account` names).
+    pub fn scoped(&self, scope: &str) -> Self {
+        Self { scope: Some(scope.to_string()), ..self.clone() }
+    }
+
+    /// The keyring account name of a slot in this vault's environment.
+    pub fn account_name(&self, slot: SecretSlot) -> String {
+        match &self.scope {
+            Some(scope) => format!("{scope}/{}", slot.account()),
+            None => slot.account().to_string(),
+        }
+    }
+
+    /// Move the secrets stored before environments existed (unprefixed names) into this vault's
+    /// environment, where that environment has none of its own. Returns how many moved.
+    pub fn adopt_unscoped(&self) -> Result<u32, VaultError> {
+        if self.scope.is_none() {
+            return Ok(0);
+        }
+        let legacy = Self { scope: None, ..self.clone() };
+        let mut moved = 0;
+        for slot in SecretSlot::ALL {
+            if let Some(old) = legacy.get(slot)? {
+                if self.get(slot)?.is_none() {
+                    self.set(slot, &old)?;
+                    moved += 1;
+                }
+                legacy.delete(slot)?;
+            }
+        }
+        Ok(moved)
     }
 
     /// Whether a store was opened (it may still be locked).
@@ -143,7 +184,7 @@ impl Vault {
         let store = self.store.as_ref().ok_or_else(|| VaultError::Unavailable {
             detail: self.store_error.clone().unwrap_or_default(),
         })?;
-        Ok(store.build(&self.service, slot.account(), None)?)
+        Ok(store.build(&self.service, &self.account_name(slot), None)?)
     }
 
     pub fn set(&self, slot: SecretSlot, value: &SecretString) -> Result<(), VaultError> {
@@ -215,7 +256,7 @@ mod tests {
 
     #[test]
     fn no_store_is_unavailable_with_guidance() {
-        let v = Vault { store: None, store_error: Some("no bus".into()), service: SERVICE.into() };
+        let v = Vault { store: None, store_error: Some("no bus".into()), service: SERVICE.into(), scope: None };
         let e = v.get(SecretSlot::ShipEngineApiKey).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::KeyringUnavailable);
         assert!(e.to_string().contains("gnome-keyring"));
@@ -232,6 +273,22 @@ mod tests {
         cred.set_error(KeyringError::NoStorageAccess(Box::new(std::io::Error::other("locked"))));
         let e = v.get(SecretSlot::ShipEngineApiKey).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::KeyringLocked);
+    }
+
+    #[test]
+    fn environments_are_apart_and_old_secrets_are_adopted_once() {
+        let v = Vault::mock();
+        v.set(SecretSlot::UspsRefreshToken, &SecretString::from("from-before")).unwrap();
+        let sandbox = v.scoped("sandbox");
+        let production = v.scoped("production");
+        assert_eq!(sandbox.account_name(SecretSlot::UspsRefreshToken), "sandbox/usps-refresh-token");
+        sandbox.set(SecretSlot::UspsAccessToken, &SecretString::from("sandbox-token")).unwrap();
+        assert!(production.get(SecretSlot::UspsAccessToken).unwrap().is_none(), "a Sandbox token is not a Production one");
+        assert_eq!(sandbox.adopt_unscoped().unwrap(), 1);
+        assert_eq!(sandbox.get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(), "from-before");
+        assert!(v.get(SecretSlot::UspsRefreshToken).unwrap().is_none(), "the old entry is gone");
+        assert_eq!(production.adopt_unscoped().unwrap(), 0, "adopted by one environment only");
+        assert!(production.get(SecretSlot::UspsRefreshToken).unwrap().is_none());
     }
 
     /// Against the real Secret Service: the test command runs the ignored tests inside a dbus session

@@ -110,7 +110,10 @@ async fn a_dead_token_rate_limits_and_outages() {
     sb.inject_fault("/payments/v3/payment-authorization", Fault { status: Some(429), retry_after: Some(7), ..Default::default() }, 1);
     let e = client.authorize(&token, &ids).await.err().unwrap();
     assert!(matches!(e, PaymentsError::RateLimited(7)), "{e:?}");
+    // The inquiry is a read: one 503 is retried and goes through; four in a row are an outage.
     sb.inject_fault("/payments/v3/payment-account/{number}", Fault { status: Some(503), ..Default::default() }, 1);
+    client.lookup_account(&token, &ids.account).await.unwrap();
+    sb.inject_fault("/payments/v3/payment-account/{number}", Fault { status: Some(503), ..Default::default() }, 4);
     assert_eq!(client.lookup_account(&token, &ids.account).await.err().unwrap().kind(), ErrorKind::Network);
     sb.inject_fault("/payments/v3/payment-authorization", Fault { malformed: true, ..Default::default() }, 1);
     assert_eq!(client.authorize(&token, &ids).await.err().unwrap().kind(), ErrorKind::MalformedResponse);

@@ -105,10 +105,19 @@ async fn network_and_malformed_answers() {
     sb.inject_fault("/oauth2/v3/token", uspslink_sandbox::Fault { malformed: true, ..Default::default() }, 1);
     let e = client.refresh(&SecretString::from("x")).await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::MalformedResponse);
+    // A refresh is retried: after one 503 the real answer comes (this token is unknown).
     sb.inject_fault("/oauth2/v3/token", uspslink_sandbox::Fault { status: Some(503), ..Default::default() }, 1);
+    let e = client.refresh(&SecretString::from("x")).await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::NeedsReconnecting, "{e:?}");
+    // Four in a row are an outage, said as such: nothing is wrong with the link itself.
+    sb.inject_fault("/oauth2/v3/token", uspslink_sandbox::Fault { status: Some(503), ..Default::default() }, 4);
     let e = client.refresh(&SecretString::from("x")).await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::Network, "{e:?}");
     assert!(e.to_string().contains("HTTP 503"));
+    // A code exchange is sent once: a code is single use, so the app reports and the user retries.
+    sb.inject_fault("/oauth2/v3/token", uspslink_sandbox::Fault { status: Some(503), ..Default::default() }, 1);
+    let e = client.exchange_code(&SecretString::from("c"), &SecretString::from("v"), REDIRECT).await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Network, "{e:?}");
     let gone = UspsOAuthClient::new("http://127.0.0.1:9", CLIENT_ID, SecretString::from(CLIENT_SECRET));
     assert_eq!(gone.refresh(&SecretString::from("x")).await.err().unwrap().kind(), ErrorKind::Network);
 }

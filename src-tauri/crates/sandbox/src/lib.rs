@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
@@ -87,14 +88,31 @@ struct ClockAdvance {
     advance_secs: u64,
 }
 
+/// The longest move of the clock a test may ask for (ten years): far past every expiry the sandbox
+/// has, and far from the point where the offset would overflow.
+const MAX_CLOCK_ADVANCE_SECS: u64 = 10 * 366 * 86_400;
+
 async fn advance_clock(
     axum::extract::State(state): axum::extract::State<Shared>,
     Json(c): Json<ClockAdvance>,
-) -> axum::http::StatusCode {
-    let mut s = state.lock().expect("sandbox state");
-    s.now();
-    s.clock_offset += Duration::from_secs(c.advance_secs);
-    axum::http::StatusCode::NO_CONTENT
+) -> Response {
+    let mut s = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let next = s.clock_offset.checked_add(Duration::from_secs(c.advance_secs));
+    match next.filter(|n| n.as_secs() <= MAX_CLOCK_ADVANCE_SECS) {
+        Some(next) => {
+            s.now();
+            s.clock_offset = next;
+            axum::http::StatusCode::NO_CONTENT.into_response()
+        }
+        None => (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({
+                "error": "invalid_request",
+                "error_description": format!("the clock moves forward by at most {MAX_CLOCK_ADVANCE_SECS} seconds in all"),
+            })),
+        )
+            .into_response(),
+    }
 }
 
 /// A running sandbox. Dropping it stops the server.

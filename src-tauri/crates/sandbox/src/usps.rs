@@ -57,9 +57,15 @@ struct RefreshGrant {
     count: u32,
 }
 
+/// Sign-ins in progress the sandbox keeps; the oldest is forgotten past this.
+pub(crate) const MAX_FLOWS: usize = 256;
+
 #[derive(Default)]
 pub(crate) struct Usps {
     flows: HashMap<String, Flow>,
+    /// Flow ids, oldest first: at most [`MAX_FLOWS`] sign-ins are kept, so a page reloaded in a loop
+    /// cannot grow the sandbox without bound.
+    flow_order: std::collections::VecDeque<String>,
     codes: HashMap<String, CodeGrant>,
     refresh: HashMap<String, RefreshGrant>,
     /// Access tokens revoked before they expired.
@@ -70,6 +76,11 @@ pub(crate) struct Usps {
 }
 
 impl Usps {
+    #[cfg(test)]
+    pub(crate) fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
     /// The user a bearer token was issued to: None for a forged, expired or revoked token, Some(None)
     /// for a client-credentials token (no user). Access tokens are signed and carry their own expiry,
     /// like USPS's JWTs, so they stay valid when the sandbox (or the app running it) restarts.
@@ -166,6 +177,12 @@ async fn cop_navigator(State(state): State<Shared>, Query(q): Query<AuthorizeQue
         flow.clone(),
         Flow { client_id: CLIENT_ID.into(), state: st, redirect_uri, challenge, user: None, mfa_done: false },
     );
+    s.usps.flow_order.push_back(flow.clone());
+    while s.usps.flow_order.len() > MAX_FLOWS {
+        if let Some(oldest) = s.usps.flow_order.pop_front() {
+            s.usps.flows.remove(&oldest);
+        }
+    }
     sign_in_page(&flow, None, "")
 }
 

@@ -320,3 +320,36 @@ async fn access_tokens_outlive_a_restart_but_not_a_password_reset_or_their_expir
     b2.http.post(format!("{}/sandbox/clock", b2.base)).json(&json!({"advance_secs": 28_800})).send().await.unwrap();
     assert_eq!(lookup(&b2, fresh).await, 401, "an expired token is refused");
 }
+
+#[tokio::test]
+async fn a_huge_clock_move_is_refused_and_the_sandbox_keeps_working() {
+    let (_sb, b) = browser().await;
+    for huge in [u64::MAX, u64::MAX / 2, 10 * 366 * 86_400 + 1] {
+        let r = b.http.post(format!("{}/sandbox/clock", b.base)).json(&json!({"advance_secs": huge})).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{huge}");
+    }
+    // Nothing was poisoned or moved: a whole sign-in still works and its code is still fresh.
+    let code = b.code_for("merchant").await;
+    let (status, _) = b
+        .token(json!({"grant_type": "authorization_code", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                      "code": code, "redirect_uri": REDIRECT, "code_verifier": VERIFIER}))
+        .await;
+    assert_eq!(status, 200);
+    let r = b.http.post(format!("{}/sandbox/clock", b.base)).json(&json!({"advance_secs": 60})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn sign_ins_in_progress_are_bounded() {
+    let (sb, b) = browser().await;
+    let first = b.open("stateFIRST0123456789").await;
+    let first_flow = attr_after(&first, "name=\"flow\"", "value").unwrap();
+    for _ in 0..crate::usps::MAX_FLOWS + 10 {
+        b.open("stateMANY0123456789").await;
+    }
+    let kept = sb.state.lock().unwrap().usps.flow_count();
+    assert_eq!(kept, crate::usps::MAX_FLOWS);
+    // The oldest was forgotten: its sign-in form now says so instead of continuing.
+    let page = b.post("/cop-navigator/sign-in", &[("flow", &first_flow), ("username", "merchant"), ("password", PASSWORD)]).await;
+    assert!(!page.contains("Multi-Factor"), "{page}");
+}

@@ -1,0 +1,210 @@
+//! Durable files: the progress file is replaced atomically and keeps a last good copy, and a damaged
+//! file found at start is set aside (never overwritten) and the last good copy put back.
+//!
+//! Why: a crash, `kill -9` or power cut in the middle of a plain `fs::write` leaves a truncated file,
+//! and a store that ignores load errors then starts from zero and overwrites what was left
+//! (DESIGN.md, "Durable progress").
+//!
+//! A save is: write `NAME.tmp` in the same folder, fsync it, hard-link the current file as the last
+//! good copy (`NAME.last-good`, replaced by rename), rename `NAME.tmp` over `NAME`, fsync the folder.
+//! At every moment `NAME` is either the old complete file or the new complete file.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+/// The file beside `path` with `suffix` appended to its name (`uspslink.json.last-good`).
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+pub fn last_good_path(path: &Path) -> PathBuf {
+    sibling(path, ".last-good")
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    sibling(path, ".tmp")
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    // Makes the renames themselves durable. Opening a directory read-only and fsyncing it is how
+    // POSIX systems do it; where a platform refuses (Windows), the rename is still atomic.
+    match fs::File::open(dir) {
+        Ok(d) => d.sync_all().or(Ok(())),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Replace `path` with `bytes` atomically, keeping the previous file as the last good copy. On any
+/// error the file at `path` is the one that was there before, and the temporary file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = tmp_path(path);
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        if path.exists() {
+            // The previous complete file becomes the last good copy; a hard link costs no space, so a
+            // full disk cannot fail this step after the new file was written.
+            let lg = last_good_path(path);
+            let lg_tmp = sibling(path, ".last-good.tmp");
+            let _ = fs::remove_file(&lg_tmp);
+            if fs::hard_link(path, &lg_tmp).is_ok() {
+                fs::rename(&lg_tmp, &lg)?;
+            } else {
+                // A file system without hard links: a copy (may fail on a full disk: the save fails
+                // then, and nothing changed).
+                fs::copy(path, &lg_tmp)?;
+                fs::File::open(&lg_tmp)?.sync_all()?;
+                fs::rename(&lg_tmp, &lg)?;
+            }
+        }
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Whether the bytes are a store file: a JSON object.
+pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// What was found at start, for the one message the UI shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// No file yet (first run) or a readable one: nothing to say.
+    Clean,
+    /// The file could not be read; it was set aside and the last good copy put back.
+    Restored { set_aside: PathBuf },
+    /// The file could not be read and there was no good copy: the app starts fresh.
+    StartedFresh { set_aside: PathBuf },
+}
+
+/// A name for the damaged file that no earlier damaged file has: `NAME.damaged-<unix>[-n]`.
+fn set_aside_name(path: &Path, unix_secs: u64) -> PathBuf {
+    let first = sibling(path, &format!(".damaged-{unix_secs}"));
+    if !first.exists() {
+        return first;
+    }
+    (1..).map(|n| sibling(path, &format!(".damaged-{unix_secs}-{n}"))).find(|p| !p.exists()).expect("an unused name")
+}
+
+/// Check the file at `path` before it is loaded. A file that is not a JSON object (truncated,
+/// empty, garbage) is renamed aside, and the last good copy, if it parses, is copied into place.
+pub fn recover(path: &Path, unix_secs: u64) -> io::Result<Recovery> {
+    let _ = fs::remove_file(tmp_path(path)); // an interrupted save: the file itself is intact
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A crash between the two renames cannot leave no file (the file is only ever replaced),
+            // but a user or a tool may have deleted it while the last good copy remains.
+            return match fs::read(last_good_path(path)).ok().and_then(|b| parse_object(&b).map(|_| b)) {
+                Some(good) => {
+                    write_atomic(path, &good)?;
+                    Ok(Recovery::Restored { set_aside: PathBuf::new() })
+                }
+                None => Ok(Recovery::Clean),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    if parse_object(&bytes).is_some() {
+        return Ok(Recovery::Clean);
+    }
+    let set_aside = set_aside_name(path, unix_secs);
+    fs::rename(path, &set_aside)?;
+    let good = fs::read(last_good_path(path)).ok().filter(|b| parse_object(b).is_some());
+    match good {
+        Some(good) => {
+            let tmp = tmp_path(path);
+            fs::write(&tmp, &good)?;
+            fs::File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, path)?;
+            Ok(Recovery::Restored { set_aside })
+        }
+        None => Ok(Recovery::StartedFresh { set_aside }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("uspslink-durable-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_save_keeps_the_previous_file_as_last_good() {
+        let d = dir();
+        let p = d.join("store.json");
+        write_atomic(&p, br#"{"n":1}"#).unwrap();
+        assert!(!last_good_path(&p).exists(), "nothing before the first save");
+        write_atomic(&p, br#"{"n":2}"#).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), br#"{"n":2}"#);
+        assert_eq!(fs::read(last_good_path(&p)).unwrap(), br#"{"n":1}"#);
+        assert!(!tmp_path(&p).exists());
+    }
+
+    #[test]
+    fn damaged_files_are_set_aside_and_the_last_good_copy_restored() {
+        for damaged in [&b""[..], b"{\"preferences\": {\"environment\": \"produ", b"\x00\xffgarbage", b"[1,2]", b"null"] {
+            let d = dir();
+            let p = d.join("store.json");
+            write_atomic(&p, br#"{"n":1}"#).unwrap();
+            write_atomic(&p, br#"{"n":2}"#).unwrap();
+            fs::write(&p, damaged).unwrap();
+            let r = recover(&p, 1_000).unwrap();
+            let Recovery::Restored { set_aside } = r else { panic!("{damaged:?}: {r:?}") };
+            assert_eq!(fs::read(&set_aside).unwrap(), damaged, "the damaged file is kept as it was");
+            assert!(set_aside.file_name().unwrap().to_string_lossy().contains("damaged"));
+            assert_eq!(fs::read(&p).unwrap(), br#"{"n":1}"#);
+            // A second damage at the same second does not overwrite the first set-aside file.
+            fs::write(&p, b"again").unwrap();
+            let Recovery::Restored { set_aside: second } = recover(&p, 1_000).unwrap() else { panic!() };
+            assert_ne!(second, set_aside);
+            assert_eq!(fs::read(&set_aside).unwrap(), damaged);
+        }
+    }
+
+    #[test]
+    fn no_good_copy_means_starting_fresh_and_saying_so() {
+        let d = dir();
+        let p = d.join("store.json");
+        fs::write(&p, b"{trunc").unwrap();
+        let Recovery::StartedFresh { set_aside } = recover(&p, 7).unwrap() else { panic!() };
+        assert!(!p.exists());
+        assert_eq!(fs::read(set_aside).unwrap(), b"{trunc");
+        assert_eq!(recover(&d.join("none.json"), 7).unwrap(), Recovery::Clean);
+        write_atomic(&p, b"{}").unwrap();
+        assert_eq!(recover(&p, 7).unwrap(), Recovery::Clean);
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_file_as_it_was() {
+        let d = dir();
+        let p = d.join("store.json");
+        write_atomic(&p, br#"{"n":1}"#).unwrap();
+        // The temporary name is taken by a folder: the write fails before anything is replaced.
+        fs::create_dir(tmp_path(&p)).unwrap();
+        assert!(write_atomic(&p, br#"{"n":2}"#).is_err());
+        assert_eq!(fs::read(&p).unwrap(), br#"{"n":1}"#);
+    }
+}

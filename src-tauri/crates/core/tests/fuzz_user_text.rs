@@ -1,0 +1,155 @@
+//! Every function that takes text a user typed or pasted, fed arbitrary Unicode: none may panic, and
+//! what each accepts obeys its own rule. 10,000 cases each (DESIGN.md, "No input kills the app").
+
+use proptest::prelude::*;
+use secrecy::{ExposeSecret, SecretString};
+use uspslink_core::payments::{AccountType, IdentifiersForm, IdentifiersRecord, LinkSummary};
+use uspslink_core::settings::{Environment, Preferences};
+use uspslink_core::shipengine::{check_api_key, check_carrier_id, AddressForm, CardForm, RegistrationForm};
+use uspslink_core::usps::{account_hints, AccountHints};
+use uspslink_core::validate as v;
+
+const CASES: u32 = 10_000;
+
+/// Arbitrary Unicode, and text close to what each field takes (digits, dashes of every kind,
+/// accents, spaces, zero-width and combining characters), so the checks past the first are reached.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[0-9 \\-–—‐.+()é\u{200b}\u{301}a-zA-Z@]{0,24}",
+        "[0-9]{4,6}[-–][0-9]{2,5}",
+        "[0-9]{1,20}",
+        "\\PC{0,40}",
+    ]
+}
+
+fn ascii_only(s: &str) -> bool {
+    s.is_ascii()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn zip_codes(s in text()) {
+        if let Ok(z) = v::zip(&s) {
+            prop_assert!(z.len() == 5 || z.len() == 10);
+            prop_assert!(z.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 5 && b == b'-')));
+        }
+    }
+
+    #[test]
+    fn phones(s in text()) {
+        if let Ok(p) = v::phone(&s) {
+            prop_assert_eq!(p.len(), 10);
+            prop_assert!(p.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn emails_states_and_required_text(s in text(), max in 0usize..120) {
+        if let Ok(e) = v::email(&s) {
+            prop_assert!(e.contains('@') && e.len() <= 254);
+        }
+        if let Ok(st) = v::us_state(&s) {
+            prop_assert!(v::US_STATES.contains(&st.as_str()));
+        }
+        if let Ok(r) = v::required(&s, "city", max) {
+            prop_assert!(!r.is_empty() && r.chars().count() <= max);
+        }
+    }
+
+    #[test]
+    fn card_numbers_and_expiry(s in text(), m in text(), y in text(), year in 1990u32..2200, month in 0u32..14) {
+        if let Ok((digits, _kind)) = v::card_number(&s) {
+            prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+        }
+        if let Ok((mm, yyyy)) = v::card_expiry(&m, &y, (year, month)) {
+            prop_assert_eq!(mm.len(), 2);
+            prop_assert!(ascii_only(&yyyy));
+        }
+    }
+
+    #[test]
+    fn usps_identifiers(s in text()) {
+        if let Ok(c) = v::crid(&s) { prop_assert!((2..=18).contains(&c.len())); }
+        if let Ok(m) = v::mid(&s, "MID") { prop_assert!(m.len() == 6 || m.len() == 9); }
+        if let Ok(e) = v::eps_account(&s) { prop_assert_eq!(e.len(), 10); }
+        if let Ok(p) = v::permit_number(&s) { prop_assert!(p.len() <= 20 && ascii_only(&p)); }
+        if let Ok(z) = v::permit_zip(&s) { prop_assert_eq!(z.len(), 5); }
+        if let Ok(c) = v::sms_code(&s) { prop_assert!(!c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric())); }
+    }
+
+    #[test]
+    fn api_keys(s in text()) {
+        if let Ok(k) = check_api_key(&s) {
+            prop_assert!(!k.expose_secret().is_empty() && k.expose_secret().is_ascii());
+            // It must be sendable as a header value.
+            prop_assert!(reqwest::header::HeaderValue::from_str(k.expose_secret()).is_ok());
+        }
+        if let Ok(id) = check_carrier_id(&s) {
+            let path = format!("/v1/{id}/verification");
+            let parsed = url::Url::parse(&format!("https://x{path}")).map(|u| u.path().to_string());
+            prop_assert_eq!(parsed.ok(), Some(path));
+        }
+    }
+
+    /// The Stamps.com registration form as the live check and Register see it.
+    #[test]
+    fn registration_form(fields in proptest::collection::vec(text(), 14), agree in any::<bool>(), y in 1990u32..2200, m in 0u32..14) {
+        let f = |i: usize| fields[i].clone();
+        let form = RegistrationForm {
+            nickname: f(0),
+            email: f(1),
+            agree_to_carrier_terms: agree,
+            address: AddressForm {
+                name: f(2), phone: f(3), company_name: f(4), address_line1: f(5), address_line2: f(6),
+                city_locality: f(7), state_province: f(8), postal_code: f(9), country_code: f(10),
+                address_residential_indicator: f(11),
+            },
+            credit_card: CardForm { name: f(2), number: SecretString::from(f(12)), expiration_month: f(13), expiration_year: f(13) },
+        };
+        match form.to_request((y, m)) {
+            Ok(body) => prop_assert!(body["credit_card"]["number"].as_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))),
+            Err(problems) => prop_assert!(!problems.is_empty() && problems.iter().all(|p| !p.message.is_empty())),
+        }
+    }
+
+    /// The identifiers form: validation, pre-fill, the summary and its mailto.
+    #[test]
+    fn identifiers_form(fields in proptest::collection::vec(text(), 8), permit in any::<bool>(), hints in proptest::collection::vec(text(), 3), when in any::<u32>()) {
+        let f = |i: usize| fields[i].clone();
+        let form = IdentifiersForm {
+            business_name: f(0), crid: f(1), mid: f(2), manifest_mid: f(3), returns_mid: f(4),
+            account_type: if permit { AccountType::Permit } else { AccountType::Eps },
+            eps_account: f(5), permit_number: f(6), permit_zip: f(7),
+        };
+        let hints = AccountHints { crids: vec![hints[0].clone()], mids: vec![hints[1].clone()], eps_accounts: vec![hints[2].clone()] };
+        let view = IdentifiersRecord { draft: form.clone(), summary: None }.view(&hints);
+        prop_assert!(view.prefilled.len() <= 3);
+        if let Ok(ids) = form.validate() {
+            let summary = LinkSummary::new(&ids, u64::from(when));
+            let mailto = summary.mailto();
+            prop_assert!(mailto.starts_with("mailto:?subject=") && mailto.is_ascii());
+            prop_assert!(!mailto.contains(' ') && !mailto.contains('\n'));
+        }
+    }
+
+    /// Settings: the consumer key and the redirect URI.
+    #[test]
+    fn preferences(key in text(), uri in text()) {
+        let p = Preferences { environment: Environment::Production, usps_consumer_key: key, redirect_uri: uri };
+        if p.validate().is_ok() {
+            prop_assert!(p.usps_consumer_key.len() <= 128);
+        }
+    }
+
+    /// A pasted or forged access token (the claims decoder reads whatever USPS gave).
+    #[test]
+    fn token_claims(s in text(), payload in any::<Vec<u8>>()) {
+        use base64::Engine;
+        let _ = account_hints(&SecretString::from(s));
+        let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&payload);
+        let _ = account_hints(&SecretString::from(format!("h.{enc}.s")));
+    }
+}
