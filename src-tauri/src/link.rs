@@ -165,8 +165,10 @@ pub async fn start<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpdate, 
         let expired = crate::state::lock(&state.attempts).expire_due(Instant::now());
         if expired {
             state.set_link_failure(Some(LinkError::ExpiredState.to_ipc()));
-            emit(&handle);
         }
+        // Always: even when a late answer already closed the sign-in, the screen must not stay on
+        // "Waiting" (the status itself is computed from the time).
+        emit(&handle);
     });
     Ok(emit(app))
 }
@@ -448,8 +450,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) async fn linked_state(user: &str) -> (AppState, Arc<MemoryPersist>) {
+        linked_state_with(user, uspslink_core::vault::Vault::mock()).await
+    }
+
+    async fn linked_state_with(user: &str, keyring: uspslink_core::vault::Vault) -> (AppState, Arc<MemoryPersist>) {
         let p = Arc::new(MemoryPersist::default());
-        let s = state_over(p.clone());
+        let s = crate::state::tests::state_with_keyring(p.clone(), keyring);
         let endpoints = s.endpoints_ready(SB).await.unwrap();
         let started = crate::state::lock(&s.attempts)
             .begin(&endpoints.usps_authorize, uspslink_sandbox::usps::CLIENT_ID, "uspslink://oauth/callback", Instant::now())
@@ -493,6 +499,32 @@ pub(crate) mod tests {
         assert_ne!(before.expose_secret(), after.expose_secret(), "USPS rotated it and the new one was kept");
         assert_eq!(token.expose_secret(), s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret());
         // The old refresh token is dead at USPS: only the stored new one keeps the link alive.
+        access_token_in(&s, SB, true).await.unwrap();
+        assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
+    }
+
+    #[tokio::test]
+    async fn tokens_the_keyring_refuses_are_kept_in_memory_and_written_later() {
+        use keyring_core::api::CredentialStoreApi;
+        let store = keyring_core::mock::Store::new().unwrap();
+        let keyring = uspslink_core::vault::Vault::with_store(store.clone(), uspslink_core::vault::SERVICE);
+        let (s, _p) = linked_state_with("merchant", keyring).await;
+        let old_access = s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap();
+        // The keyring refuses the next write of the access token (locked for a moment). The refresh
+        // token is written first, so the rotation itself is never lost.
+        let entry = store.build(uspslink_core::vault::SERVICE, "sandbox/usps-access-token", None).unwrap();
+        let cred: &keyring_core::mock::Cred = entry.as_any().downcast_ref().unwrap();
+        cred.set_error(keyring_core::Error::NoStorageAccess(Box::new(std::io::Error::other("locked"))));
+        let used = access_token_in(&s, SB, true).await.unwrap();
+        let kept = s.unsaved_tokens(SB).expect("the new tokens are kept in memory");
+        assert_eq!(used.expose_secret(), kept.access.expose_secret(), "and used meanwhile");
+        assert_ne!(kept.access.expose_secret(), old_access.expose_secret());
+        let rotated = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        assert_eq!(Some(rotated.expose_secret()), kept.refresh.as_ref().map(|r| r.expose_secret()), "the refresh token was written first");
+        // The next use writes them (the keyring takes them now) and the link keeps working.
+        access_token_in(&s, SB, false).await.unwrap();
+        assert!(s.unsaved_tokens(SB).is_none());
+        assert_eq!(s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), kept.access.expose_secret());
         access_token_in(&s, SB, true).await.unwrap();
         assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
     }

@@ -721,7 +721,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn state_over(persist: Arc<MemoryPersist>) -> AppState {
-        AppState::open(persist, None, Instant::now(), VaultSource::fixed(Vault::mock()), None)
+        state_with_keyring(persist, Vault::mock())
+    }
+
+    pub(crate) fn state_with_keyring(persist: Arc<MemoryPersist>, keyring: Vault) -> AppState {
+        AppState::open(persist, None, Instant::now(), VaultSource::fixed(keyring), None)
     }
 
     fn state(persist: Arc<MemoryPersist>) -> AppState {

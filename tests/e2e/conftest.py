@@ -41,14 +41,16 @@ def single_instance_owned() -> bool:
     return "true" in out.stdout
 
 
-def keyring_lookup(username: str) -> str:
-    """The uspslink secret stored under `username` in the Secret Service ("" when there is none)."""
-    return subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", username],
+def keyring_lookup(username: str, env: str = "sandbox") -> str:
+    """The uspslink secret of environment `env` stored under `username` in the Secret Service ("" when
+    there is none). Each environment's secrets have their own names: `sandbox/usps-access-token`."""
+    return subprocess.run(["secret-tool", "lookup", "service", "uspslink", "username", f"{env}/{username}"],
                           capture_output=True, text=True, timeout=20).stdout
 
 
-def keyring_clear(username: str, check: bool = True) -> None:
-    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", username], check=check, timeout=20)
+def keyring_clear(username: str, check: bool = True, env: str = "sandbox") -> None:
+    subprocess.run(["secret-tool", "clear", "service", "uspslink", "username", f"{env}/{username}"], check=check,
+                   timeout=20)
 
 
 def free_port() -> int:
@@ -115,6 +117,18 @@ class Profile:
             return self.store()
         except (OSError, ValueError):
             return {}
+
+    @staticmethod
+    def _records(store: dict, env: str) -> dict:
+        prefix = env + "/"
+        return {k[len(prefix):]: v for k, v in store.items() if k.startswith(prefix) and v is not None}
+
+    def records(self, env: str = "sandbox") -> dict:
+        """One environment's records ({"progress": …, "stamps": …}): the store keeps them as `env/name`."""
+        return self._records(self.store(), env)
+
+    def records_or_empty(self, env: str = "sandbox") -> dict:
+        return self._records(self.store_or_empty(), env)
 
     def start(self, args: list[str] | None = None) -> webdriver.Remote:
         assert BINARY.exists(), f"build the release app first: {BINARY}"

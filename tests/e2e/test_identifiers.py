@@ -62,7 +62,7 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
     assert "Business Customer Gateway" in wait_for(d, "step-content").text
     wait_for(d, "checklist-crid").click()
     d.find_element(*by_testid("checklist-mid")).click()
-    WebDriverWait(d, 10).until(lambda _: profile.store_or_empty().get("progress", {}).get("checklist") == ["crid", "mid"])
+    WebDriverWait(d, 10).until(lambda _: profile.records_or_empty().get("progress", {}).get("checklist") == ["crid", "mid"])
     d.find_element(*by_testid("complete-step")).click()
 
     stamps_account(d, profile)
@@ -94,7 +94,7 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
     assert not present(d, "identifiers-error"), "one refusal is said once, beside its field"
     assert present(d, "connect-banner") and not present(d, "status-banner")
     profile.screenshot("identifiers-refused")
-    WebDriverWait(d, 10).until(lambda _: profile.store_or_empty().get("identifiers", {}).get("draft", {}).get("eps_account") == "1000000002")
+    WebDriverWait(d, 10).until(lambda _: profile.records_or_empty().get("identifiers", {}).get("draft", {}).get("eps_account") == "1000000002")
 
     # Close and reopen: back on the identifiers step with what was typed.
     profile.stop()
@@ -122,7 +122,7 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
     assert lookup("usps-access-token") == "", "the dead token is gone from the keyring"
     d.find_element(*by_testid("identifiers-reconnect")).click()
     wait_gone(d, "reconnect-banner", timeout=30)
-    WebDriverWait(d, 30).until(lambda _: profile.store_or_empty().get("usps_link", {}).get("needs_reconnecting") is False)
+    WebDriverWait(d, 30).until(lambda _: profile.records_or_empty().get("usps_link", {}).get("needs_reconnecting") is False)
     verify = d.find_element(*by_testid("identifiers-verify"))
     WebDriverWait(d, 10).until(lambda _: verify.is_enabled())
     assert value(d, "eps_account") == "1000000001", "reconnecting keeps the form"
@@ -161,7 +161,7 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
     assert "CRID 20538353" in wait_for(d, "dashboard-linked").text
     d.find_element(*by_testid("dismiss-status-banner")).click()
     wait_gone(d, "status-banner")
-    assert profile.store()["progress"]["status_banner_dismissed"] is True
+    assert profile.records()["progress"]["status_banner_dismissed"] is True
     profile.stop()
     d = profile.start()
     wait_for(d, "dashboard")

@@ -58,7 +58,7 @@ def test_link_succeeds_tokens_only_in_the_keyring(profile):
     assert "code_challenge_method=S256" in opened and "wf=apis_merchant_user" in opened
     access, refresh = lookup("usps-access-token"), lookup("usps-refresh-token")
     assert access.count(".") == 2 and len(refresh) > 8, "both tokens are in the Secret Service"
-    stored = profile.store()
+    stored = profile.records()
     assert stored["usps_link"]["linked"] is True
     assert stored["usps_link"]["hints"]["crids"] == ["20538353"]
     profile.stop()

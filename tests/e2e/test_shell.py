@@ -41,7 +41,7 @@ def test_popup_see_instructions_opens_guidelines_and_progress_survives_restart(p
     assert wait_for(d, "step-content").get_attribute("data-step") == "stamps_account"
     profile.screenshot("guidelines")
 
-    stored = profile.store()
+    stored = profile.records()
     assert stored["progress"]["popup_dismissed"] is True
     assert stored["progress"]["current_step"] == "stamps_account"
     profile.stop()

@@ -59,7 +59,7 @@ def test_register_and_verify_with_the_guide_values(profile):
         "the card number leaves the UI once sent"
 
     # Closing the app halfway keeps the form as typed, except anything of the card.
-    WebDriverWait(d, 10).until(lambda _: (profile.store_or_empty().get("stamps", {}).get("draft") or {}).get("address", {}).get("postal_code") == "787")
+    WebDriverWait(d, 10).until(lambda _: (profile.records_or_empty().get("stamps", {}).get("draft") or {}).get("address", {}).get("postal_code") == "787")
     profile.stop()
     d = profile.start()
     wait_for(d, "nav-guidelines").click()
@@ -96,7 +96,7 @@ def test_register_and_verify_with_the_guide_values(profile):
     assert "verified" in wait_for(d, "stamps-verified").text
     profile.screenshot("stamps-verified")
 
-    stored = profile.store()
+    stored = profile.records()
     assert stored["stamps"]["verified"] is True and stored["stamps"]["carrier_id"].startswith("se-")
     profile.stop()
     needles = [CARD.replace(" ", ""), CARD, KEY]

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
-import { call, toIpcError } from "./ipc";
+import { call, onSaveProblem, toIpcError } from "./ipc";
 
 afterEach(() => clearMocks());
 
@@ -39,5 +39,22 @@ describe("call", () => {
       throw { kind: "invalid_input", message: "the redirect URI must be …", fields: [], request_id: null };
     });
     await expect(call("get_snapshot")).rejects.toEqual({ kind: "invalid_input", message: "the redirect URI must be …", fields: [], request_id: null });
+  });
+});
+
+describe("onSaveProblem", () => {
+  it("reports a storage error until a save works again", async () => {
+    const seen: Array<string | null> = [];
+    const stop = onSaveProblem((p) => seen.push(p ? p.kind : null));
+    mockIPC(() => {
+      throw { kind: "storage", message: "Could not save your progress: the disk is full.", fields: [], request_id: null };
+    });
+    await expect(call("save_stamps_draft", { draft: { nickname: "", email: "", address: {} as never } })).rejects.toMatchObject({ kind: "storage" });
+    mockIPC(() => null);
+    await call("get_snapshot").catch(() => {});
+    expect(seen).toEqual(["storage"]); // a read says nothing about saving
+    await call("save_stamps_draft", { draft: { nickname: "", email: "", address: {} as never } });
+    expect(seen).toEqual(["storage", null]);
+    stop();
   });
 });

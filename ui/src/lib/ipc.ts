@@ -3,12 +3,14 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import {
   EVENT_DEEP_LINK,
+  EVENT_RETRY_WAIT,
   EVENT_USPS_LINK,
   type Commands,
   type DeepLinkNotice,
   type ErrorKind,
   type IpcError,
   type LinkUpdate,
+  type RetryWait,
 } from "./bindings";
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>([
@@ -22,6 +24,7 @@ const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>([
   "invalid_input",
   "invalid_api_key",
   "rate_limited",
+  "busy",
   "remote_error",
   "network",
   "malformed_response",
@@ -47,15 +50,42 @@ export function toIpcError(e: unknown): IpcError {
   return { kind: "internal", message, fields: [], request_id: null };
 }
 
+/** Commands that write the progress file: their outcome says whether saving works right now. */
+const SAVING: ReadonlySet<keyof Commands> = new Set<keyof Commands>([
+  "onboarding_event",
+  "save_preferences",
+  "save_stamps_draft",
+  "save_identifiers_draft",
+  "use_existing_stamps",
+]);
+
+type SaveListener = (problem: IpcError | null) => void;
+const saveListeners = new Set<SaveListener>();
+
+/** Hear whether progress can be saved: a `storage` error from any command, cleared by the next
+ * successful save. A failed save changes nothing, so the form keeps what was typed. */
+export function onSaveProblem(listener: SaveListener): () => void {
+  saveListeners.add(listener);
+  return () => saveListeners.delete(listener);
+}
+
 export async function call<K extends keyof Commands>(
   name: K,
   ...args: Commands[K]["args"] extends Record<string, never> ? [] : [Commands[K]["args"]]
 ): Promise<Commands[K]["returns"]> {
   try {
-    return await invoke<Commands[K]["returns"]>(name, args[0] ?? {});
+    const result = await invoke<Commands[K]["returns"]>(name, args[0] ?? {});
+    if (SAVING.has(name)) saveListeners.forEach((l) => l(null));
+    return result;
   } catch (e) {
-    throw toIpcError(e);
+    const error = toIpcError(e);
+    if (error.kind === "storage") saveListeners.forEach((l) => l(error));
+    throw error;
   }
+}
+
+export function onRetryWait(handler: (wait: RetryWait) => void): Promise<UnlistenFn> {
+  return listen<RetryWait>(EVENT_RETRY_WAIT, (event) => handler(event.payload));
 }
 
 export function onDeepLink(handler: (notice: DeepLinkNotice) => void): Promise<UnlistenFn> {

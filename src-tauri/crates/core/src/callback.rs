@@ -110,6 +110,16 @@ pub struct CallbackSummary {
     pub error_description: Option<String>,
 }
 
+/// A parameter name as it may appear in the log: a plain short name as it is, anything else (a
+/// sender's text, control characters) not at all.
+fn loggable_name(name: &str) -> String {
+    if !name.is_empty() && name.len() <= 32 && name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        name.to_string()
+    } else {
+        "(a name that is not shown)".to_string()
+    }
+}
+
 fn is_unreserved(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
 }
@@ -156,14 +166,10 @@ pub fn parse(raw: &str) -> Result<OAuthCallback, CallbackError> {
             "code" => &mut code,
             "error" => &mut error,
             "error_description" => &mut description,
-            other => {
-                let shown: String = other.chars().take(32).collect();
-                return Err(CallbackError::UnknownParameter(shown));
-            }
+            other => return Err(CallbackError::UnknownParameter(loggable_name(other))),
         };
         if slot.is_some() {
-            // Bounded like an unknown name: the log line built from it stays short.
-            return Err(CallbackError::RepeatedParameter(key.chars().take(32).collect()));
+            return Err(CallbackError::RepeatedParameter(loggable_name(&key)));
         }
         *slot = Some(value.into_owned());
     }
@@ -264,6 +270,7 @@ mod tests {
             (format!("uspslink://oauth/callback?error=x&error_description=a%0Ab&state={STATE}"), CallbackError::MalformedParameter("error_description")),
             (format!("uspslink://oauth/callback?code=a&error_description=x&state={STATE}"), CallbackError::UnknownParameter("error_description".into())),
             (format!("uspslink://oauth/callback?code=a&state={STATE}\n"), CallbackError::NotAUrl),
+            (format!("uspslink://oauth/callback?code=a&state={STATE}&%0Afake%20line=1"), CallbackError::UnknownParameter("(a name that is not shown)".into())),
             (format!("uspslink://oauth/callback?code=%F0%9F%98%80&state={STATE}"), CallbackError::MalformedParameter("code")),
             (format!("uspslink://oauth/callback?code=a&state={STATE}%00"), CallbackError::MalformedParameter("state")),
         ];

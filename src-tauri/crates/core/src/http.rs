@@ -200,6 +200,39 @@ mod tests {
         }
     }
 
+    /// A server that answers every request with a redirect to `to`, and one that records what reaches
+    /// it: a secret header must never follow a redirect.
+    #[tokio::test]
+    async fn redirects_are_not_followed_so_a_key_never_goes_elsewhere() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let thief = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let thief_addr = thief.local_addr().unwrap();
+        let stolen = tokio::spawn(async move {
+            match tokio::time::timeout(Duration::from_secs(2), thief.accept()).await {
+                Ok(Ok((mut s, _))) => {
+                    let mut buf = vec![0; 4096];
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    String::from_utf8_lossy(&buf[..n]).into_owned()
+                }
+                _ => String::new(),
+            }
+        });
+        let redirector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", redirector.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = redirector.accept().await {
+                let mut buf = vec![0; 4096];
+                let _ = s.read(&mut buf).await;
+                let answer = format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{thief_addr}/v1/carriers\r\nContent-Length: 0\r\n\r\n");
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let c = client_for(&base, Duration::from_secs(5));
+        let a = fetch(c.get(format!("{base}/v1/carriers")).header("API-Key", "secret-key-1")).await.unwrap();
+        assert_eq!(a.status, 307, "the redirect is the answer; it is not followed");
+        assert_eq!(stolen.await.unwrap(), "", "nothing reached the other host");
+    }
+
     #[tokio::test]
     async fn plain_http_elsewhere_is_refused_before_anything_is_sent() {
         let c = client_for("http://api.example.invalid", Duration::from_secs(2));
