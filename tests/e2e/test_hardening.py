@@ -20,7 +20,7 @@ KEY = "sandbox_e2eHardening42"
 def to_stamps_form(d) -> None:
     wait_for(d, "popup")
     d.find_element(*by_testid("popup-see-instructions")).click()
-    d.find_element(*by_testid("complete-step")).click()
+    wait_for(d, "complete-step").click()
     key = wait_for(d, "stamps-key")
     key.send_keys(KEY)
     d.find_element(*by_testid("stamps-save-key")).click()
@@ -94,24 +94,26 @@ def test_nothing_to_restore_starts_fresh_and_says_so(profile):
 
 @pytest.fixture
 def small_disk(profile):
-    """The app's data folder on a 1 MiB tmpfs (root only: mount)."""
+    """The app's data folder on a small tmpfs (root only: mount). WebKit keeps its own files there too."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root; the test command runs as root")
     profile.data_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(profile.data_dir)], check=True, timeout=20)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(profile.data_dir)], check=True, timeout=20)
     yield profile.data_dir
     profile.stop()
     subprocess.run(["umount", "-l", str(profile.data_dir)], check=False, timeout=20)
 
 
 def fill_disk(folder) -> None:
-    with open(folder / "filler", "wb") as f:
-        try:
+    """Fill the tmpfs to its last byte."""
+    try:
+        with open(folder / "filler", "wb") as f:
             while True:
                 f.write(b"\0" * 4096)
                 f.flush()
-        except OSError:
-            pass
+    except OSError:
+        pass
+    assert os.statvfs(folder).f_bavail == 0, "the disk is full"
 
 
 def test_a_full_disk_changes_nothing_and_says_so(profile, small_disk):
@@ -129,7 +131,7 @@ def test_a_full_disk_changes_nothing_and_says_so(profile, small_disk):
     assert wait_for(d, "step-content").get_attribute("data-step") == "before_you_start", "nothing changed on screen"
     assert profile.store_file.read_bytes() == before, "nothing changed on disk"
     assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")], "no half-written file is left"
-    (small_disk / "filler").unlink()
+    (small_disk / "filler").unlink(missing_ok=True)
     d.find_element(*by_testid("complete-step")).click()
     wait_gone(d, "save-problem")
     WebDriverWait(d, 10).until(lambda _: "before_you_start" in profile.records_or_empty().get("progress", {}).get("completed", []))
@@ -181,6 +183,7 @@ def test_each_environment_keeps_its_own_progress(profile):
     assert profile.records("production") == {}
     assert profile.records("sandbox")["progress"]["popup_dismissed"] is True
     d.find_element(*by_testid("popup-not-now")).click()
+    wait_gone(d, "popup")
     d.find_element(*by_testid("nav-settings")).click()
     Select(wait_for(d, "env-select")).select_by_value("sandbox")
     d.find_element(*by_testid("save-preferences")).click()

@@ -5,7 +5,7 @@ import os
 import subprocess
 import textwrap
 
-from conftest import by_testid, keyring_clear, keyring_lookup as lookup, wait_for
+from conftest import by_testid, keyring_clear, keyring_lookup as lookup, wait_for, wait_gone
 
 KEY = "sandbox_e2eSecretKey987"
 
@@ -14,6 +14,7 @@ def test_api_key_is_stored_in_the_keyring_only(profile):
     d = profile.start()
     wait_for(d, "popup")
     d.find_element(*by_testid("popup-not-now")).click()
+    wait_gone(d, "popup")  # saved first (atomically), then closed: it covers the page until then
     d.find_element(*by_testid("nav-settings")).click()
     wait_for(d, "keyring-ready")
     field = d.find_element("id", "shipengine_api_key")
@@ -54,6 +55,7 @@ def test_without_secret_service_the_ui_says_what_to_install(profile, tmp_path):
         d = profile.start()
         wait_for(d, "popup")
         d.find_element(*by_testid("popup-not-now")).click()
+        wait_gone(d, "popup")
         d.find_element(*by_testid("nav-settings")).click()
         problem = wait_for(d, "keyring-problem")
         assert "gnome-keyring" in problem.text

@@ -116,9 +116,10 @@ def test_forged_callback_with_foreign_state_is_ignored(profile):
     r = profile.launch_again("uspslink://oauth/callback?code=FORGED12&state=attackerState0123456789")
     assert r.returncode == 0
     end = time.monotonic() + 10
-    while "ignored a USPS callback" not in profile.log() and time.monotonic() < end:
+    while "refused a uspslink:// link" not in profile.log() and time.monotonic() < end:
         time.sleep(0.1)
-    assert "ignored a USPS callback" in profile.log()
+    assert "refused a uspslink:// link" in profile.log()
+    assert "attackerState0123456789" not in profile.log() and "FORGED12" not in profile.log()
     assert present(d, "link-waiting"), "a forged callback changes nothing: still waiting for the real one"
     assert not present(d, "link-failed") and not present(d, "link-linked")
     assert lookup("usps-access-token") == ""
