@@ -141,14 +141,9 @@ mod tests {
     async fn a_401_gets_one_refresh_before_the_link_is_called_broken() {
         let s = at_identifiers("merchant").await;
         let env = Environment::Sandbox;
-        let base = s.endpoints_ready(env).await.unwrap().usps_api;
         // One 401 on the inquiry: the refreshed token goes through and the link stays.
-        reqwest::Client::new()
-            .post(format!("{base}/sandbox/faults"))
-            .json(&serde_json::json!({"route": "/payments/v3/payment-account/{number}", "count": 1, "status": 401}))
-            .send()
-            .await
-            .unwrap();
+        let fault = uspslink_sandbox::Fault { status: Some(401), ..Default::default() };
+        s.sandbox().inject_fault("/payments/v3/payment-account/{number}", fault, 1);
         let done = verify(&s, form()).await.unwrap();
         assert!(done.identifiers.summary.is_some());
         assert!(!s.link_record(env).needs_reconnecting);

@@ -195,13 +195,8 @@ mod flow_tests {
         let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = waits.clone();
         s.set_retry_observer(Arc::new(move |w| seen.lock().unwrap().push(w.clone())));
-        let base = s.endpoints_ready(Environment::Sandbox).await.unwrap().shipengine_api;
-        reqwest::Client::new()
-            .post(format!("{base}/sandbox/faults"))
-            .json(&serde_json::json!({"route": "/v1/carriers", "count": 1, "status": 503}))
-            .send()
-            .await
-            .unwrap();
+        s.endpoints_ready(Environment::Sandbox).await.unwrap();
+        s.sandbox().inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(503), ..Default::default() }, 1);
         let u = save_key(&s, " sandbox_key_one ".into()).await.unwrap();
         assert!(u.record.key_checked);
         let waits = waits.lock().unwrap().clone();

@@ -426,6 +426,12 @@ impl AppState {
         Ok(Some(sb.base_url()))
     }
 
+    /// The in-process sandbox, for tests that make it misbehave.
+    #[cfg(test)]
+    pub(crate) fn sandbox(&self) -> &Sandbox {
+        self.sandbox.get().expect("the sandbox was started (endpoints_ready)")
+    }
+
     /// The endpoints of an environment; None for the Sandbox while it has not started yet.
     pub fn endpoints_of(&self, env: Environment) -> Option<Endpoints> {
         match (env, self.sandbox.get()) {

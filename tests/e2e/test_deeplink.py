@@ -34,6 +34,17 @@ def link_state(d, state: str, timeout: float = 15) -> None:
     WebDriverWait(d, timeout).until(lambda _: d.find_element(*by_testid("link-step")).get_attribute("data-link-state") == state)
 
 
+def open_sign_in(profile):
+    """Start the app, open the link step and press Link: the (scripted) browser opens the sign-in
+    and does nothing. Returns the window and the state of the sign-in the app opened."""
+    browser_log = with_browser(profile, "ignore")
+    d = profile.start()
+    to_link_step(d)
+    d.find_element(*by_testid("link-start")).click()
+    link_state(d, "waiting")
+    return d, opened_state(browser_log)
+
+
 def test_links_that_answer_no_sign_in_change_nothing(profile):
     d = profile.start()
     wait_for(d, "popup")
@@ -64,12 +75,7 @@ def test_links_that_answer_no_sign_in_change_nothing(profile):
 
 
 def test_second_launch_answers_the_running_sign_in(profile):
-    browser_log = with_browser(profile, "ignore")
-    d = profile.start()
-    to_link_step(d)
-    d.find_element(*by_testid("link-start")).click()
-    link_state(d, "waiting")
-    state = opened_state(browser_log)
+    d, state = open_sign_in(profile)
 
     url = f"uspslink://oauth/callback?error=access_denied&state={state}"
     t0 = time.monotonic()
@@ -92,12 +98,7 @@ def test_second_launch_answers_the_running_sign_in(profile):
 
 
 def test_a_sign_in_from_before_a_restart_is_explained(profile):
-    browser_log = with_browser(profile, "ignore")
-    d = profile.start()
-    to_link_step(d)
-    d.find_element(*by_testid("link-start")).click()
-    link_state(d, "waiting")
-    state = opened_state(browser_log)
+    d, state = open_sign_in(profile)
     profile.stop()
     # USPS answers after uspslink was closed: the OS starts it with the URL (a cold start).
     d = profile.start(args=[f"uspslink://oauth/callback?code=ABCD1234&state={state}"])

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import by_testid, fill, keyring_clear, present, wait_for, wait_gone
 
@@ -169,23 +169,25 @@ def test_kill_9_while_a_form_is_typed_leaves_a_readable_file(profile):
     keyring_clear("shipengine-api-key")
 
 
+def switch_environment(d, value: str, label: str) -> None:
+    """Settings → Environment → Save, as a user does; waits for the badge to say it."""
+    d.find_element(*by_testid("nav-settings")).click()
+    Select(wait_for(d, "env-select")).select_by_value(value)
+    d.find_element(*by_testid("save-preferences")).click()
+    WebDriverWait(d, 10).until(lambda drv: drv.find_element(*by_testid("env-badge")).text == label)
+
+
 def test_each_environment_keeps_its_own_progress(profile):
     d = profile.start()
     wait_for(d, "popup")
     d.find_element(*by_testid("popup-not-now")).click()
     wait_gone(d, "popup")
-    d.find_element(*by_testid("nav-settings")).click()
-    from selenium.webdriver.support.ui import Select
-    Select(wait_for(d, "env-select")).select_by_value("production")
-    d.find_element(*by_testid("save-preferences")).click()
-    WebDriverWait(d, 10).until(lambda drv: drv.find_element(*by_testid("env-badge")).text == "Production")
-    wait_for(d, "popup"), "Production has its own progress: nothing done in the Sandbox counts there"
+    switch_environment(d, "production", "Production")
+    wait_for(d, "popup")  # Production has its own progress: nothing done in the Sandbox counts there
     assert profile.records("production") == {}
     assert profile.records("sandbox")["progress"]["popup_dismissed"] is True
     d.find_element(*by_testid("popup-not-now")).click()
     wait_gone(d, "popup")
-    d.find_element(*by_testid("nav-settings")).click()
-    Select(wait_for(d, "env-select")).select_by_value("sandbox")
-    d.find_element(*by_testid("save-preferences")).click()
-    WebDriverWait(d, 10).until(lambda drv: drv.find_element(*by_testid("env-badge")).text == "Sandbox")
+    switch_environment(d, "sandbox", "Sandbox")
     assert not present(d, "popup")
+    assert profile.records("production")["progress"]["popup_dismissed"] is True
