@@ -37,6 +37,7 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
         CommandSig { name: "onboarding_event", args: vec![("event", OnboardingEvent::name(cfg))], returns: DashboardView::name(cfg) },
         CommandSig { name: "save_preferences", args: vec![("preferences", Preferences::name(cfg))], returns: AppSnapshot::name(cfg) },
         CommandSig { name: "dismiss_storage_notice", args: vec![], returns: "null".into() },
+        CommandSig { name: "about", args: vec![], returns: crate::about::About::name(cfg) },
         CommandSig { name: "vault_status", args: vec![], returns: VaultStatus::name(cfg) },
         CommandSig { name: "store_secret", args: vec![("slot", SecretSlot::name(cfg)), ("value", n("string".into()))], returns: SecretPresence::name(cfg) },
         CommandSig { name: "forget_secret", args: vec![("slot", SecretSlot::name(cfg))], returns: SecretPresence::name(cfg) },
@@ -103,6 +104,7 @@ pub fn typescript() -> String {
         StorageNoticeKind::decl(&cfg),
         StorageNotice::decl(&cfg),
         RetryWait::decl(&cfg),
+        crate::about::About::decl(&cfg),
         AppSnapshot::decl(&cfg),
     ];
     let mut out = String::from(

@@ -5,6 +5,7 @@ pub const COMMANDS: &[&str] = &[
     "onboarding_event",
     "save_preferences",
     "dismiss_storage_notice",
+    "about",
     "vault_status",
     "store_secret",
     "forget_secret",

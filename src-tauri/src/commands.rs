@@ -45,10 +45,14 @@ fn internal(command: &str) -> IpcError {
 
 /// Run a command body; a panic becomes an `internal` error instead of a dead app.
 async fn guarded<T>(command: &'static str, body: impl Future<Output = CmdResult<T>>) -> CmdResult<T> {
-    AssertUnwindSafe(body).catch_unwind().await.unwrap_or_else(|_| {
+    let result = AssertUnwindSafe(body).catch_unwind().await.unwrap_or_else(|_| {
         tracing::error!(command, "a command panicked; answered as an internal error");
         Err(internal(command))
-    })
+    });
+    if let Err(e) = &result {
+        crate::about::note_error(command, e);
+    }
+    result
 }
 
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
@@ -95,6 +99,18 @@ pub async fn dismiss_storage_notice(state: State<'_, AppState>) -> CmdResult<()>
     guarded("dismiss_storage_notice", async {
         state.dismiss_storage_notice();
         Ok(())
+    })
+    .await
+}
+
+/// *About* in Settings: versions, folders and the diagnostics text.
+#[tauri::command]
+pub async fn about<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<crate::about::About> {
+    guarded("about", async {
+        use tauri::Manager;
+        let data = app.path().app_data_dir().map_err(|e| IpcError::new(ErrorKind::Internal, format!("no data folder: {e}")))?;
+        let log = app.try_state::<crate::LogFilePath>().and_then(|l| l.0.clone());
+        Ok(crate::about::about(&state, &data, log.as_deref()))
     })
     .await
 }

@@ -1,11 +1,13 @@
 //! The uspslink desktop app: the Tauri builder, plugins and the deep-link entry point. Commands are
 //! in `commands.rs`; everything else lives in `uspslink-core` and `uspslink-sandbox`.
 
+mod about;
 pub mod bindings;
 mod commands;
 mod identifiers;
 mod link;
 mod relaunch;
+mod scheme;
 mod stamps;
 mod state;
 
@@ -20,6 +22,9 @@ pub use state::AppState;
 
 /// Emitted to the UI when a `uspslink://` callback answering one of our sign-ins arrives.
 pub const EVENT_DEEP_LINK: &str = "deep-link";
+/// Where the log file is, for *About* (None: standard error only).
+pub struct LogFilePath(pub Option<std::path::PathBuf>);
+
 /// Emitted before a retried call waits (the UI counts the wait down).
 pub const EVENT_RETRY_WAIT: &str = "retry-wait";
 
@@ -30,6 +35,18 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
         .plugin(tauri_plugin_store::Builder::new().build())
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
+            // The log file (for *About* and support): beside the app's other logs.
+            match app.path().app_log_dir().map(|d| about::open_log_file(&d)) {
+                Ok(Ok(path)) => app.manage(LogFilePath(Some(path))),
+                Ok(Err(e)) => {
+                    tracing::warn!("no log file: {e}");
+                    app.manage(LogFilePath(None))
+                }
+                Err(e) => {
+                    tracing::warn!("no log folder: {e}");
+                    app.manage(LogFilePath(None))
+                }
+            };
             let state = AppState::load(app.handle(), started)?;
             let handle = app.handle().clone();
             state.set_retry_observer(std::sync::Arc::new(move |wait| {
@@ -57,6 +74,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             commands::onboarding_event,
             commands::save_preferences,
             commands::dismiss_storage_notice,
+            commands::about,
             commands::vault_status,
             commands::store_secret,
             commands::forget_secret,
@@ -84,12 +102,17 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
 
 fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
     let dl = app.deep_link();
-    // Registering at runtime writes a .desktop handler into the user's profile: right for a dev build
-    // or a test profile, wrong for an installed package (the .deb registers the scheme itself).
-    if cfg!(debug_assertions) || std::env::var("USPSLINK_REGISTER_SCHEME").as_deref() == Ok("1") {
-        if let Err(e) = dl.register_all() {
-            tracing::warn!("could not register the uspslink:// scheme: {e}");
-        }
+    // A binary that no package registered (scripts/run's release build, a dev build) registers
+    // itself for the user, so the browser's redirect after the USPS sign-in reaches it; an installed
+    // package's handler is left alone (scheme.rs). Off the startup path: it runs two small programs.
+    let forced = std::env::var(scheme::ENV_REGISTER_SCHEME).ok();
+    let exe = scheme::current_exe();
+    if scheme::should_register(forced.as_deref(), exe.as_deref()) {
+        let handle = app.clone();
+        std::thread::spawn(move || match handle.deep_link().register_all() {
+            Ok(()) => tracing::info!("uspslink:// now opens {}", exe.as_deref().map(|e| e.display().to_string()).unwrap_or_default()),
+            Err(e) => tracing::warn!("could not register the uspslink:// scheme: {e}"),
+        });
     }
     // Cold start: the URL the app was launched with.
     if let Ok(Some(urls)) = dl.get_current() {
@@ -150,7 +173,7 @@ fn raise<R: Runtime>(app: &tauri::AppHandle<R>) {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("USPSLINK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| about::LogWriter).with_ansi(false).try_init();
 }
 
 /// A panic's message may quote what the user typed (a slice of a pasted string, a card number): the

@@ -505,26 +505,30 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn tokens_the_keyring_refuses_are_kept_in_memory_and_written_later() {
-        use keyring_core::api::CredentialStoreApi;
-        let store = keyring_core::mock::Store::new().unwrap();
+        use uspslink_core::vault::test_store::TestStore;
+        let store = TestStore::new(keyring_core::mock::Store::new().unwrap(), None);
         let keyring = uspslink_core::vault::Vault::with_store(store.clone(), uspslink_core::vault::SERVICE);
         let (s, _p) = linked_state_with("merchant", keyring).await;
-        let old_access = s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap();
-        // The keyring refuses the next write of the access token (locked for a moment). The refresh
-        // token is written first, so the rotation itself is never lost.
-        let entry = store.build(uspslink_core::vault::SERVICE, "sandbox/usps-access-token", None).unwrap();
-        let cred: &keyring_core::mock::Cred = entry.as_any().downcast_ref().unwrap();
-        cred.set_error(keyring_core::Error::NoStorageAccess(Box::new(std::io::Error::other("locked"))));
+        let old_refresh = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        // The keyring refuses every write for a moment (locked): the refresh still succeeds at USPS,
+        // and USPS has rotated the refresh token, so the new one must not be lost.
+        store.refuse_writes(true);
         let used = access_token_in(&s, SB, true).await.unwrap();
         let kept = s.unsaved_tokens(SB).expect("the new tokens are kept in memory");
         assert_eq!(used.expose_secret(), kept.access.expose_secret(), "and used meanwhile");
-        assert_ne!(kept.access.expose_secret(), old_access.expose_secret());
-        let rotated = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
-        assert_eq!(Some(rotated.expose_secret()), kept.refresh.as_ref().map(|r| r.expose_secret()), "the refresh token was written first");
-        // The next use writes them (the keyring takes them now) and the link keeps working.
+        let rotated = kept.refresh.clone().unwrap();
+        assert_ne!(rotated.expose_secret(), old_refresh.expose_secret());
+        assert_eq!(s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(), old_refresh.expose_secret());
+        // A refresh now uses the rotated token from memory (the old one is dead at USPS).
+        access_token_in(&s, SB, true).await.unwrap();
+        assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
+        // Once the keyring takes writes again, the next use writes them.
+        store.refuse_writes(false);
+        let kept = s.unsaved_tokens(SB).unwrap();
         access_token_in(&s, SB, false).await.unwrap();
         assert!(s.unsaved_tokens(SB).is_none());
-        assert_eq!(s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), kept.access.expose_secret());
+        let stored = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        assert_eq!(Some(stored.expose_secret()), kept.refresh.as_ref().map(|r| r.expose_secret()));
         access_token_in(&s, SB, true).await.unwrap();
         assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
     }

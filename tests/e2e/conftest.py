@@ -95,8 +95,9 @@ class Profile:
             XDG_DATA_HOME=str(self.home / ".local" / "share"),
             XDG_CONFIG_HOME=str(self.home / ".config"),
             XDG_CACHE_HOME=str(self.home / ".cache"),
-            USPSLINK_REGISTER_SCHEME="1",
         )
+        # No USPSLINK_REGISTER_SCHEME: the binary under test registers the uspslink:// handler the way
+        # it does for a user (scheme.rs), so every sign-in here proves the user's path works.
         env.update(self.extra_env)
         return env
 

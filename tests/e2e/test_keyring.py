@@ -63,3 +63,31 @@ def test_without_secret_service_the_ui_says_what_to_install(profile, tmp_path):
     finally:
         profile.stop()
         bus.terminate()
+
+
+def test_about_says_where_things_are_and_its_diagnostics_hold_no_secret(profile):
+    d = profile.start()
+    wait_for(d, "popup")
+    d.find_element(*by_testid("popup-not-now")).click()
+    wait_gone(d, "popup")
+    d.find_element(*by_testid("nav-settings")).click()
+    wait_for(d, "keyring-ready")
+    field = d.find_element("id", "shipengine_api_key")
+    field.send_keys(KEY)
+    field.find_element("xpath", "following-sibling::button[1]").click()
+    wait_for(d, "keyring-ready")
+    d.find_element(*by_testid("nav-dashboard")).click()
+    d.find_element(*by_testid("nav-settings")).click()  # About is read when Settings opens
+    assert wait_for(d, "about-version").text == "0.1.0"
+    assert wait_for(d, "about-data-folder").text == str(profile.data_dir)
+    log_file = wait_for(d, "about-log").text
+    assert log_file == str(profile.data_dir / "logs" / "uspslink.log")
+    import pathlib
+    assert "sandbox listening on" in pathlib.Path(log_file).read_text(), "the log file has what stderr has"
+    text = d.find_element(*by_testid("diagnostics-text")).get_attribute("value")
+    assert "Environment: Sandbox" in text and "uspslink 0.1.0" in text and "Tauri 2." in text
+    assert KEY not in text, "never a secret in the diagnostics"
+    d.find_element(*by_testid("copy-diagnostics")).click()
+    assert wait_for(d, "diagnostics-status").text
+    assert KEY not in pathlib.Path(log_file).read_text()
+    keyring_clear("shipengine-api-key")

@@ -200,6 +200,12 @@ wait_ms: number,
  */
 reason: string, };
 
+export type About = { version: string, environment: string, data_folder: string, log_file: string, 
+/**
+ * Everything above and more, as one text to paste into a support request.
+ */
+diagnostics: string, };
+
 export type AppSnapshot = { view: DashboardView, preferences: Preferences, 
 /**
  * The environment in force (a test run may override the stored preference).
@@ -220,6 +226,7 @@ export type Commands = {
   onboarding_event: { args: { event: OnboardingEvent }; returns: DashboardView };
   save_preferences: { args: { preferences: Preferences }; returns: AppSnapshot };
   dismiss_storage_notice: { args: {  }; returns: null };
+  about: { args: {  }; returns: About };
   vault_status: { args: {  }; returns: VaultStatus };
   store_secret: { args: { slot: SecretSlot; value: string }; returns: SecretPresence };
   forget_secret: { args: { slot: SecretSlot }; returns: SecretPresence };

@@ -46,6 +46,71 @@ impl SecretSlot {
     }
 }
 
+/// The platform's secret store: Secret Service on Linux, the Keychain on macOS, Credential Manager on
+/// Windows. Only the Linux one is built and run here; the others are the same family's crates.
+#[cfg(target_os = "linux")]
+fn platform_store() -> Result<Arc<CredentialStore>, String> {
+    let store: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new().map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+#[cfg(target_os = "macos")]
+fn platform_store() -> Result<Arc<CredentialStore>, String> {
+    let store: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new().map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+#[cfg(target_os = "windows")]
+fn platform_store() -> Result<Arc<CredentialStore>, String> {
+    let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new().map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+fn platform_store() -> Result<Arc<CredentialStore>, String> {
+    Err("this platform has no supported keyring".into())
+}
+
+/// The most one keyring entry holds here. Windows' Credential Manager takes at most 2,560 bytes of
+/// UTF-16 (1,280 code units), the smallest limit of the three stores; a UTF-8 string of at most 1,280
+/// bytes never has more code units than bytes, so it fits everywhere. USPS access tokens are JWTs
+/// that can be longer: those are stored as several entries, written and read as one.
+pub const MAX_ENTRY_BYTES: usize = 1_280;
+/// The first entry of a secret stored in parts says where the parts are: `PREFIX<gen>:<count>`.
+const PARTS_PREFIX: &str = "uspslink-parts:v1:";
+
+/// Split at char boundaries into pieces of at most `max` bytes.
+fn split_utf8(s: &str, max: usize) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while start < s.len() {
+        let mut end = (start + max).min(s.len());
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        parts.push(&s[start..end]);
+        start = end;
+    }
+    parts
+}
+
+/// A fresh generation for the parts of a secret, so a new value never overwrites the parts the
+/// current first entry points to: a crash halfway leaves the old value whole.
+fn new_generation() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}{:x}", nanos as u64, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Where the parts of a secret are, read from its first entry; None for a secret stored whole.
+fn parts_of(first: &str) -> Option<(String, usize)> {
+    let rest = first.strip_prefix(PARTS_PREFIX)?;
+    let (generation, count) = rest.split_once(':')?;
+    let count: usize = count.parse().ok().filter(|n| (2..=64).contains(n))?;
+    (!generation.is_empty() && generation.chars().all(|c| c.is_ascii_hexdigit())).then(|| (generation.to_string(), count))
+}
+
 const INSTALL_GUIDANCE: &str = "No keyring service (Secret Service) is running. Install and start one, for \
 example GNOME Keyring (apt install gnome-keyring) or KeePassXC with Secret Service enabled, then try again. \
 uspslink never stores secrets in plain files.";
@@ -127,9 +192,9 @@ impl Vault {
     }
 
     pub fn platform_with_service(service: &str) -> Self {
-        match zbus_secret_service_keyring_store::Store::new() {
+        match platform_store() {
             Ok(store) => Self::with_store(store, service),
-            Err(e) => Self { store: None, store_error: Some(e.to_string()), service: service.to_string(), scope: None },
+            Err(e) => Self { store: None, store_error: Some(e), service: service.to_string(), scope: None },
         }
     }
 
@@ -181,34 +246,86 @@ impl Vault {
     }
 
     fn entry(&self, slot: SecretSlot) -> Result<Entry, VaultError> {
+        self.entry_named(&self.account_name(slot))
+    }
+
+    fn entry_named(&self, account: &str) -> Result<Entry, VaultError> {
         let store = self.store.as_ref().ok_or_else(|| VaultError::Unavailable {
             detail: self.store_error.clone().unwrap_or_default(),
         })?;
-        Ok(store.build(&self.service, &self.account_name(slot), None)?)
+        Ok(store.build(&self.service, account, None)?)
     }
 
-    pub fn set(&self, slot: SecretSlot, value: &SecretString) -> Result<(), VaultError> {
-        if value.expose_secret().trim().is_empty() {
-            return Err(VaultError::Empty);
-        }
-        self.entry(slot)?.set_password(value.expose_secret())?;
-        Ok(())
+    fn part_name(&self, slot: SecretSlot, generation: &str, i: usize) -> String {
+        format!("{}#{generation}.{i}", self.account_name(slot))
     }
 
-    pub fn get(&self, slot: SecretSlot) -> Result<Option<SecretString>, VaultError> {
-        match self.entry(slot)?.get_password() {
-            Ok(v) => Ok(Some(SecretString::from(v))),
+    fn read_raw(entry: &Entry) -> Result<Option<String>, VaultError> {
+        match entry.get_password() {
+            Ok(v) => Ok(Some(v)),
             Err(KeyringError::NoEntry) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
+    fn delete_parts(&self, slot: SecretSlot, parts: Option<(String, usize)>) {
+        if let Some((generation, count)) = parts {
+            for i in 1..=count {
+                // Best effort: a part left behind holds a dead value and is never read again.
+                if let Ok(e) = self.entry_named(&self.part_name(slot, &generation, i)) {
+                    let _ = e.delete_credential();
+                }
+            }
+        }
+    }
+
+    /// Store a secret. One longer than [`MAX_ENTRY_BYTES`] goes into parts first (under a new
+    /// generation), then the first entry is switched to point at them, then the old parts go: at
+    /// every moment the first entry names a whole value.
+    pub fn set(&self, slot: SecretSlot, value: &SecretString) -> Result<(), VaultError> {
+        let value = value.expose_secret();
+        if value.trim().is_empty() {
+            return Err(VaultError::Empty);
+        }
+        let first = self.entry(slot)?;
+        let old_parts = Self::read_raw(&first).ok().flatten().as_deref().and_then(parts_of);
+        if value.len() <= MAX_ENTRY_BYTES {
+            first.set_password(value)?;
+        } else {
+            let generation = new_generation();
+            let pieces = split_utf8(value, MAX_ENTRY_BYTES);
+            for (i, piece) in pieces.iter().enumerate() {
+                self.entry_named(&self.part_name(slot, &generation, i + 1))?.set_password(piece)?;
+            }
+            first.set_password(&format!("{PARTS_PREFIX}{generation}:{}", pieces.len()))?;
+        }
+        self.delete_parts(slot, old_parts);
+        Ok(())
+    }
+
+    pub fn get(&self, slot: SecretSlot) -> Result<Option<SecretString>, VaultError> {
+        let Some(first) = Self::read_raw(&self.entry(slot)?)? else { return Ok(None) };
+        let Some((generation, count)) = parts_of(&first) else { return Ok(Some(SecretString::from(first))) };
+        let mut whole = String::new();
+        for i in 1..=count {
+            match Self::read_raw(&self.entry_named(&self.part_name(slot, &generation, i))?)? {
+                Some(piece) => whole.push_str(&piece),
+                None => return Err(VaultError::Failure(format!("part {i} of {count} of a stored secret is missing"))),
+            }
+        }
+        Ok(Some(SecretString::from(whole)))
+    }
+
     /// Removing a secret that is not there is not an error.
     pub fn delete(&self, slot: SecretSlot) -> Result<(), VaultError> {
-        match self.entry(slot)?.delete_credential() {
-            Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
-            Err(e) => Err(e.into()),
+        let first = self.entry(slot)?;
+        let parts = Self::read_raw(&first).ok().flatten().as_deref().and_then(parts_of);
+        match first.delete_credential() {
+            Ok(()) | Err(KeyringError::NoEntry) => {}
+            Err(e) => return Err(e.into()),
         }
+        self.delete_parts(slot, parts);
+        Ok(())
     }
 
     pub fn has(&self, slot: SecretSlot) -> Result<bool, VaultError> {
@@ -222,6 +339,90 @@ impl Vault {
             Err(e @ VaultError::Unavailable { .. }) => VaultStatus::Unavailable { guidance: e.to_string() },
             Err(e @ VaultError::Locked { .. }) => VaultStatus::Locked { guidance: e.to_string() },
             Err(e) => VaultStatus::Failure { message: e.to_string() },
+        }
+    }
+}
+
+/// A keyring for tests: the mock store, with a limit per entry like Windows' Credential Manager (more
+/// than 2,560 bytes of UTF-16 refused) and a switch that makes it refuse writes (a locked keyring).
+#[cfg(any(test, feature = "test-stores"))]
+pub mod test_store {
+    use std::any::Any;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use keyring_core::api::{CredentialApi, CredentialStoreApi};
+    use keyring_core::{Credential, Entry, Error, Result};
+
+    pub const WINDOWS_UTF16_BYTES: usize = 2_560;
+
+    pub struct TestStore {
+        inner: Arc<keyring_core::mock::Store>,
+        max_utf16_bytes: Option<usize>,
+        refuse_writes: Arc<AtomicBool>,
+    }
+
+    impl TestStore {
+        pub fn new(inner: Arc<keyring_core::mock::Store>, max_utf16_bytes: Option<usize>) -> Arc<Self> {
+            Arc::new(Self { inner, max_utf16_bytes, refuse_writes: Arc::default() })
+        }
+
+        /// While on, every write is refused as a locked keyring refuses it.
+        pub fn refuse_writes(&self, on: bool) {
+            self.refuse_writes.store(on, Ordering::SeqCst);
+        }
+    }
+
+    struct Cred {
+        inner: Entry,
+        max_utf16_bytes: Option<usize>,
+        refuse_writes: Arc<AtomicBool>,
+    }
+
+    impl CredentialApi for Cred {
+        fn set_secret(&self, secret: &[u8]) -> Result<()> {
+            if self.refuse_writes.load(Ordering::SeqCst) {
+                return Err(Error::NoStorageAccess(Box::new(std::io::Error::other("the keyring is locked"))));
+            }
+            if let Some(max) = self.max_utf16_bytes {
+                if String::from_utf8_lossy(secret).encode_utf16().count() * 2 > max {
+                    return Err(Error::TooLong("password encoded as UTF-16".into(), max as u32));
+                }
+            }
+            self.inner.set_secret(secret)
+        }
+        fn get_secret(&self) -> Result<Vec<u8>> {
+            self.inner.get_secret()
+        }
+        fn delete_credential(&self) -> Result<()> {
+            self.inner.delete_credential()
+        }
+        fn get_credential(&self) -> Result<Option<Arc<Credential>>> {
+            Ok(None)
+        }
+        fn get_specifiers(&self) -> Option<(String, String)> {
+            self.inner.get_specifiers()
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    impl CredentialStoreApi for TestStore {
+        fn vendor(&self) -> String {
+            "uspslink test store".into()
+        }
+        fn id(&self) -> String {
+            "test".into()
+        }
+        fn build(&self, service: &str, user: &str, mods: Option<&HashMap<&str, &str>>) -> Result<Entry> {
+            let inner = self.inner.build(service, user, mods)?;
+            let cred = Cred { inner, max_utf16_bytes: self.max_utf16_bytes, refuse_writes: self.refuse_writes.clone() };
+            Ok(Entry::new_with_credential(Arc::new(cred)))
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
         }
     }
 }
@@ -289,6 +490,69 @@ mod tests {
         assert!(v.get(SecretSlot::UspsRefreshToken).unwrap().is_none(), "the old entry is gone");
         assert_eq!(production.adopt_unscoped().unwrap(), 0, "adopted by one environment only");
         assert!(production.get(SecretSlot::UspsRefreshToken).unwrap().is_none());
+    }
+
+    /// A JWT-sized token of `len` characters, different each call.
+    fn token(len: usize, seed: char) -> SecretString {
+        SecretString::from(std::iter::repeat_n(seed, 20).chain("abcdefghijklmnopqrstuvwxyz.0123456789_-".chars().cycle()).take(len).collect::<String>())
+    }
+
+    #[test]
+    fn a_secret_longer_than_the_smallest_limit_is_stored_in_parts_and_read_as_one() {
+        let inner = mock::Store::new().unwrap();
+        let store: Arc<CredentialStore> = test_store::TestStore::new(inner, Some(test_store::WINDOWS_UTF16_BYTES));
+        // The limit is real: one 4 KB entry is refused by this store.
+        let whole = store.build(SERVICE, "probe", None).unwrap();
+        assert!(matches!(whole.set_password(token(4096, 'x').expose_secret()), Err(KeyringError::TooLong(..))));
+
+        let v = Vault::with_store(store.clone(), SERVICE).scoped("sandbox");
+        let raw = |account: &str| store.build(SERVICE, account, None).unwrap().get_password().ok();
+        let parts_now = || parts_of(&raw("sandbox/usps-access-token").unwrap()).unwrap();
+        let big = token(4096, 'a');
+        v.set(SecretSlot::UspsAccessToken, &big).unwrap();
+        assert_eq!(v.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), big.expose_secret());
+        let (first_gen, count) = parts_now();
+        assert_eq!(count, 4, "4,096 bytes in parts of at most {MAX_ENTRY_BYTES}");
+        // A longer one replaces it under a new generation; the old parts go.
+        let bigger = token(9000, 'b');
+        v.set(SecretSlot::UspsAccessToken, &bigger).unwrap();
+        assert_eq!(v.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), bigger.expose_secret());
+        let (second_gen, count) = parts_now();
+        assert_ne!(first_gen, second_gen);
+        assert!((1..=4).all(|i| raw(&format!("sandbox/usps-access-token#{first_gen}.{i}")).is_none()), "old parts are deleted");
+        // A short one is stored whole, and no part is left.
+        v.set(SecretSlot::UspsAccessToken, &SecretString::from("short-token")).unwrap();
+        assert_eq!(v.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), "short-token");
+        assert!((1..=count).all(|i| raw(&format!("sandbox/usps-access-token#{second_gen}.{i}")).is_none()));
+        v.set(SecretSlot::UspsAccessToken, &big).unwrap();
+        v.delete(SecretSlot::UspsAccessToken).unwrap();
+        assert!(v.get(SecretSlot::UspsAccessToken).unwrap().is_none());
+        // Multi-byte text is split at character boundaries.
+        let accented = SecretString::from("é".repeat(3000));
+        v.set(SecretSlot::UspsRefreshToken, &accented).unwrap();
+        assert_eq!(v.get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(), accented.expose_secret());
+    }
+
+    #[test]
+    fn parts_headers_are_read_strictly() {
+        assert_eq!(parts_of("uspslink-parts:v1:ab12:3"), Some(("ab12".into(), 3)));
+        for not_parts in ["eyJhbGciOi.x.y", "uspslink-parts:v1:ab12", "uspslink-parts:v1::3", "uspslink-parts:v1:zz:3", "uspslink-parts:v1:ab:1", "uspslink-parts:v1:ab:999"] {
+            assert_eq!(parts_of(not_parts), None, "{not_parts}");
+        }
+        assert_eq!(split_utf8("aé", 2), ["a", "é"]);
+        assert_eq!(split_utf8("", 5), Vec::<&str>::new());
+    }
+
+    #[test]
+    #[ignore = "needs a real Secret Service; scripts/test runs it inside dbus-run-session"]
+    fn real_secret_service_keeps_a_4_kb_token() {
+        let v = Vault::platform_with_service("uspslink-unit-test").scoped("sandbox");
+        let big = token(4096, 'r');
+        v.set(SecretSlot::UspsAccessToken, &big).unwrap();
+        let again = Vault::platform_with_service("uspslink-unit-test").scoped("sandbox");
+        assert_eq!(again.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), big.expose_secret());
+        again.delete(SecretSlot::UspsAccessToken).unwrap();
+        assert!(v.get(SecretSlot::UspsAccessToken).unwrap().is_none());
     }
 
     /// Against the real Secret Service: the test command runs the ignored tests inside a dbus session
