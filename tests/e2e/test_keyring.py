@@ -10,7 +10,8 @@ from conftest import by_testid, keyring_clear, keyring_lookup as lookup, wait_fo
 KEY = "sandbox_e2eSecretKey987"
 
 
-def test_api_key_is_stored_in_the_keyring_only(profile):
+def store_key_in_settings(profile):
+    """Start, close the pop-up, and save the API key in Settings as a user does."""
     d = profile.start()
     wait_for(d, "popup")
     d.find_element(*by_testid("popup-not-now")).click()
@@ -21,6 +22,11 @@ def test_api_key_is_stored_in_the_keyring_only(profile):
     field.send_keys(KEY)
     field.find_element("xpath", "following-sibling::button[1]").click()
     wait_for(d, "keyring-ready")
+    return d
+
+
+def test_api_key_is_stored_in_the_keyring_only(profile):
+    d = store_key_in_settings(profile)
     for _ in range(50):
         if lookup("shipengine-api-key") == KEY:
             break
@@ -66,16 +72,7 @@ def test_without_secret_service_the_ui_says_what_to_install(profile, tmp_path):
 
 
 def test_about_says_where_things_are_and_its_diagnostics_hold_no_secret(profile):
-    d = profile.start()
-    wait_for(d, "popup")
-    d.find_element(*by_testid("popup-not-now")).click()
-    wait_gone(d, "popup")
-    d.find_element(*by_testid("nav-settings")).click()
-    wait_for(d, "keyring-ready")
-    field = d.find_element("id", "shipengine_api_key")
-    field.send_keys(KEY)
-    field.find_element("xpath", "following-sibling::button[1]").click()
-    wait_for(d, "keyring-ready")
+    d = store_key_in_settings(profile)
     d.find_element(*by_testid("nav-dashboard")).click()
     d.find_element(*by_testid("nav-settings")).click()  # About is read when Settings opens
     assert wait_for(d, "about-version").text == "0.1.0"
