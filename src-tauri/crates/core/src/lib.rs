@@ -3,6 +3,7 @@
 //! Each domain has one error type (`thiserror`) that maps to a stable [`error::ErrorKind`], so the UI
 //! switches on `kind` and never parses English.
 
+pub mod approval;
 pub mod callback;
 pub mod durable;
 pub mod error;

@@ -122,3 +122,32 @@ async fn a_dead_token_rate_limits_and_outages() {
     // After all that, the same request still goes through: nothing was left half-done.
     client.authorize(&token, &ids).await.unwrap();
 }
+
+/// The approval watch's check against the sandbox: waiting (160212) until USPS approves the
+/// contract, then a contract price; a dead token is refused; an outage is "could not check".
+#[tokio::test]
+async fn approval_check_waits_until_the_contract_is_approved() {
+    use uspslink_core::approval::{ApprovalAnswer, ApprovalClient, ApprovalError, ApprovalQuery};
+    let (sb, _client, token) = linked().await;
+    let approval = ApprovalClient::new(&sb.base_url(), ApprovalQuery::default())
+        .with_retry(uspslink_core::http::Retry::default().with_base_backoff(std::time::Duration::from_millis(10)));
+    let eps = PaymentAccount::Eps { account_number: EPS_ACCOUNT.into() };
+    assert_eq!(approval.check(&token, &eps).await.unwrap(), ApprovalAnswer::Waiting);
+    assert!(matches!(approval.check(&SecretString::from("dead"), &eps).await, Err(ApprovalError::Unauthorized(_))));
+    sb.inject_fault("/prices/v3/total-rates/search", Fault { status: Some(503), ..Default::default() }, 4);
+    assert!(matches!(approval.check(&token, &eps).await.unwrap(), ApprovalAnswer::CouldNotCheck { .. }));
+    let r = reqwest::Client::new()
+        .post(format!("{}/sandbox/usps/approve-contract", sb.base_url()))
+        .json(&serde_json::json!({"crid": CRID}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(approval.check(&token, &eps).await.unwrap(), ApprovalAnswer::Approved { total_price: Some(8.85) });
+    let permit = PaymentAccount::Permit { permit_number: PERMIT_NUMBER.into(), permit_zip: PERMIT_ZIP.into() };
+    assert!(matches!(approval.check(&token, &permit).await.unwrap(), ApprovalAnswer::Approved { .. }));
+    // A template that asks for retail prices gets a price, but not a contract one: not an approval.
+    let retail = ApprovalQuery::from_json(r#"{"mailClass":"PRIORITY_MAIL","weight":1,"priceType":"RETAIL","accountType":"{accountType}","accountNumber":"{accountNumber}"}"#).unwrap();
+    let retail = ApprovalClient::new(&sb.base_url(), retail);
+    assert!(matches!(retail.check(&token, &eps).await.unwrap(), ApprovalAnswer::CouldNotCheck { .. }));
+}

@@ -37,6 +37,8 @@ pub(crate) struct State {
     request_counter: u64,
     /// Payment authorizations granted (`GET /sandbox/usps/payment-authorizations`).
     pub(crate) usps_payment_authorizations: u64,
+    /// Businesses (CRIDs) whose NSA contract USPS approved (`POST /sandbox/usps/approve-contract`).
+    pub(crate) approved_contracts: std::collections::HashSet<String>,
     /// Added to the real clock, so tests can expire codes without waiting (`POST /sandbox/clock`).
     clock_offset: Duration,
     started: Option<Instant>,

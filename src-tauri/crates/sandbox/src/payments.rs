@@ -236,6 +236,66 @@ async fn payment_authorization(State(state): State<Shared>, headers: HeaderMap, 
     Json(json!({"paymentAuthorizationToken": token, "roles": roles})).into_response()
 }
 
+/// Domestic Prices v3 `POST /prices/v3/total-rates/search`, as far as the approval watch uses it:
+/// a CONTRACT price for one of the sandbox business's accounts is error 160212 "An approved contract
+/// could not be found" until `POST /sandbox/usps/approve-contract {"crid": …}` approves the
+/// business, then a price. RETAIL prices need no contract.
+async fn total_rates_search(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = authorized_user(&state, &headers) {
+        return r;
+    }
+    let Ok(q) = serde_json::from_slice::<Value>(&body) else {
+        return bad("400", "The request body is not valid JSON.", None);
+    };
+    let mail_class = q["mailClass"].as_str().unwrap_or("").to_string();
+    if mail_class.is_empty() {
+        return bad("400", "mailClass is required.", Some("mailClass"));
+    }
+    if q["weight"].as_f64().is_none_or(|w| w <= 0.0) {
+        return bad("400", "weight must be a positive number.", Some("weight"));
+    }
+    let price_type = q["priceType"].as_str().unwrap_or("RETAIL").to_string();
+    let price = |amount: f64, kind: &str| {
+        Json(json!({"rateOptions": [{"totalBasePrice": amount, "rates": [{
+            "description": "Priority Mail Nonstandard Package", "priceType": kind, "price": amount,
+            "mailClass": mail_class, "SKU": "DPXX0XXXXX01010", "weight": q["weight"],
+        }]}]}))
+        .into_response()
+    };
+    match price_type.as_str() {
+        "RETAIL" | "COMMERCIAL" => return price(10.40, &price_type),
+        "CONTRACT" | "NSA" => {}
+        _ => return bad("400", "priceType must be RETAIL, COMMERCIAL, CONTRACT or NSA.", Some("priceType")),
+    }
+    let account_type = q["accountType"].as_str().unwrap_or("").to_string();
+    let number = q["accountNumber"].as_str().unwrap_or("").to_string();
+    if account_type.is_empty() || number.is_empty() {
+        return bad("400", "accountType and accountNumber are required for contract prices.", Some("accountNumber"));
+    }
+    if find(&account_type, &number, Some(PERMIT_ZIP)).is_none() {
+        return bad("100001", &not_found_detail(&account_type, &number), Some("accountNumber"));
+    }
+    // Every sandbox account belongs to the one sandbox business.
+    if !state.lock().expect("sandbox state").approved_contracts.contains(CRID) {
+        return bad("160212", &format!("An approved contract could not be found for {mail_class}."), None);
+    }
+    price(8.85, &price_type)
+}
+
+#[derive(Deserialize)]
+struct ApproveContract {
+    crid: String,
+}
+
+/// Sandbox helper: USPS approves the business's NSA contract (what the sales representative does).
+async fn approve_contract(State(state): State<Shared>, Json(a): Json<ApproveContract>) -> Response {
+    if a.crid != CRID {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": format!("the sandbox has no business with CRID {}", a.crid)}))).into_response();
+    }
+    state.lock().expect("sandbox state").approved_contracts.insert(a.crid);
+    StatusCode::NO_CONTENT.into_response()
+}
+
 /// Sandbox helper: how many payment authorizations were granted (tests check "exactly one").
 async fn authorizations(State(state): State<Shared>) -> Json<Value> {
     Json(json!({"granted": state.lock().expect("sandbox state").usps_payment_authorizations}))
@@ -245,8 +305,11 @@ pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/payments/v3/payment-account/{number}", get(payment_account))
         .route("/payments/v3/payment-authorization", post(payment_authorization))
+        .route("/prices/v3/total-rates/search", post(total_rates_search))
 }
 
 pub(crate) fn helper_routes() -> Router<Shared> {
-    Router::new().route("/sandbox/usps/payment-authorizations", get(authorizations))
+    Router::new()
+        .route("/sandbox/usps/payment-authorizations", get(authorizations))
+        .route("/sandbox/usps/approve-contract", post(approve_contract))
 }

@@ -353,3 +353,38 @@ async fn sign_ins_in_progress_are_bounded() {
     let page = b.post("/cop-navigator/sign-in", &[("flow", &first_flow), ("username", "merchant"), ("password", PASSWORD)]).await;
     assert!(!page.contains("Multi-Factor"), "{page}");
 }
+
+#[tokio::test]
+async fn contract_prices_wait_for_the_approval_and_bad_searches_say_why() {
+    let (_sb, b) = browser().await;
+    let bearer = access_token(&b).await;
+    let search = |body: Value| {
+        let (http, url, bearer) = (b.http.clone(), format!("{}/prices/v3/total-rates/search", b.base), bearer.clone());
+        async move {
+            let r = http.post(url).bearer_auth(bearer).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let contract = json!({"mailClass": "PRIORITY_MAIL", "weight": 1.0, "priceType": "CONTRACT",
+                          "accountType": "EPS", "accountNumber": crate::usps::EPS_ACCOUNT});
+    let (status, body) = search(contract.clone()).await;
+    assert_eq!((status, body["error"]["errors"][0]["code"].as_str()), (400, Some("160212")), "{body}");
+    for (bad, code) in [
+        (json!({"weight": 1.0, "priceType": "CONTRACT"}), "400"),
+        (json!({"mailClass": "PRIORITY_MAIL", "weight": 0, "priceType": "CONTRACT"}), "400"),
+        (json!({"mailClass": "PRIORITY_MAIL", "weight": 1.0, "priceType": "FREE"}), "400"),
+        (json!({"mailClass": "PRIORITY_MAIL", "weight": 1.0, "priceType": "CONTRACT", "accountType": "EPS", "accountNumber": "9999999999"}), "100001"),
+    ] {
+        let (status, body) = search(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["error"]["errors"][0]["code"].as_str(), Some(code), "{bad}: {body}");
+    }
+    let approve = |crid: &str| b.http.post(format!("{}/sandbox/usps/approve-contract", b.base)).json(&json!({"crid": crid})).send();
+    assert_eq!(approve("99999999").await.unwrap().status(), 404);
+    assert_eq!(approve(crate::usps::CRID).await.unwrap().status(), 204);
+    let (status, body) = search(contract).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["rateOptions"][0]["rates"][0]["priceType"], "CONTRACT");
+    let r = b.http.post(format!("{}/prices/v3/total-rates/search", b.base)).bearer_auth("forged").json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}

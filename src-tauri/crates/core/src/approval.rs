@@ -1,0 +1,359 @@
+//! The approval watch's rules (issue 14, first part): ask USPS for a CONTRACT price for the linked
+//! account, tell "approved" from "still waiting" from "could not check", and decide when to ask
+//! next without spending the API quota.
+//!
+//! Inferred, not documented by USPS as such (shared API notes, "Contract (NSA) prices"): Domestic
+//! Prices v3 `POST /prices/v3/total-rates/search` with `priceType: CONTRACT` and the account answers
+//! error `160212` "An approved contract could not be found" while there is no approved contract, and
+//! a price once there is. So the request is a template the app can replace, and any other answer is
+//! "could not check", never "approved".
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+use ts_rs::TS;
+
+use crate::error::{ErrorKind, HasKind};
+use crate::http::Retry;
+use crate::payments::PaymentAccount;
+
+/// USPS Error Inventory: "An approved contract could not be found for <mailClass>".
+pub const NO_APPROVED_CONTRACT: &str = "160212";
+
+/// What one check found.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ApprovalAnswer {
+    /// USPS priced the parcel at the contract's rates: the NSA rates are active.
+    Approved { total_price: Option<f64> },
+    /// USPS has no approved contract for the account yet.
+    Waiting,
+    /// Anything else: never read as approved.
+    CouldNotCheck { reason: String },
+}
+
+#[derive(Debug, Error)]
+pub enum ApprovalError {
+    /// The token was refused: the caller refreshes once, then reports a broken link.
+    #[error("USPS refused the access token ({0})")]
+    Unauthorized(String),
+    #[error("the approval request template is not usable: {0}")]
+    BadTemplate(String),
+}
+
+impl HasKind for ApprovalError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ApprovalError::Unauthorized(_) => ErrorKind::NeedsReconnecting,
+            ApprovalError::BadTemplate(_) => ErrorKind::NotConfigured,
+        }
+    }
+}
+
+fn codes(body: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let error = &body["error"];
+    if let Some(c) = error["code"].as_str() {
+        out.push(c.to_string());
+    }
+    for e in error["errors"].as_array().into_iter().flatten() {
+        if let Some(c) = e["code"].as_str() {
+            out.push(c.to_string());
+        }
+    }
+    out
+}
+
+/// The total of the first rate option, wherever the answer puts it.
+fn total_price(body: &Value) -> Option<f64> {
+    let first = body["rateOptions"].as_array()?.first()?;
+    first["totalBasePrice"].as_f64().or_else(|| first["totalPrice"].as_f64()).or_else(|| first["rates"][0]["price"].as_f64())
+}
+
+/// Read USPS's answer to the CONTRACT price search.
+pub fn classify(status: u16, body: &[u8]) -> Result<ApprovalAnswer, ApprovalError> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    if status == 401 {
+        let words = parsed.as_ref().and_then(|b| b["error"]["message"].as_str().map(str::to_string)).unwrap_or_default();
+        return Err(ApprovalError::Unauthorized(if words.is_empty() { "HTTP 401".into() } else { words }));
+    }
+    let Some(body) = parsed else {
+        return Ok(ApprovalAnswer::CouldNotCheck { reason: format!("USPS answered HTTP {status} with a body that could not be read") });
+    };
+    if (200..300).contains(&status) {
+        // Only a priced contract rate counts: a retail price (a template asking for RETAIL, a USPS
+        // that ignored priceType) is not an approval.
+        let options = body["rateOptions"].as_array().filter(|o| !o.is_empty());
+        let contract = options.is_some_and(|opts| {
+            opts.iter().flat_map(|o| o["rates"].as_array().into_iter().flatten()).any(|r| {
+                matches!(r["priceType"].as_str(), Some("CONTRACT") | Some("NSA"))
+            })
+        });
+        return Ok(if contract {
+            ApprovalAnswer::Approved { total_price: total_price(&body) }
+        } else {
+            ApprovalAnswer::CouldNotCheck { reason: "USPS answered without a contract price".into() }
+        });
+    }
+    if codes(&body).iter().any(|c| c == NO_APPROVED_CONTRACT) {
+        return Ok(ApprovalAnswer::Waiting);
+    }
+    Ok(ApprovalAnswer::CouldNotCheck { reason: format!("USPS answered HTTP {status} ({})", codes(&body).join(", ")) })
+}
+
+/// The search request, as a JSON template: `"{accountType}"` and `"{accountNumber}"` are replaced
+/// with the linked account. Replaceable, since the shape is inferred from the public spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalQuery {
+    template: Value,
+}
+
+impl Default for ApprovalQuery {
+    /// A small Priority Mail parcel across Texas, priced at CONTRACT rates for the account.
+    fn default() -> Self {
+        Self {
+            template: serde_json::json!({
+                "originZIPCode": "78756",
+                "destinationZIPCode": "78701",
+                "weight": 1.0,
+                "length": 9.0,
+                "width": 6.0,
+                "height": 2.0,
+                "mailClass": "PRIORITY_MAIL",
+                "priceType": "CONTRACT",
+                "accountType": "{accountType}",
+                "accountNumber": "{accountNumber}",
+            }),
+        }
+    }
+}
+
+impl ApprovalQuery {
+    /// A template from configuration: a JSON object naming both placeholders.
+    pub fn from_json(text: &str) -> Result<Self, ApprovalError> {
+        let template: Value = serde_json::from_str(text).map_err(|e| ApprovalError::BadTemplate(e.to_string()))?;
+        if !template.is_object() {
+            return Err(ApprovalError::BadTemplate("it must be a JSON object".into()));
+        }
+        let s = template.to_string();
+        if !s.contains("\"{accountType}\"") || !s.contains("\"{accountNumber}\"") {
+            return Err(ApprovalError::BadTemplate("it must contain \"{accountType}\" and \"{accountNumber}\"".into()));
+        }
+        Ok(Self { template })
+    }
+
+    /// The body for one account.
+    pub fn body(&self, account: &PaymentAccount) -> Value {
+        let (kind, number) = match account {
+            PaymentAccount::Eps { account_number } => ("EPS", account_number.as_str()),
+            PaymentAccount::Permit { permit_number, .. } => ("PERMIT", permit_number.as_str()),
+        };
+        fn fill(v: &Value, kind: &str, number: &str) -> Value {
+            match v {
+                Value::String(s) if s == "{accountType}" => Value::String(kind.into()),
+                Value::String(s) if s == "{accountNumber}" => Value::String(number.into()),
+                Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, kind, number)).collect()),
+                Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), fill(x, kind, number))).collect()),
+                other => other.clone(),
+            }
+        }
+        fill(&self.template, kind, number)
+    }
+}
+
+/// Asks USPS. A search changes nothing at USPS, so it is retried where safe.
+pub struct ApprovalClient {
+    base: String,
+    http: reqwest::Client,
+    retry: Retry,
+    query: ApprovalQuery,
+}
+
+impl ApprovalClient {
+    pub fn new(base: &str, query: ApprovalQuery) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: crate::http::client_for(base, Duration::from_secs(30)),
+            retry: Retry::default(),
+            query,
+        }
+    }
+
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub async fn check(&self, access_token: &SecretString, account: &PaymentAccount) -> Result<ApprovalAnswer, ApprovalError> {
+        let url = format!("{}/prices/v3/total-rates/search", self.base);
+        let body = self.query.body(account);
+        let answer = self
+            .retry
+            .fetch_idempotent("checking whether USPS approved your NSA rates", || {
+                self.http.post(&url).bearer_auth(access_token.expose_secret()).json(&body)
+            })
+            .await;
+        match answer {
+            Ok(a) => classify(a.status, &a.body),
+            Err(e) => Ok(ApprovalAnswer::CouldNotCheck { reason: format!("could not reach USPS: {}", e.without_url()) }),
+        }
+    }
+}
+
+/// When to check. USPS allows about 60 calls an hour per API by default; the watch uses a handful a
+/// day: one at start (when the last is older than the interval), then every few hours with jitter,
+/// sooner after a failed check but never more than [`Schedule::max_per_day`] a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub interval_secs: u64,
+    pub jitter_secs: u64,
+    pub first_retry_secs: u64,
+    pub max_per_day: u32,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self { interval_secs: 4 * 3600, jitter_secs: 30 * 60, first_retry_secs: 15 * 60, max_per_day: 6 }
+    }
+}
+
+/// What the schedule knows of the past checks (kept in the store).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct CheckHistory {
+    /// Unix seconds of the last check, whatever its answer.
+    #[ts(type = "number | null")]
+    pub last_check: Option<u64>,
+    /// Checks that could not be made in a row (reset by any real answer).
+    pub failures_in_a_row: u32,
+    /// Unix seconds of the checks of the last 24 hours.
+    #[ts(type = "Array<number>")]
+    pub recent: Vec<u64>,
+}
+
+impl CheckHistory {
+    pub fn record(&mut self, at: u64, answered: bool) {
+        self.last_check = Some(at);
+        self.failures_in_a_row = if answered { 0 } else { self.failures_in_a_row.saturating_add(1) };
+        self.recent.retain(|t| at.saturating_sub(*t) < 86_400);
+        self.recent.push(at);
+    }
+}
+
+impl Schedule {
+    /// The Unix second of the next automatic check. `random` is any random number (jitter).
+    pub fn next_check(&self, history: &CheckHistory, now: u64, random: u64) -> u64 {
+        let jitter = if self.jitter_secs == 0 { 0 } else { random % (2 * self.jitter_secs + 1) };
+        let wait = match history.failures_in_a_row {
+            0 => (self.interval_secs + jitter).saturating_sub(self.jitter_secs),
+            n => {
+                let backoff = self.first_retry_secs.saturating_mul(1u64 << (n - 1).min(16));
+                backoff.min(self.interval_secs) + jitter / 4
+            }
+        };
+        let mut next = match history.last_check {
+            None => now,
+            Some(last) => last.saturating_add(wait).max(now),
+        };
+        // The quota: the oldest of the last `max_per_day` checks must be a day old first.
+        let in_day: Vec<u64> = history.recent.iter().copied().filter(|t| now.saturating_sub(*t) < 86_400).collect();
+        if in_day.len() as u32 >= self.max_per_day {
+            if let Some(oldest) = in_day.iter().min() {
+                next = next.max(oldest + 86_400);
+            }
+        }
+        next
+    }
+
+    /// Whether a *Check now* may go out: the daily quota holds for it too.
+    pub fn check_now_allowed(&self, history: &CheckHistory, now: u64) -> bool {
+        (history.recent.iter().filter(|t| now.saturating_sub(**t) < 86_400).count() as u32) < self.max_per_day * 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified_and_only_a_contract_price_is_approval() {
+        let priced = br#"{"rateOptions":[{"totalBasePrice":8.85,"rates":[{"price":8.85,"priceType":"CONTRACT","mailClass":"PRIORITY_MAIL"}]}]}"#;
+        assert_eq!(classify(200, priced).unwrap(), ApprovalAnswer::Approved { total_price: Some(8.85) });
+        let retail = br#"{"rateOptions":[{"totalBasePrice":10.4,"rates":[{"price":10.4,"priceType":"RETAIL"}]}]}"#;
+        assert!(matches!(classify(200, retail).unwrap(), ApprovalAnswer::CouldNotCheck { .. }));
+        assert!(matches!(classify(200, br#"{"rateOptions":[]}"#).unwrap(), ApprovalAnswer::CouldNotCheck { .. }));
+        let waiting = br#"{"apiVersion":"/prices/v3","error":{"code":"400","message":"Bad Request","errors":[{"code":"160212","title":"An approved contract could not be found for PRIORITY_MAIL."}]}}"#;
+        assert_eq!(classify(400, waiting).unwrap(), ApprovalAnswer::Waiting);
+        let top_level = br#"{"error":{"code":"160212","message":"An approved contract could not be found"}}"#;
+        assert_eq!(classify(400, top_level).unwrap(), ApprovalAnswer::Waiting);
+        let other = br#"{"error":{"code":"400","errors":[{"code":"160201"}]}}"#;
+        assert!(matches!(classify(400, other).unwrap(), ApprovalAnswer::CouldNotCheck { reason } if reason.contains("160201")));
+        for (status, body) in [(503, &b"<html>"[..]), (200, b"not json"), (500, b"{}"), (429, b"{}")] {
+            assert!(matches!(classify(status, body).unwrap(), ApprovalAnswer::CouldNotCheck { .. }), "{status}");
+        }
+        assert!(matches!(classify(401, br#"{"error":{"message":"invalid token"}}"#), Err(ApprovalError::Unauthorized(m)) if m == "invalid token"));
+    }
+
+    #[test]
+    fn the_request_template_is_filled_and_checked() {
+        let eps = PaymentAccount::Eps { account_number: "1000000001".into() };
+        let body = ApprovalQuery::default().body(&eps);
+        assert_eq!((body["accountType"].as_str(), body["accountNumber"].as_str(), body["priceType"].as_str()), (Some("EPS"), Some("1000000001"), Some("CONTRACT")));
+        let permit = PaymentAccount::Permit { permit_number: "1234".into(), permit_zip: "78756".into() };
+        let custom = ApprovalQuery::from_json(r#"{"priceType":"NSA","account":{"type":"{accountType}","n":["{accountNumber}"]}}"#).unwrap();
+        let body = custom.body(&permit);
+        assert_eq!(body["account"]["type"], "PERMIT");
+        assert_eq!(body["account"]["n"][0], "1234");
+        for bad in ["[]", "{", r#"{"accountType":"{accountType}"}"#] {
+            assert!(ApprovalQuery::from_json(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_schedule_checks_at_start_then_every_few_hours_and_backs_off_after_failures() {
+        let s = Schedule::default();
+        let now = 1_800_000_000;
+        let mut h = CheckHistory::default();
+        assert_eq!(s.next_check(&h, now, 12345), now, "at start");
+        h.record(now, true);
+        for random in [0, 1, 900, 1800, 3600, u64::MAX] {
+            let next = s.next_check(&h, now, random);
+            assert!((now + 3 * 3600 + 1800..=now + 4 * 3600 + 1800).contains(&next), "{random}: {}", next - now);
+        }
+        // Jitter: different random numbers, different times.
+        assert_ne!(s.next_check(&h, now, 7), s.next_check(&h, now, 1007));
+        // Failures: 15 min, 30 min, 1 h, 2 h, then capped at the interval.
+        let mut waits = Vec::new();
+        let mut h = CheckHistory::default();
+        for i in 0..6 {
+            let at = now + i * 100_000;
+            h.record(at, false);
+            waits.push(s.next_check(&h, at, 0) - at);
+        }
+        assert_eq!(waits, [900, 1800, 3600, 7200, 14400, 14400]);
+        // Any real answer resets the backoff.
+        h.record(now + 700_000, true);
+        assert_eq!(h.failures_in_a_row, 0);
+    }
+
+    #[test]
+    fn the_daily_quota_holds() {
+        let s = Schedule { interval_secs: 600, jitter_secs: 0, first_retry_secs: 60, max_per_day: 6 };
+        let now = 1_800_000_000;
+        let mut h = CheckHistory::default();
+        for i in 0..6 {
+            h.record(now + i * 600, true);
+        }
+        let last = now + 5 * 600;
+        assert_eq!(s.next_check(&h, last, 0), now + 86_400, "the seventh waits for the first to be a day old");
+        assert!(s.check_now_allowed(&h, last));
+        for i in 0..6 {
+            h.record(last + 1 + i, true);
+        }
+        assert!(!s.check_now_allowed(&h, last + 10), "Check now has a ceiling too");
+        assert!(h.recent.len() <= 12);
+    }
+}
