@@ -260,12 +260,12 @@ pub fn decide(state: &AppState, callback: &OAuthCallback) -> CallbackDecision {
     match taken {
         Ok(attempt) => {
             let fp = state_fingerprint(&callback.state);
-            let _ = state.forget_sign_ins(|h| h == fp);
+            state.forget_sign_ins_in_memory(|h| h == fp);
             CallbackDecision::Complete(attempt)
         }
         Err(LinkError::UnknownState) if state.started_before_restart(&callback.state) => {
             let fp = state_fingerprint(&callback.state);
-            let _ = state.forget_sign_ins(|h| h == fp);
+            state.forget_sign_ins_in_memory(|h| h == fp);
             CallbackDecision::StartedBeforeRestart
         }
         Err(e) => CallbackDecision::Refuse(e),
@@ -274,13 +274,21 @@ pub fn decide(state: &AppState, callback: &OAuthCallback) -> CallbackDecision {
 
 /// The user-visible half of [`CallbackDecision::StartedBeforeRestart`].
 pub fn started_before_restart<R: Runtime>(app: &tauri::AppHandle<R>) {
-    app.state::<AppState>().set_link_failure(Some(LinkError::StartedBeforeRestart.to_ipc()));
+    let state = app.state::<AppState>();
+    state.set_link_failure(Some(LinkError::StartedBeforeRestart.to_ipc()));
     emit(app);
+    if let Err(e) = state.save_sign_ins() {
+        tracing::warn!("could not save the answered sign-in: {}", e.message);
+    }
 }
 
 /// The answer to an open sign-in: exchange the code (or report the error) and store the tokens.
 pub async fn complete<R: Runtime>(app: tauri::AppHandle<R>, env: Environment, attempt: LinkAttempt, callback: OAuthCallback) {
     let state = app.state::<AppState>();
+    // decide() forgot the answered sign-in in memory; the disk follows, off the path to the window.
+    if let Err(e) = state.save_sign_ins() {
+        tracing::warn!("could not save the answered sign-in: {}", e.message);
+    }
     let outcome = complete_in(&state, env, &attempt, callback).await;
     match outcome {
         Ok(()) => {

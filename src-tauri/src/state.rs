@@ -623,15 +623,26 @@ impl AppState {
         Ok(())
     }
 
-    /// Forget the remembered sign-ins that `which` picks (answered, cancelled).
+    /// Forget the remembered sign-ins that `which` picks (answered, cancelled), and save that.
     pub fn forget_sign_ins(&self, which: impl Fn(&str) -> bool) -> Result<(), IpcError> {
-        let mut list = lock(&self.sign_ins);
-        let next: Vec<SignInInBrowser> = list.iter().filter(|s| !which(&s.state_hash)).cloned().collect();
-        if next.len() != list.len() {
-            self.persist.save(KEY_SIGN_INS, serde_json::to_value(&next).map_err(storage_error)?).map_err(storage_error)?;
-            *list = next;
+        self.forget_sign_ins_in_memory(which);
+        self.save_sign_ins()
+    }
+
+    /// The same without touching the disk, for the deep-link path: the window is told first, and
+    /// [`Self::save_sign_ins`] follows (an fsync costs more than the whole rest of that path).
+    pub fn forget_sign_ins_in_memory(&self, which: impl Fn(&str) -> bool) {
+        lock(&self.sign_ins).retain(|s| !which(&s.state_hash));
+    }
+
+    /// Write the remembered sign-ins as they are in memory.
+    pub fn save_sign_ins(&self) -> Result<(), IpcError> {
+        let list = lock(&self.sign_ins);
+        let json = serde_json::to_value(&*list).map_err(storage_error)?;
+        if self.persist.load(KEY_SIGN_INS).as_ref() == Some(&json) {
+            return Ok(());
         }
-        Ok(())
+        self.persist.save(KEY_SIGN_INS, json).map_err(storage_error)
     }
 
     /// Whether a state belongs to a sign-in the previous run opened (within its 10 minutes).
