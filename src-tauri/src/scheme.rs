@@ -46,7 +46,7 @@ mod tests {
         assert!(!should_register(None, p("/usr/bin/uspslink").as_deref()));
         assert!(!should_register(None, p("/opt/uspslink/uspslink").as_deref()));
         assert!(should_register(None, p("/home/ann/src/uspslink/target/release/uspslink").as_deref()));
-        assert!(should_register(None, p("/work/uspslink/target/release/uspslink").as_deref()));
+        assert!(should_register(None, p("/srv/build/uspslink/target/release/uspslink").as_deref()));
         assert!(should_register(None, p("/usrlocal/uspslink").as_deref()), "a prefix is a whole folder");
         assert!(should_register(None, None));
         assert!(should_register(Some("1"), p("/usr/bin/uspslink").as_deref()));
