@@ -378,10 +378,7 @@ pub async fn access_token_in(state: &AppState, env: Environment, force: bool) ->
     }
     let record = state.link_record(env);
     if record.needs_reconnecting {
-        return Err(IpcError::new(
-            ErrorKind::NeedsReconnecting,
-            "Your USPS connection has expired or was revoked. A USPS password reset breaks every connection: reconnect to continue.",
-        ));
+        return Err(IpcError::new(ErrorKind::NeedsReconnecting, crate::state::NEEDS_RECONNECTING));
     }
     if !record.linked {
         return Err(IpcError::new(ErrorKind::NotConfigured, "Link your USPS business account first (step 5)."));
@@ -464,26 +461,26 @@ pub(crate) mod tests {
     async fn linked_state_with(user: &str, keyring: uspslink_core::vault::Vault) -> (AppState, Arc<MemoryPersist>) {
         let p = Arc::new(MemoryPersist::default());
         let s = crate::state::tests::state_with_keyring(p.clone(), keyring);
+        let cb = callback::parse(&signed_in_url(&s, user).await).unwrap();
+        let CallbackDecision::Complete(attempt) = decide(&s, &cb) else { panic!("the app's own sign-in is accepted") };
+        complete_in(&s, SB, &attempt, cb).await.unwrap();
+        (s, p)
+    }
+
+    /// Open a sign-in in the state and walk it in the sandbox: the `uspslink://` answer.
+    async fn signed_in_url(s: &AppState, user: &str) -> String {
         let endpoints = s.endpoints_ready(SB).await.unwrap();
         let started = crate::state::lock(&s.attempts)
             .begin(&endpoints.usps_authorize, uspslink_sandbox::usps::CLIENT_ID, "uspslink://oauth/callback", Instant::now())
             .unwrap();
-        let url = sign_in(&started.authorize_url, user).await;
-        let cb = callback::parse(&url).unwrap();
-        let CallbackDecision::Complete(attempt) = decide(&s, &cb) else { panic!("the app's own sign-in is accepted") };
-        complete_in(&s, SB, &attempt, cb).await.unwrap();
-        (s, p)
+        sign_in(&started.authorize_url, user).await
     }
 
     #[tokio::test]
     async fn completion_stores_tokens_in_the_environment_and_a_replay_changes_nothing() {
         let p = Arc::new(MemoryPersist::default());
         let s = state_over(p.clone());
-        let endpoints = s.endpoints_ready(SB).await.unwrap();
-        let started = crate::state::lock(&s.attempts)
-            .begin(&endpoints.usps_authorize, uspslink_sandbox::usps::CLIENT_ID, "uspslink://oauth/callback", Instant::now())
-            .unwrap();
-        let url = sign_in(&started.authorize_url, "merchant").await;
+        let url = signed_in_url(&s, "merchant").await;
         let cb = callback::parse(&url).unwrap();
         let CallbackDecision::Complete(attempt) = decide(&s, &cb) else { panic!() };
         complete_in(&s, SB, &attempt, cb).await.unwrap();

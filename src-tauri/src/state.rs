@@ -46,6 +46,9 @@ const NAME_IDENTIFIERS: &str = "identifiers";
 /// The per-environment records; before environments they were top-level keys of these names.
 const ENV_RECORDS: [&str; 4] = [NAME_PROGRESS, NAME_USPS_LINK, NAME_STAMPS, NAME_IDENTIFIERS];
 const RECENT_LINKS: usize = 10;
+/// What the link says once USPS no longer takes it (a status and an error say the same).
+pub const NEEDS_RECONNECTING: &str = "Your USPS connection has expired or was revoked. A USPS password reset breaks every \
+                                      connection: reconnect to continue.";
 /// Forces the environment for this run (tests, demos) without touching the stored preference.
 pub const ENV_ENVIRONMENT: &str = "USPSLINK_ENVIRONMENT";
 
@@ -584,9 +587,7 @@ impl AppState {
         let record = self.link_record(env);
         if record.needs_reconnecting {
             LinkStatus::NeedsReconnecting {
-                message: "Your USPS connection has expired or was revoked. A USPS password reset breaks every \
-                          connection: reconnect to continue."
-                    .into(),
+                message: NEEDS_RECONNECTING.into(),
             }
         } else if record.linked {
             LinkStatus::Linked { record }
