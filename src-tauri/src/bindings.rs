@@ -3,6 +3,7 @@
 //! `UPDATE_BINDINGS=1 cargo test -p uspslink bindings` rewrites it.
 
 use ts_rs::{Config, TS};
+use uspslink_core::approval::{ApprovalState, ApprovalView};
 use uspslink_core::callback::CallbackSummary;
 use uspslink_core::error::{ErrorKind, FieldProblem, IpcError};
 use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsDraft, StampsRecord};
@@ -60,6 +61,7 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
         CommandSig { name: "verify_identifiers", args: vec![("form", IdentifiersForm::name(cfg))], returns: IdentifiersUpdate::name(cfg) },
         CommandSig { name: "email_link_summary", args: vec![], returns: "null".into() },
         CommandSig { name: "save_stamps_draft", args: vec![("draft", StampsDraft::name(cfg))], returns: "null".into() },
+        CommandSig { name: "check_approval_now", args: vec![], returns: ApprovalView::name(cfg) },
     ]
 }
 
@@ -104,6 +106,8 @@ pub fn typescript() -> String {
         StorageNoticeKind::decl(&cfg),
         StorageNotice::decl(&cfg),
         RetryWait::decl(&cfg),
+        ApprovalState::decl(&cfg),
+        ApprovalView::decl(&cfg),
         crate::about::About::decl(&cfg),
         AppSnapshot::decl(&cfg),
     ];
@@ -125,6 +129,7 @@ pub fn typescript() -> String {
     out.push_str(&format!("export const EVENT_DEEP_LINK = {:?};\n", crate::EVENT_DEEP_LINK));
     out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::link::EVENT_USPS_LINK));
     out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::EVENT_RETRY_WAIT));
+    out.push_str(&format!("export const EVENT_APPROVAL = {:?};\n", crate::watch::EVENT_APPROVAL));
     out
 }
 

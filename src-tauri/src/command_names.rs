@@ -28,4 +28,5 @@ pub const COMMANDS: &[&str] = &[
     "verify_identifiers",
     "email_link_summary",
     "save_stamps_draft",
+    "check_approval_now",
 ];

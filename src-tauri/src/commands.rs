@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use tauri::State;
 use ts_rs::TS;
+use uspslink_core::approval::ApprovalView;
 use uspslink_core::error::{FieldProblem, HasKind};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
 use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
@@ -266,8 +267,11 @@ pub async fn save_identifiers_draft(state: State<'_, AppState>, form: Identifier
 pub async fn verify_identifiers<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersUpdate> {
     guarded("verify_identifiers", async {
         let result = crate::identifiers::verify(&state, form).await;
-        if matches!(&result, Err(e) if e.kind == ErrorKind::NeedsReconnecting) {
-            crate::link::announce(&app);
+        match &result {
+            Err(e) if e.kind == ErrorKind::NeedsReconnecting => crate::link::announce(&app),
+            // The link is complete: the approval watch makes its first check now.
+            Ok(_) => state.watch_wake.notify_one(),
+            Err(_) => {}
         }
         result
     })
@@ -316,4 +320,25 @@ mod tests {
         let form = RegistrationForm { address: uspslink_core::shipengine::AddressForm { postal_code: "1234é5678".into(), ..form.address }, ..form };
         assert!(check_registration(form).await.unwrap().iter().any(|p| p.field == "address.postal_code"));
     }
+}
+
+/// *Check now*: ask USPS whether the NSA rates are approved (within the daily ceiling).
+#[tauri::command]
+pub async fn check_approval_now<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<ApprovalView> {
+    guarded("check_approval_now", async {
+        let env = state.environment();
+        match crate::approval::check_in(&state, env, crate::approval::Trigger::CheckNow).await {
+            Ok(outcome) => {
+                crate::watch::after_check(&app, env, &outcome);
+                Ok(outcome.view)
+            }
+            Err(e) => {
+                if e.kind == ErrorKind::NeedsReconnecting {
+                    crate::link::announce(&app);
+                }
+                Err(e)
+            }
+        }
+    })
+    .await
 }

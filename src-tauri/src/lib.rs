@@ -2,6 +2,7 @@
 //! in `commands.rs`; everything else lives in `uspslink-core` and `uspslink-sandbox`.
 
 mod about;
+mod approval;
 pub mod bindings;
 mod commands;
 mod identifiers;
@@ -10,6 +11,7 @@ mod relaunch;
 mod scheme;
 mod stamps;
 mod state;
+mod watch;
 
 include!("command_names.rs");
 
@@ -34,6 +36,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_store::Builder::new().build())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
             // The log file (for *About* and support): beside the app's other logs.
             match app.path().app_log_dir().map(|d| about::open_log_file(&d)) {
@@ -62,10 +65,8 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
                 if let Err(e) = handle.state::<AppState>().ensure_sandbox().await {
                     tracing::error!("sandbox did not start: {e}");
                 }
-                // Link health: refresh the USPS token if it is (nearly) expired.
-                if let Err(e) = link::refresh_if_needed(&handle).await {
-                    tracing::warn!("USPS link check failed: {}", e.message);
-                }
+                // Link health and the approval watch, for as long as the app runs.
+                watch::run(handle).await;
             });
             Ok(())
         })
@@ -97,6 +98,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             commands::verify_identifiers,
             commands::email_link_summary,
             commands::save_stamps_draft,
+            commands::check_approval_now,
         ])
 }
 

@@ -294,6 +294,8 @@ pub async fn complete<R: Runtime>(app: tauri::AppHandle<R>, env: Environment, at
         Ok(()) => {
             tracing::info!("USPS business account linked");
             state.set_link_failure(None);
+            // A reconnect: the approval watch takes up the link again now.
+            state.watch_wake.notify_one();
             // Finishes the guideline step when the user got there through the steps; a reconnect
             // from elsewhere leaves their place alone.
             if let Err(e) = state.apply(env, OnboardingEvent::Complete(Step::LinkBusinessAccount)) {

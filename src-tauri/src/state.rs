@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tauri::Runtime;
 use tauri_plugin_store::StoreExt;
 use ts_rs::TS;
+use uspslink_core::approval::{ApprovalQuery, ApprovalRecord, ApprovalView, Schedule};
 use uspslink_core::callback::{self, CallbackSummary};
 use uspslink_core::durable::{self, Recovery};
 use uspslink_core::error::HasKind;
@@ -43,6 +44,8 @@ const NAME_PROGRESS: &str = "progress";
 const NAME_USPS_LINK: &str = "usps_link";
 const NAME_STAMPS: &str = "stamps";
 const NAME_IDENTIFIERS: &str = "identifiers";
+/// The approval watch's record (newer than environments: never a top-level key).
+const NAME_APPROVAL: &str = "approval";
 /// The per-environment records; before environments they were top-level keys of these names.
 const ENV_RECORDS: [&str; 4] = [NAME_PROGRESS, NAME_USPS_LINK, NAME_STAMPS, NAME_IDENTIFIERS];
 const RECENT_LINKS: usize = 10;
@@ -51,6 +54,39 @@ pub const NEEDS_RECONNECTING: &str = "Your USPS connection has expired or was re
                                       connection: reconnect to continue.";
 /// Forces the environment for this run (tests, demos) without touching the stored preference.
 pub const ENV_ENVIRONMENT: &str = "USPSLINK_ENVIRONMENT";
+/// The approval check's schedule, as JSON (`Schedule`): USPS's quota may differ per app.
+pub const ENV_APPROVAL_SCHEDULE: &str = "USPSLINK_APPROVAL_SCHEDULE";
+/// The approval check's request body, as a JSON template (`ApprovalQuery`): inferred from the
+/// public spec, so replaceable without a new build.
+pub const ENV_APPROVAL_QUERY: &str = "USPSLINK_APPROVAL_QUERY";
+
+/// How the approval watch asks USPS, read once at start.
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalConfig {
+    pub schedule: Schedule,
+    pub query: ApprovalQuery,
+}
+
+impl ApprovalConfig {
+    /// From the environment; a value that does not parse is logged and the default used.
+    pub fn from_env() -> Self {
+        let mut c = Self::default();
+        if let Ok(text) = std::env::var(ENV_APPROVAL_SCHEDULE) {
+            match serde_json::from_str::<Schedule>(&text) {
+                Ok(s) if s.max_per_day > 0 && s.interval_secs > 0 => c.schedule = s,
+                Ok(_) => tracing::warn!("{ENV_APPROVAL_SCHEDULE}: interval_secs and max_per_day must be above 0; using the default"),
+                Err(e) => tracing::warn!("{ENV_APPROVAL_SCHEDULE} is not a schedule ({e}); using the default"),
+            }
+        }
+        if let Ok(text) = std::env::var(ENV_APPROVAL_QUERY) {
+            match ApprovalQuery::from_json(&text) {
+                Ok(q) => c.query = q,
+                Err(e) => tracing::warn!("{ENV_APPROVAL_QUERY}: {e}; using the default"),
+            }
+        }
+        c
+    }
+}
 
 /// The store key of an environment's record.
 pub fn env_key(env: Environment, name: &str) -> String {
@@ -138,6 +174,8 @@ pub struct AppSnapshot {
     pub usps_link: LinkStatus,
     pub stamps: StampsRecord,
     pub identifiers: IdentifiersView,
+    /// Whether USPS approved the NSA rates yet, as the watch last found.
+    pub approval: ApprovalView,
     /// Said once: what was found wrong with the progress file at start.
     pub storage_notice: Option<StorageNotice>,
 }
@@ -226,6 +264,7 @@ struct EnvRecords {
     link: LinkRecord,
     stamps: StampsRecord,
     identifiers: IdentifiersRecord,
+    approval: ApprovalRecord,
 }
 
 /// A sign-in open in the browser, as remembered across a restart: never the state itself.
@@ -301,6 +340,12 @@ pub struct AppState {
     /// One Stamps.com registration and one SMS request at a time, whatever the UI sends.
     pub(crate) register_in_flight: tokio::sync::Mutex<()>,
     pub(crate) sms_in_flight: tokio::sync::Mutex<()>,
+    pub(crate) approval_config: ApprovalConfig,
+    /// One approval check at a time (the watch's and *Check now*), so two never spend the quota
+    /// twice or race on the record.
+    pub(crate) approval_in_flight: tokio::sync::Mutex<()>,
+    /// Wakes the background watch early: the link completed, the environment changed.
+    pub(crate) watch_wake: tokio::sync::Notify,
 }
 
 fn storage_error(e: impl std::fmt::Display) -> IpcError {
@@ -374,6 +419,9 @@ impl AppState {
             refresh_lock: tokio::sync::Mutex::new(()),
             register_in_flight: tokio::sync::Mutex::new(()),
             sms_in_flight: tokio::sync::Mutex::new(()),
+            approval_config: ApprovalConfig::from_env(),
+            approval_in_flight: tokio::sync::Mutex::new(()),
+            watch_wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -466,6 +514,7 @@ impl AppState {
                 link: read(p, &env_key(env, NAME_USPS_LINK)),
                 stamps: read(p, &env_key(env, NAME_STAMPS)),
                 identifiers: read(p, &env_key(env, NAME_IDENTIFIERS)),
+                approval: read(p, &env_key(env, NAME_APPROVAL)),
             }
         });
         f(records)
@@ -507,6 +556,7 @@ impl AppState {
             usps_link: self.link_status(environment),
             stamps: self.stamps_record(environment),
             identifiers: self.identifiers_view(environment),
+            approval: self.approval_view(environment),
             storage_notice: lock(&self.storage_notice).clone(),
         }
     }
@@ -571,6 +621,19 @@ impl AppState {
         self.with_records(env, |r| r.identifiers.view(&r.link.hints))
     }
 
+    pub fn approval_record(&self, env: Environment) -> ApprovalRecord {
+        self.with_records(env, |r| r.approval.clone())
+    }
+
+    pub fn set_approval_record(&self, env: Environment, record: ApprovalRecord) -> Result<(), IpcError> {
+        self.replace(env, NAME_APPROVAL, |r| &mut r.approval, record)
+    }
+
+    /// The approval watch as the dashboard shows it.
+    pub fn approval_view(&self, env: Environment) -> ApprovalView {
+        self.with_records(env, |r| r.approval.view(&self.approval_config.schedule, r.progress.link_complete, unix_now()))
+    }
+
     pub fn set_link_failure(&self, failure: Option<IpcError>) {
         *lock(&self.link_failure) = failure;
     }
@@ -607,6 +670,8 @@ impl AppState {
             lock(&self.attempts).cancel_all();
             self.set_link_failure(None);
             let _ = self.forget_sign_ins(|_| true);
+            // The watch looks at the new environment's link and approval now, not at its next tick.
+            self.watch_wake.notify_one();
         }
         *current = new;
         Ok(())

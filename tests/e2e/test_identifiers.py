@@ -41,6 +41,14 @@ def stamps_account(d, profile) -> None:
     wait_step(d, "usps_business_account")
 
 
+def sign_in_after_the_usps_steps(d) -> None:
+    """From the USPS Business Account step: both USPS steps done, then *Link* (the browser signs in)."""
+    d.find_element(*by_testid("complete-step")).click()  # USPS Business Account
+    wait_for(d, "payment-confirm").click()
+    d.find_element(*by_testid("complete-step")).click()
+    wait_for(d, "link-start").click()
+
+
 def value(d, field: str) -> str:
     return d.find_element("css selector", f'[data-field="{field}"]').get_attribute("value")
 
@@ -66,10 +74,7 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
     d.find_element(*by_testid("complete-step")).click()
 
     stamps_account(d, profile)
-    d.find_element(*by_testid("complete-step")).click()  # USPS Business Account
-    wait_for(d, "payment-confirm").click()
-    d.find_element(*by_testid("complete-step")).click()
-    wait_for(d, "link-start").click()
+    sign_in_after_the_usps_steps(d)
     # Linked: with the Stamps.com account done, the guidelines go straight on to the identifiers.
     wait_step(d, "identifiers", timeout=30)
     assert d.find_element(*by_testid("step-link_business_account")).get_attribute("data-status") == "done"

@@ -200,6 +200,22 @@ wait_ms: number,
  */
 reason: string, };
 
+export type ApprovalState = { "state": "not_started" } | { "state": "unchecked" } | { "state": "waiting" } | { "state": "could_not_check", reason: string, } | { "state": "approved", approved_on: string, };
+
+export type ApprovalView = { 
+/**
+ * Unix seconds.
+ */
+last_checked: number | null, 
+/**
+ * Unix seconds; None once approved (the watch stops) or before the link is complete.
+ */
+next_check: number | null, 
+/**
+ * Whether *Check now* may go out now (the daily ceiling).
+ */
+check_now_allowed: boolean, } & ({ "state": "not_started" } | { "state": "unchecked" } | { "state": "waiting" } | { "state": "could_not_check", reason: string, } | { "state": "approved", approved_on: string, });
+
 export type About = { version: string, environment: string, data_folder: string, log_file: string, 
 /**
  * Everything above and more, as one text to paste into a support request.
@@ -215,6 +231,10 @@ environment: Environment, environment_label: string,
  * None while the sandbox is still starting.
  */
 endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link: LinkStatus, stamps: StampsRecord, identifiers: IdentifiersView, 
+/**
+ * Whether USPS approved the NSA rates yet, as the watch last found.
+ */
+approval: ApprovalView, 
 /**
  * Said once: what was found wrong with the progress file at start.
  */
@@ -249,8 +269,10 @@ export type Commands = {
   verify_identifiers: { args: { form: IdentifiersForm }; returns: IdentifiersUpdate };
   email_link_summary: { args: {  }; returns: null };
   save_stamps_draft: { args: { draft: StampsDraft }; returns: null };
+  check_approval_now: { args: {  }; returns: ApprovalView };
 };
 
 export const EVENT_DEEP_LINK = "deep-link";
 export const EVENT_USPS_LINK = "usps-link";
 export const EVENT_RETRY_WAIT = "retry-wait";
+export const EVENT_APPROVAL = "approval";

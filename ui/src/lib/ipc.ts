@@ -2,9 +2,11 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import {
+  EVENT_APPROVAL,
   EVENT_DEEP_LINK,
   EVENT_RETRY_WAIT,
   EVENT_USPS_LINK,
+  type ApprovalView,
   type Commands,
   type DeepLinkNotice,
   type ErrorKind,
@@ -90,6 +92,10 @@ export function onRetryWait(handler: (wait: RetryWait) => void): Promise<Unliste
 
 export function onDeepLink(handler: (notice: DeepLinkNotice) => void): Promise<UnlistenFn> {
   return listen<DeepLinkNotice>(EVENT_DEEP_LINK, (event) => handler(event.payload));
+}
+
+export function onApproval(handler: (view: ApprovalView) => void): Promise<UnlistenFn> {
+  return listen<ApprovalView>(EVENT_APPROVAL, (event) => handler(event.payload));
 }
 
 export function onLinkUpdate(handler: (update: LinkUpdate) => void): Promise<UnlistenFn> {

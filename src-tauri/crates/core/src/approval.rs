@@ -24,7 +24,7 @@ use crate::payments::PaymentAccount;
 pub const NO_APPROVED_CONTRACT: &str = "160212";
 
 /// What one check found.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ApprovalAnswer {
     /// USPS priced the parcel at the contract's rates: the NSA rates are active.
@@ -42,13 +42,20 @@ pub enum ApprovalError {
     Unauthorized(String),
     #[error("the approval request template is not usable: {0}")]
     BadTemplate(String),
+    /// The watch starts once USPS accepted the identifiers (the guide's last step).
+    #[error("Finish the steps first: uspslink starts asking USPS about your NSA rates once USPS has accepted your identifiers.")]
+    NotLinkedYet,
+    /// *Check now* beyond its daily ceiling: USPS counts every call against the app's quota.
+    #[error("uspslink has asked USPS {checks} times in the last 24 hours, which is as often as it may; it checks again by itself at {next}.")]
+    TooManyChecks { checks: u32, next: String },
 }
 
 impl HasKind for ApprovalError {
     fn kind(&self) -> ErrorKind {
         match self {
             ApprovalError::Unauthorized(_) => ErrorKind::NeedsReconnecting,
-            ApprovalError::BadTemplate(_) => ErrorKind::NotConfigured,
+            ApprovalError::BadTemplate(_) | ApprovalError::NotLinkedYet => ErrorKind::NotConfigured,
+            ApprovalError::TooManyChecks { .. } => ErrorKind::RateLimited,
         }
     }
 }
@@ -207,6 +214,7 @@ impl ApprovalClient {
 /// day: one at start (when the last is older than the interval), then every few hours with jitter,
 /// sooner after a failed check but never more than [`Schedule::max_per_day`] a day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Schedule {
     pub interval_secs: u64,
     pub jitter_secs: u64,
@@ -271,6 +279,119 @@ impl Schedule {
     /// Whether a *Check now* may go out: the daily quota holds for it too.
     pub fn check_now_allowed(&self, history: &CheckHistory, now: u64) -> bool {
         (history.recent.iter().filter(|t| now.saturating_sub(**t) < 86_400).count() as u32) < self.max_per_day * 2
+    }
+}
+
+/// What the watch keeps per environment (in the progress file; nothing in it is secret).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApprovalRecord {
+    pub history: CheckHistory,
+    /// The answer of the last check that was made.
+    pub last_answer: Option<ApprovalAnswer>,
+    /// Unix seconds of the first check that found the rates approved. Once set it stays: approval
+    /// is not taken back by a later check that could not be made.
+    pub approved_at: Option<u64>,
+    /// Unix seconds of the next automatic check (drawn once, with its jitter, after each check).
+    pub next_check: Option<u64>,
+    /// The desktop notification of the approval went out (it is sent once).
+    pub notified: bool,
+}
+
+/// The approval watch as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// The link is not complete yet: nothing to watch.
+    NotStarted,
+    /// Not checked yet (the first check is on its way).
+    Unchecked,
+    Waiting,
+    CouldNotCheck { reason: String },
+    /// `approved_on`: `YYYY-MM-DD` (UTC) of the check that found the rates approved.
+    Approved { approved_on: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct ApprovalView {
+    #[serde(flatten)]
+    pub state: ApprovalState,
+    /// Unix seconds.
+    #[ts(type = "number | null")]
+    pub last_checked: Option<u64>,
+    /// Unix seconds; None once approved (the watch stops) or before the link is complete.
+    #[ts(type = "number | null")]
+    pub next_check: Option<u64>,
+    /// Whether *Check now* may go out now (the daily ceiling).
+    pub check_now_allowed: bool,
+}
+
+fn ymd(unix_secs: u64) -> String {
+    let (y, m, d) = crate::usps::civil_date(unix_secs);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `HH:MM UTC` of a Unix second, or the date too when it is not today (for messages).
+fn when(unix_secs: u64, now: u64) -> String {
+    let hm = format!("{:02}:{:02} UTC", (unix_secs % 86_400) / 3600, (unix_secs % 3600) / 60);
+    if unix_secs / 86_400 == now / 86_400 {
+        hm
+    } else {
+        format!("{} {hm}", ymd(unix_secs))
+    }
+}
+
+impl ApprovalRecord {
+    pub fn is_approved(&self) -> bool {
+        self.approved_at.is_some()
+    }
+
+    /// Whether the watch should ask USPS now (automatically).
+    pub fn due(&self, link_complete: bool, now: u64) -> bool {
+        link_complete && !self.is_approved() && self.next_check.is_none_or(|t| now >= t)
+    }
+
+    /// A *Check now*: refused (changing nothing) beyond the daily ceiling.
+    pub fn may_check_now(&self, schedule: &Schedule, link_complete: bool, now: u64) -> Result<(), ApprovalError> {
+        if !link_complete {
+            return Err(ApprovalError::NotLinkedYet);
+        }
+        if schedule.check_now_allowed(&self.history, now) {
+            return Ok(());
+        }
+        let checks = self.history.recent.iter().filter(|t| now.saturating_sub(**t) < 86_400).count() as u32;
+        let next = self.next_check.unwrap_or_else(|| schedule.next_check(&self.history, now, 0));
+        Err(ApprovalError::TooManyChecks { checks, next: when(next, now) })
+    }
+
+    /// Take one check's answer. Returns whether this answer is the approval (the first time).
+    pub fn record(&mut self, answer: ApprovalAnswer, schedule: &Schedule, now: u64, random: u64) -> bool {
+        let answered = !matches!(answer, ApprovalAnswer::CouldNotCheck { .. });
+        self.history.record(now, answered);
+        let newly_approved = matches!(answer, ApprovalAnswer::Approved { .. }) && self.approved_at.is_none();
+        if newly_approved {
+            self.approved_at = Some(now);
+        }
+        self.last_answer = Some(answer);
+        self.next_check = if self.is_approved() { None } else { Some(schedule.next_check(&self.history, now, random)) };
+        newly_approved
+    }
+
+    pub fn view(&self, schedule: &Schedule, link_complete: bool, now: u64) -> ApprovalView {
+        let state = match (&self.approved_at, &self.last_answer) {
+            (Some(at), _) => ApprovalState::Approved { approved_on: ymd(*at) },
+            _ if !link_complete => ApprovalState::NotStarted,
+            (None, None) => ApprovalState::Unchecked,
+            (None, Some(ApprovalAnswer::CouldNotCheck { reason })) => ApprovalState::CouldNotCheck { reason: reason.clone() },
+            (None, Some(_)) => ApprovalState::Waiting,
+        };
+        let watching = link_complete && !self.is_approved();
+        ApprovalView {
+            state,
+            last_checked: self.history.last_check,
+            next_check: if watching { Some(self.next_check.unwrap_or(now)) } else { None },
+            check_now_allowed: watching && schedule.check_now_allowed(&self.history, now),
+        }
     }
 }
 
@@ -355,5 +476,54 @@ mod tests {
         }
         assert!(!s.check_now_allowed(&h, last + 10), "Check now has a ceiling too");
         assert!(h.recent.len() <= 12);
+    }
+
+    #[test]
+    fn the_record_keeps_the_approval_and_stops_the_watch() {
+        let s = Schedule::default();
+        let now = 1_800_000_000;
+        let mut r = ApprovalRecord::default();
+        assert_eq!(r.view(&s, false, now).state, ApprovalState::NotStarted);
+        assert!(!r.due(false, now), "nothing to watch before the link is complete");
+        assert!(matches!(r.may_check_now(&s, false, now), Err(ApprovalError::NotLinkedYet)));
+        assert!(r.due(true, now), "the first check goes out at once");
+        assert_eq!(r.view(&s, true, now).state, ApprovalState::Unchecked);
+        assert!(!r.record(ApprovalAnswer::Waiting, &s, now, 0));
+        let v = r.view(&s, true, now);
+        assert_eq!(v.state, ApprovalState::Waiting);
+        assert_eq!(v.last_checked, Some(now));
+        let next = v.next_check.unwrap();
+        assert!(next > now + 3 * 3600 && !r.due(true, now + 60) && r.due(true, next));
+        assert!(!r.record(ApprovalAnswer::CouldNotCheck { reason: "USPS answered HTTP 503".into() }, &s, now + 10, 0));
+        assert!(matches!(r.view(&s, true, now + 10).state, ApprovalState::CouldNotCheck { reason } if reason.contains("503")));
+        assert_eq!(r.next_check, Some(now + 10 + 900), "a failed check is tried again sooner");
+        assert!(r.record(ApprovalAnswer::Approved { total_price: Some(8.85) }, &s, now + 20, 0), "the first approval is news");
+        assert!(!r.record(ApprovalAnswer::Approved { total_price: Some(8.85) }, &s, now + 30, 0), "the second is not");
+        // A later check that could not be made does not take the approval back.
+        r.record(ApprovalAnswer::CouldNotCheck { reason: "HTTP 500".into() }, &s, now + 40, 0);
+        let v = r.view(&s, true, now + 50);
+        assert_eq!(v.state, ApprovalState::Approved { approved_on: "2027-01-15".into() });
+        assert_eq!((v.next_check, v.check_now_allowed), (None, false));
+        assert!(!r.due(true, now + 10 * 86_400), "the watch has stopped");
+        // The record survives the progress file.
+        let back: ApprovalRecord = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn check_now_is_refused_past_its_ceiling_with_the_time_of_the_next_check() {
+        let s = Schedule::default();
+        let now = 1_800_000_000;
+        let mut r = ApprovalRecord::default();
+        for i in 0..12 {
+            assert!(r.may_check_now(&s, true, now + i).is_ok(), "{i}");
+            r.record(ApprovalAnswer::Waiting, &s, now + i, 0);
+        }
+        let refused = r.may_check_now(&s, true, now + 20).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::RateLimited);
+        let words = refused.to_string();
+        assert!(words.contains("12 times") && words.contains("UTC"), "{words}");
+        assert!(!r.view(&s, true, now + 20).check_now_allowed);
+        assert!(r.may_check_now(&s, true, now + 86_400 + 20).is_ok(), "a day later it may again");
     }
 }

@@ -1,0 +1,209 @@
+//! Whether USPS approved the NSA rates yet: one check of the CONTRACT price search with the linked
+//! token, recorded so the schedule (and the dashboard) know when it was and what it found. Plain
+//! Rust over the state; the background loop that calls it is `watch.rs`. The rules (what an answer
+//! means, when to ask) are `uspslink_core::approval`.
+
+use std::hash::{BuildHasher, Hasher};
+
+use uspslink_core::approval::{ApprovalAnswer, ApprovalClient, ApprovalError, ApprovalView};
+use uspslink_core::error::HasKind;
+use uspslink_core::http::Retry;
+use uspslink_core::payments::PaymentAccount;
+use uspslink_core::settings::Environment;
+use uspslink_core::usps::unix_now;
+use uspslink_core::{ErrorKind, IpcError};
+
+use crate::state::{AppState, NEEDS_RECONNECTING};
+
+/// Who asks: the background watch (only when due, quietly) or the owner's *Check now*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Watch,
+    CheckNow,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    pub view: ApprovalView,
+    /// Whether a request went to USPS (the watch asks only when due).
+    pub checked: bool,
+    /// This check found the approval, the first time.
+    pub newly_approved: bool,
+}
+
+/// Any number will do for the jitter; a std hasher's random keys give one without a dependency.
+fn random() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(unix_now());
+    h.finish()
+}
+
+/// Ask USPS once (a 401 first gets one refreshed token, as every payments call does).
+async fn ask(state: &AppState, env: Environment, client: &ApprovalClient, account: &PaymentAccount) -> Result<ApprovalAnswer, IpcError> {
+    let token = crate::link::access_token_in(state, env, false).await?;
+    let mut answer = client.check(&token, account).await;
+    drop(token);
+    if let Err(ApprovalError::Unauthorized(reason)) = &answer {
+        tracing::info!("USPS answered the approval check with 401 ({reason}); trying once more with a refreshed token");
+        let token = crate::link::access_token_in(state, env, true).await?;
+        answer = client.check(&token, account).await;
+    }
+    match answer {
+        Ok(a) => Ok(a),
+        Err(e @ ApprovalError::Unauthorized(_)) => {
+            crate::link::mark_broken(state, env, &e.to_string()).await?;
+            Err(IpcError::new(ErrorKind::NeedsReconnecting, NEEDS_RECONNECTING))
+        }
+        Err(e) => Err(e.to_ipc()),
+    }
+}
+
+/// One check for `env`. The watch's is skipped (changing nothing) unless it is due and the link is
+/// healthy; a *Check now* is refused past its daily ceiling. A check that could not be made is
+/// recorded too, so the schedule backs off instead of asking again at once. A link USPS no longer
+/// takes answers `needs_reconnecting` (and the link shows it); the watch waits for a reconnect.
+pub async fn check_in(state: &AppState, env: Environment, trigger: Trigger) -> Result<CheckOutcome, IpcError> {
+    let _one_at_a_time = state.approval_in_flight.lock().await;
+    let config = &state.approval_config;
+    let now = unix_now();
+    let record = state.approval_record(env);
+    let complete = state.progress(env).link_complete;
+    let unchanged = |state: &AppState| CheckOutcome { view: state.approval_view(env), checked: false, newly_approved: false };
+    if record.is_approved() {
+        return Ok(unchanged(state));
+    }
+    match trigger {
+        Trigger::CheckNow => record.may_check_now(&config.schedule, complete, now).map_err(|e| e.to_ipc())?,
+        Trigger::Watch => {
+            let link = state.link_record(env);
+            if !record.due(complete, now) || !link.linked || link.needs_reconnecting {
+                return Ok(unchanged(state));
+            }
+        }
+    }
+    let Some(summary) = state.identifiers_record(env).summary else {
+        return Err(ApprovalError::NotLinkedYet.to_ipc());
+    };
+    let endpoints = state.endpoints_ready(env).await?;
+    // The watch retries quietly; only the owner's own press shows the retry countdown.
+    let retry = if trigger == Trigger::CheckNow { state.retry() } else { Retry::default() };
+    let client = ApprovalClient::new(&endpoints.usps_api, config.query.clone()).with_retry(retry);
+    let answer = match ask(state, env, &client, &summary.identifiers.account).await {
+        Ok(a) => a,
+        Err(e) if e.kind == ErrorKind::NeedsReconnecting => return Err(e),
+        // Could not refresh, could not reach USPS: a check that could not be made.
+        Err(e) => ApprovalAnswer::CouldNotCheck { reason: e.message },
+    };
+    match &answer {
+        ApprovalAnswer::Approved { total_price } => tracing::info!(?total_price, "USPS priced the parcel at contract rates: the NSA rates are approved"),
+        ApprovalAnswer::Waiting => tracing::info!("USPS has no approved contract for the account yet"),
+        ApprovalAnswer::CouldNotCheck { reason } => tracing::warn!("could not check the approval: {reason}"),
+    }
+    let mut record = state.approval_record(env);
+    let newly_approved = record.record(answer, &config.schedule, unix_now(), random());
+    state.set_approval_record(env, record)?;
+    Ok(CheckOutcome { view: state.approval_view(env), checked: true, newly_approved })
+}
+
+/// The approval's desktop notification went out: it is not sent again.
+pub fn mark_notified(state: &AppState, env: Environment) -> Result<(), IpcError> {
+    let record = state.approval_record(env);
+    if record.notified {
+        return Ok(());
+    }
+    state.set_approval_record(env, uspslink_core::approval::ApprovalRecord { notified: true, ..record })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The check without a window: a completed link against a real sandbox.
+    use uspslink_core::approval::ApprovalState;
+    use uspslink_core::onboarding::{OnboardingEvent, Step};
+    use uspslink_core::payments::IdentifiersForm;
+
+    use super::*;
+
+    const SB: Environment = Environment::Sandbox;
+
+    async fn completed(user: &str) -> AppState {
+        let (s, _p) = crate::link::tests::linked_state(user).await;
+        for step in [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount] {
+            s.apply(SB, OnboardingEvent::Complete(step)).unwrap();
+        }
+        s.apply(SB, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
+        let form = IdentifiersForm { crid: "20538353".into(), mid: "901234567".into(), eps_account: "1000000001".into(), ..Default::default() };
+        crate::identifiers::verify(&s, form).await.unwrap();
+        s
+    }
+
+    async fn approve(s: &AppState) {
+        let url = format!("{}/sandbox/usps/approve-contract", s.sandbox().base_url());
+        let r = reqwest::Client::new().post(url).json(&serde_json::json!({"crid": "20538353"})).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
+    #[tokio::test]
+    async fn waiting_then_approved_and_the_watch_stops() {
+        let s = completed("merchant").await;
+        let first = check_in(&s, SB, Trigger::Watch).await.unwrap();
+        assert!(first.checked && !first.newly_approved);
+        assert_eq!(first.view.state, ApprovalState::Waiting);
+        assert!(first.view.next_check.unwrap() > unix_now() + 3 * 3600);
+        // Not due again: the watch does not ask.
+        let again = check_in(&s, SB, Trigger::Watch).await.unwrap();
+        assert!(!again.checked);
+        approve(&s).await;
+        let now = check_in(&s, SB, Trigger::CheckNow).await.unwrap();
+        assert!(now.checked && now.newly_approved);
+        assert!(matches!(now.view.state, ApprovalState::Approved { .. }));
+        assert_eq!(now.view.next_check, None);
+        let after = check_in(&s, SB, Trigger::CheckNow).await.unwrap();
+        assert!(!after.checked && !after.newly_approved, "once approved, nothing more is asked");
+        assert!(!s.approval_record(SB).notified);
+        mark_notified(&s, SB).unwrap();
+        assert!(s.approval_record(SB).notified);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_asked_before_the_link_is_complete() {
+        let (s, _p) = crate::link::tests::linked_state("merchant").await;
+        assert!(!check_in(&s, SB, Trigger::Watch).await.unwrap().checked);
+        let refused = check_in(&s, SB, Trigger::CheckNow).await.unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::NotConfigured);
+        assert_eq!(s.approval_record(SB), Default::default());
+    }
+
+    #[tokio::test]
+    async fn a_revoked_user_turns_the_link_to_reconnect_and_the_watch_waits() {
+        let s = completed("merchant").await;
+        let url = format!("{}/sandbox/usps/revoke-user", s.sandbox().base_url());
+        let r = reqwest::Client::new().post(url).json(&serde_json::json!({"username": "merchant"})).send().await.unwrap();
+        assert!(r.status().is_success());
+        let e = check_in(&s, SB, Trigger::Watch).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NeedsReconnecting);
+        assert!(s.link_record(SB).needs_reconnecting);
+        assert_eq!(s.approval_record(SB).history.last_check, None, "a broken link is not a check");
+        assert!(!check_in(&s, SB, Trigger::Watch).await.unwrap().checked, "the watch waits for a reconnect");
+    }
+
+    #[tokio::test]
+    async fn a_failed_check_is_recorded_and_backs_off() {
+        let s = completed("merchant").await;
+        let fault = uspslink_sandbox::Fault { status: Some(500), ..Default::default() };
+        s.sandbox().inject_fault("/prices/v3/total-rates/search", fault, 1);
+        let o = check_in(&s, SB, Trigger::Watch).await.unwrap();
+        assert!(matches!(&o.view.state, ApprovalState::CouldNotCheck { reason } if reason.contains("500")), "{:?}", o.view);
+        let wait = o.view.next_check.unwrap() - o.view.last_checked.unwrap();
+        assert!((900..=1800).contains(&wait), "15 minutes and up to a quarter of the jitter: {wait}");
+        // A retail price is never an approval.
+        let q = uspslink_core::approval::ApprovalQuery::from_json(
+            r#"{"originZIPCode":"78756","destinationZIPCode":"78701","weight":1,"mailClass":"PRIORITY_MAIL","priceType":"RETAIL","accountType":"{accountType}","accountNumber":"{accountNumber}"}"#,
+        )
+        .unwrap();
+        let mut s = s;
+        s.approval_config.query = q;
+        approve(&s).await;
+        let o = check_in(&s, SB, Trigger::CheckNow).await.unwrap();
+        assert!(matches!(o.view.state, ApprovalState::CouldNotCheck { .. }), "{:?}", o.view);
+    }
+}
