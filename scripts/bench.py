@@ -1,4 +1,10 @@
-"""The measuring half of scripts/bench (run inside scripts/with-desktop)."""
+"""The measuring half of scripts/bench (run inside scripts/with-desktop).
+
+uspslink and a bare Tauri window (bench/bare: same Tauri, same window size, a one-line page) are
+started alternately, each in a fresh profile; "interactive" is the same for both: the page's first
+paint, two more frames and one IPC round trip, timed from the launch to the line the app prints.
+Memory is the summed PSS of the process and its WebKit processes after 3 s at idle. Also printed:
+uspslink's start-up timeline (USPSLINK_LOG=debug), deep-link receipt, binary and UI sizes."""
 
 import gzip
 import os
@@ -13,8 +19,11 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BINARY = pathlib.Path(os.environ.get("USPSLINK_BINARY", ROOT / "target" / "release" / "uspslink"))
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+BARE = pathlib.Path(os.environ.get("USPSLINK_BARE_BINARY", ROOT / "target" / "release" / "uspslink-bare-window"))
+PAIRS = int(sys.argv[1]) if len(sys.argv) > 1 else 7
 IDLE_SECONDS = 3.0
+READY = re.compile(r"interactive after (\d+) ms")
+PHASE = re.compile(r"uspslink_app::startup: (.+?) at (\d+) ms")
 
 
 def descendants(pid: int) -> list[int]:
@@ -44,67 +53,115 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
-def one_run() -> tuple[float, int, float, float]:
-    home = pathlib.Path(tempfile.mkdtemp(prefix="uspslink-bench-"))
-    env = dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / "d"), XDG_CONFIG_HOME=str(home / "c"),
-               XDG_CACHE_HOME=str(home / "k"))
-    t0 = time.monotonic()
-    proc = subprocess.Popen([str(BINARY)], env=env, stderr=subprocess.PIPE, text=True)
-    ready = threading.Event()
-    linked = threading.Event()
-    lines: list[str] = []
-    app_ms = [0.0]
-    stamps = {}
+class Run:
+    """One start of a binary in a fresh profile: wall time to interactive, PSS at idle, the log."""
 
-    def reader():
-        for line in proc.stderr:
-            lines.append(line)
-            m = re.search(r"interactive after (\d+) ms", line)
-            if m and not ready.is_set():
-                stamps["ready"] = time.monotonic()
-                app_ms[0] = float(m.group(1))
-                ready.set()
-            if "OAuth callback received" in line:
-                stamps["link"] = time.monotonic()
-                linked.set()
+    def __init__(self, binary: pathlib.Path, deep_link: bool = False):
+        home = pathlib.Path(tempfile.mkdtemp(prefix="uspslink-bench-"))
+        env = dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / "d"), XDG_CONFIG_HOME=str(home / "c"),
+                   XDG_CACHE_HOME=str(home / "k"), USPSLINK_LOG="info,uspslink_app::startup=debug")
+        t0 = time.monotonic()
+        proc = subprocess.Popen([str(binary)], env=env, stderr=subprocess.PIPE, text=True)
+        ready, linked = threading.Event(), threading.Event()
+        self.lines: list[str] = []
+        stamps: dict[str, float] = {}
 
-    threading.Thread(target=reader, daemon=True).start()
-    try:
-        if not ready.wait(30):
-            raise RuntimeError("the app never became interactive:\n" + "".join(lines[-20:]))
-        wall = stamps["ready"] - t0
-        time.sleep(IDLE_SECONDS)
-        pss = sum(pss_kib(p) for p in descendants(proc.pid))
-        t1 = time.monotonic()
-        subprocess.run([str(BINARY), "uspslink://oauth/callback?code=BENCH123&state=benchState01234567"], env=env,
-                       capture_output=True, timeout=15)
-        if not linked.wait(10):
-            raise RuntimeError("the deep link never arrived")
-        link_ms = (stamps["link"] - t1) * 1000
-        return wall, pss, app_ms[0], link_ms
-    finally:
-        proc.terminate()
+        def reader():
+            for line in proc.stderr:
+                self.lines.append(line)
+                if READY.search(line) and not ready.is_set():
+                    stamps["ready"] = time.monotonic()
+                    ready.set()
+                # The bench's callback answers no sign-in: the app refuses it, which is the moment it has it.
+                if "OAuth callback received" in line or "refused a uspslink:// link" in line:
+                    stamps["link"] = time.monotonic()
+                    linked.set()
+
+        threading.Thread(target=reader, daemon=True).start()
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            if not ready.wait(30):
+                raise RuntimeError(f"{binary.name} never became interactive:\n" + "".join(self.lines[-20:]))
+            self.wall = stamps["ready"] - t0
+            time.sleep(IDLE_SECONDS)
+            self.by_process: dict[str, int] = {}
+            for p in descendants(proc.pid):
+                try:
+                    name = (pathlib.Path("/proc") / str(p) / "comm").read_text().strip()
+                except OSError:
+                    continue
+                name = "the app process" if p == proc.pid else name
+                self.by_process[name] = self.by_process.get(name, 0) + pss_kib(p)
+            self.pss_kib = sum(self.by_process.values())
+            self.link_ms = None
+            if deep_link:
+                t1 = time.monotonic()
+                subprocess.run([str(binary), "uspslink://oauth/callback?code=BENCH123&state=benchState01234567"],
+                               env=env, capture_output=True, timeout=15)
+                if not linked.wait(10):
+                    raise RuntimeError("the deep link never arrived")
+                self.link_ms = (stamps["link"] - t1) * 1000
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def phases(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for line in self.lines:
+            m = PHASE.search(line)
+            if m and m.group(1) not in out:
+                out[m.group(1)] = int(m.group(2))
+        return out
+
+
+def median(xs):
+    return statistics.median(xs)
 
 
 def main() -> None:
-    results = [one_run() for _ in range(RUNS)]
-    walls = [r[0] for r in results]
-    psss = [r[1] for r in results]
-    mains = [r[2] for r in results]
-    links = [r[3] for r in results]
+    bare, app = [], []
+    for i in range(PAIRS):
+        # Alternate which goes first, so neither always starts on a warmer machine.
+        if i % 2 == 0:
+            bare.append(Run(BARE))
+            app.append(Run(BINARY, deep_link=True))
+        else:
+            app.append(Run(BINARY, deep_link=True))
+            bare.append(Run(BARE))
+    bw, aw = [r.wall for r in bare], [r.wall for r in app]
+    bm, am = [r.pss_kib / 1024 for r in bare], [r.pss_kib / 1024 for r in app]
+    print(f"pairs: {PAIRS} (alternating, fresh profile each), Xvfb, {os.cpu_count()} cores")
+    print(f"interactive (launch -> first paint + 2 frames + 1 IPC round trip), median [min..max]:")
+    print(f"  bare Tauri window  {median(bw):.3f} s [{min(bw):.3f}..{max(bw):.3f}]")
+    print(f"  uspslink           {median(aw):.3f} s [{min(aw):.3f}..{max(aw):.3f}]")
+    print(f"  ratio              {median(aw) / median(bw):.2f}x (budget 1.15x)")
+    print(f"memory at idle (summed PSS, process + WebKit processes), median [min..max]:")
+    print(f"  bare Tauri window  {median(bm):.1f} MiB [{min(bm):.1f}..{max(bm):.1f}]")
+    print(f"  uspslink           {median(am):.1f} MiB [{min(am):.1f}..{max(am):.1f}]")
+    print(f"  ratio              {median(am) / median(bm):.2f}x (budget 1.10x)")
+    print("  by process (median MiB): bare | uspslink")
+    for n in sorted({n for r in bare + app for n in r.by_process}):
+        b = median([r.by_process.get(n, 0) / 1024 for r in bare])
+        a = median([r.by_process.get(n, 0) / 1024 for r in app])
+        print(f"    {n:<28} {b:7.1f} | {a:7.1f}")
+    names: list[str] = []
+    for r in app:
+        for n in r.phases():
+            if n not in names:
+                names.append(n)
+    print("uspslink start-up timeline (ms since main(), median of the runs):")
+    for n in sorted(names, key=lambda n: median([r.phases().get(n, 0) for r in app])):
+        values = [r.phases()[n] for r in app if n in r.phases()]
+        print(f"  {n:<34} {median(values):>6.0f}")
+    bare_setup = [int(m.group(1)) for r in bare for l in r.lines if (m := re.search(r"bare: setup at (\d+) ms", l))]
+    if bare_setup:
+        print(f"  (bare window: setup at {median(bare_setup):.0f} ms)")
+    links = [r.link_ms for r in app if r.link_ms is not None]
+    print(f"deep link, second launch -> running app has it: median {median(links):.0f} ms")
     js = b"".join(p.read_bytes() for p in sorted((ROOT / "ui" / "dist" / "assets").glob("*.js")))
-    print(f"runs: {RUNS} (fresh profile each), Xvfb, {os.cpu_count()} cores")
-    print(f"start to interactive (launch -> first paint + 2 frames): median {statistics.median(walls):.3f} s "
-          f"[{min(walls):.3f}..{max(walls):.3f}]")
-    print(f"  of which main() -> interactive: median {statistics.median(mains):.0f} ms")
-    print(f"memory at idle dashboard (summed PSS, app + WebKit processes): median {statistics.median(psss) / 1024:.1f} MiB "
-          f"[{min(psss) / 1024:.1f}..{max(psss) / 1024:.1f}]")
-    print(f"deep link, second launch -> running app has it: median {statistics.median(links):.0f} ms")
-    print(f"release binary: {BINARY.stat().st_size / 1e6:.2f} MB")
+    print(f"release binary: {BINARY.stat().st_size / 1e6:.2f} MB (bare window {BARE.stat().st_size / 1e6:.2f} MB)")
     print(f"UI JavaScript gzipped: {len(gzip.compress(js, 9)) / 1024:.1f} KiB ({len(js) / 1024:.1f} KiB raw)")
 
 

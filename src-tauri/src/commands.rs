@@ -77,7 +77,11 @@ fn env(state: &AppState) -> Environment {
 
 #[tauri::command]
 pub async fn get_snapshot(state: State<'_, AppState>) -> CmdResult<AppSnapshot> {
-    guarded("get_snapshot", async { Ok(state.snapshot()) }).await
+    guarded("get_snapshot", async {
+        crate::startup::phase("get_snapshot asked");
+        Ok(state.snapshot())
+    })
+    .await
 }
 
 #[tauri::command]
@@ -181,9 +185,12 @@ pub async fn recent_deep_links(state: State<'_, AppState>) -> CmdResult<Vec<Deep
 /// Called by the UI once the first screen is painted: logs the start-to-interactive time (read by
 /// scripts/bench) and returns it in milliseconds.
 #[tauri::command]
-pub async fn app_ready(state: State<'_, AppState>) -> CmdResult<u32> {
+pub async fn app_ready<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<u32> {
     guarded("app_ready", async {
         let ms = state.elapsed_ms();
+        // What waited for the first screen may start now.
+        crate::register_scheme(&app);
+        crate::startup::phase("interactive (first paint + 2 frames)");
         tracing::info!("interactive after {ms} ms");
         eprintln!("uspslink: interactive after {ms} ms");
         Ok(ms)

@@ -10,6 +10,7 @@ mod link;
 mod relaunch;
 mod scheme;
 mod stamps;
+mod startup;
 mod state;
 mod watch;
 
@@ -38,6 +39,8 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
+            startup::phase("plugins initialised, setup");
+            paint_without_gpu_compositing(app.handle());
             // The log file (for *About* and support): beside the app's other logs.
             match app.path().app_log_dir().map(|d| about::open_log_file(&d)) {
                 Ok(Ok(path)) => app.manage(LogFilePath(Some(path))),
@@ -51,6 +54,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
                 }
             };
             let state = AppState::load(app.handle(), started)?;
+            startup::phase("progress file read");
             let handle = app.handle().clone();
             state.set_retry_observer(std::sync::Arc::new(move |wait| {
                 if let Err(e) = handle.emit(EVENT_RETRY_WAIT, wait) {
@@ -59,16 +63,22 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             }));
             app.manage(state);
             wire_deep_links(app.handle());
+            startup::phase("setup done");
             // Not needed for the first screen: start after setup returns.
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = handle.state::<AppState>().ensure_sandbox().await {
                     tracing::error!("sandbox did not start: {e}");
                 }
+                startup::phase("sandbox up");
                 // Link health and the approval watch, for as long as the app runs.
                 watch::run(handle).await;
             });
             Ok(())
+        })
+        .on_page_load(|_, payload| match payload.event() {
+            tauri::webview::PageLoadEvent::Started => startup::phase("page load started"),
+            tauri::webview::PageLoadEvent::Finished => startup::phase("page load finished"),
         })
         .invoke_handler(tauri::generate_handler![
             commands::get_snapshot,
@@ -104,18 +114,13 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
 
 fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
     let dl = app.deep_link();
-    // A binary that no package registered (scripts/run's release build, a dev build) registers
-    // itself for the user, so the browser's redirect after the USPS sign-in reaches it; an installed
-    // package's handler is left alone (scheme.rs). Off the startup path: it runs two small programs.
-    let forced = std::env::var(scheme::ENV_REGISTER_SCHEME).ok();
-    let exe = scheme::current_exe();
-    if scheme::should_register(forced.as_deref(), exe.as_deref()) {
-        let handle = app.clone();
-        std::thread::spawn(move || match handle.deep_link().register_all() {
-            Ok(()) => tracing::info!("uspslink:// now opens {}", exe.as_deref().map(|e| e.display().to_string()).unwrap_or_default()),
-            Err(e) => tracing::warn!("could not register the uspslink:// scheme: {e}"),
-        });
-    }
+    app.manage(SchemeRegistration(std::sync::Once::new()));
+    // After the first screen (app_ready), or after 5 s if the page never says so.
+    let handle = app.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        register_scheme(&handle);
+    });
     // Cold start: the URL the app was launched with.
     if let Ok(Some(urls)) = dl.get_current() {
         for url in urls {
@@ -127,6 +132,67 @@ fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
         for url in event.urls() {
             handle_deep_link(&handle, url.as_str());
         }
+    });
+}
+
+struct SchemeRegistration(std::sync::Once);
+
+/// Keeps WebKitGTK's own compositing policy (`1`) instead of painting without GPU compositing.
+pub const ENV_WEBKIT_COMPOSITING: &str = "USPSLINK_WEBKIT_COMPOSITING";
+
+/// WebKitGTK switches a page to accelerated compositing (a GL context: in software where there is no
+/// GPU, as in VMs, remote desktops and CI) as soon as the page has a layer that asks for it, which the
+/// dashboard and its pop-up do. Measured by scripts/bench on a 2-core machine without a GPU, that
+/// took the first screen from 0.5 s to 1.9 s and added about 90 MiB; a page of forms and banners
+/// needs none of it. Set on the webview, not through `WEBKIT_DISABLE_COMPOSITING_MODE`, so the
+/// browser uspslink opens for the USPS sign-in does not inherit it.
+fn paint_without_gpu_compositing<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if std::env::var(ENV_WEBKIT_COMPOSITING).as_deref() == Ok("1") {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(window) = app.get_webview_window("main") {
+        let set = window.with_webview(|webview| {
+            use webkit2gtk::{SettingsExt, WebViewExt};
+            if let Some(settings) = webview.inner().settings() {
+                settings.set_hardware_acceleration_policy(webkit2gtk::HardwareAccelerationPolicy::Never);
+            }
+        });
+        if let Err(e) = set {
+            tracing::warn!("could not set the webview's compositing policy: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
+/// A binary that no package registered (scripts/run's release build, a dev build) registers itself
+/// for the user, so the browser's redirect after the USPS sign-in reaches it; an installed package's
+/// handler is left alone (scheme.rs). Once per run, off the path to the first screen: registering
+/// runs two programs (one rescans every application file) that would compete with the webview's
+/// start on a small machine, and it is skipped when the handler is already this binary.
+pub(crate) fn register_scheme<R: Runtime>(app: &tauri::AppHandle<R>) {
+    let Some(once) = app.try_state::<SchemeRegistration>() else { return };
+    let handle = app.clone();
+    once.0.call_once(move || {
+        let forced = std::env::var(scheme::ENV_REGISTER_SCHEME).ok();
+        let exe = scheme::current_exe();
+        if !scheme::should_register(forced.as_deref(), exe.as_deref()) {
+            return;
+        }
+        std::thread::spawn(move || {
+            let paths = (handle.path().data_dir(), handle.path().config_dir(), tauri::utils::platform::current_exe());
+            if let (Ok(data), Ok(config), Ok(bin)) = paths {
+                if scheme::already_registered(&data.join("applications"), &config.join("mimeapps.list"), &bin, "uspslink") {
+                    tracing::debug!("uspslink:// already opens {}", bin.display());
+                    return;
+                }
+            }
+            match handle.deep_link().register_all() {
+                Ok(()) => tracing::info!("uspslink:// now opens {}", exe.as_deref().map(|e| e.display().to_string()).unwrap_or_default()),
+                Err(e) => tracing::warn!("could not register the uspslink:// scheme: {e}"),
+            }
+        });
     });
 }
 
@@ -190,10 +256,11 @@ fn log_panics_without_their_text() {
 
 /// Start the desktop app.
 pub fn run() {
-    let started = Instant::now();
+    let started = startup::started();
     let attempt = relaunch::take_attempt();
     init_tracing();
     log_panics_without_their_text();
+    startup::phase("logging ready");
     let mut builder = builder::<tauri::Wry>(started);
     if std::env::var("USPSLINK_NO_SINGLE_INSTANCE").as_deref() != Ok("1") {
         // Registered first (plugin docs): a second launch forwards its argv (a uspslink:// URL) to us
@@ -205,6 +272,7 @@ pub fn run() {
             }
         }));
     }
+    startup::phase("builder ready");
     match builder.run(tauri::generate_context!()) {
         Ok(()) => {}
         Err(tauri::Error::PluginInitialization(plugin, reason)) if plugin == "single-instance" => {

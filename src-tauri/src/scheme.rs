@@ -36,9 +36,74 @@ pub fn current_exe() -> Option<std::path::PathBuf> {
     std::env::current_exe().ok().and_then(|p| p.canonicalize().ok())
 }
 
+/// The default handler of `mime` in a `mimeapps.list` (its `[Default Applications]` section).
+fn default_handler<'a>(mimeapps: &'a str, mime: &str) -> Option<&'a str> {
+    let mut in_defaults = false;
+    for line in mimeapps.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_defaults = line == "[Default Applications]";
+        } else if in_defaults {
+            if let Some((key, value)) = line.split_once('=') {
+                if key.trim() == mime {
+                    return value.split(';').map(str::trim).find(|v| !v.is_empty());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether the handler tauri-plugin-deep-link writes for `exe` is in place already: its `.desktop`
+/// file in the user's applications folder runs `exe` for the scheme, and the user's
+/// `mimeapps.list` names it the default. Then registering again, which runs two programs at every
+/// start (one rescans every application file) while the first screen is being drawn, is skipped.
+pub fn already_registered(applications: &Path, mimeapps_list: &Path, exe: &Path, scheme: &str) -> bool {
+    let Some(name) = exe.file_name() else { return false };
+    let file_name = format!("{}-handler.desktop", name.to_string_lossy());
+    let Ok(desktop) = std::fs::read_to_string(applications.join(&file_name)) else { return false };
+    let exec = format!("\"{}\" %u", exe.display());
+    let mime = format!("x-scheme-handler/{scheme}");
+    let field = |key: &str| desktop.lines().find_map(|l| l.trim().strip_prefix(key)?.trim_start().strip_prefix('=').map(str::trim));
+    let runs_exe = field("Exec") == Some(exec.as_str());
+    let takes_scheme = field("MimeType").is_some_and(|v| v.split(';').any(|m| m == mime));
+    let mimeapps = std::fs::read_to_string(mimeapps_list).unwrap_or_default();
+    runs_exe && takes_scheme && default_handler(&mimeapps, &mime) == Some(file_name.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handler_in_place_for_this_binary_is_not_registered_again() {
+        let dir = std::env::temp_dir().join(format!("uspslink-scheme-{}", std::process::id()));
+        let apps = dir.join("applications");
+        std::fs::create_dir_all(&apps).unwrap();
+        let list = dir.join("mimeapps.list");
+        let exe = Path::new("/srv/build/uspslink/target/release/uspslink");
+        let desktop = apps.join("uspslink-handler.desktop");
+        let write_desktop = |exec: &str, mime: &str| {
+            std::fs::write(&desktop, format!("[Desktop Entry]\nType=Application\nName=uspslink\nExec={exec}\nMimeType={mime}\nNoDisplay=true\n")).unwrap()
+        };
+        let ours = "\"/srv/build/uspslink/target/release/uspslink\" %u";
+        assert!(!already_registered(&apps, &list, exe, "uspslink"), "nothing written yet");
+        write_desktop(ours, "x-scheme-handler/uspslink");
+        assert!(!already_registered(&apps, &list, exe, "uspslink"), "not the default yet");
+        std::fs::write(&list, "[Added Associations]\nx-scheme-handler/uspslink=uspslink-handler.desktop;\n").unwrap();
+        assert!(!already_registered(&apps, &list, exe, "uspslink"), "added is not default");
+        std::fs::write(&list, "[Default Applications]\ntext/html=firefox.desktop\nx-scheme-handler/uspslink=uspslink-handler.desktop;\n").unwrap();
+        assert!(already_registered(&apps, &list, exe, "uspslink"));
+        // Another build of the app, another scheme, another default: registered again.
+        assert!(!already_registered(&apps, &list, Path::new("/home/ann/uspslink/target/release/uspslink"), "uspslink"));
+        assert!(!already_registered(&apps, &list, exe, "other"));
+        write_desktop("\"/old/place/uspslink\" %u", "x-scheme-handler/uspslink");
+        assert!(!already_registered(&apps, &list, exe, "uspslink"), "the file runs another binary");
+        write_desktop(ours, "x-scheme-handler/uspslink;x-scheme-handler/other;");
+        assert!(already_registered(&apps, &list, exe, "uspslink"));
+        std::fs::write(&list, "[Default Applications]\nx-scheme-handler/uspslink=someone-else.desktop;uspslink-handler.desktop\n").unwrap();
+        assert!(!already_registered(&apps, &list, exe, "uspslink"), "another handler is the default");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn installed_binaries_leave_the_scheme_to_their_package_and_others_register() {
