@@ -214,6 +214,17 @@ class Profile:
     def screenshot(self, label: str) -> None:
         OUT.mkdir(parents=True, exist_ok=True)
         if self.driver is not None:
+            # WebKitWebDriver's screenshot waits for the page's next rendering update; the app paints
+            # without GPU compositing (lib.rs), where a page that does not change never has one, so
+            # the screenshot would wait forever. A repaint of nothing visible, soon after the
+            # request, gives it one (a few, for 2 s, however late the request arrives).
+            try:
+                self.driver.execute_script(
+                    "const s = document.body.style; let n = 0;"
+                    " const t = setInterval(() => { s.outline = n++ % 2 ? '' : '1px solid transparent';"
+                    " if (n > 20) { clearInterval(t); s.outline = ''; } }, 100);")
+            except Exception as e:  # a page that is gone: the screenshot says so itself
+                print(f"screenshot: could not ask for a repaint: {e!r}")
             self.driver.save_screenshot(str(OUT / f"{self.name}-{label}.png"))
 
 
