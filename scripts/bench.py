@@ -155,9 +155,10 @@ def main() -> None:
     for n in sorted(names, key=lambda n: median([r.phases().get(n, 0) for r in app])):
         values = [r.phases()[n] for r in app if n in r.phases()]
         print(f"  {n:<34} {median(values):>6.0f}")
-    bare_setup = [int(m.group(1)) for r in bare for l in r.lines if (m := re.search(r"bare: setup at (\d+) ms", l))]
-    if bare_setup:
-        print(f"  (bare window: setup at {median(bare_setup):.0f} ms)")
+    for phase in ("setup", "page load started"):
+        at = [int(m.group(1)) for r in bare for l in r.lines if (m := re.search(f"bare: {phase} at (\\d+) ms", l))]
+        if at:
+            print(f"  (bare window: {phase} at {median(at):.0f} ms)")
     links = [r.link_ms for r in app if r.link_ms is not None]
     print(f"deep link, second launch -> running app has it: median {median(links):.0f} ms")
     js = b"".join(p.read_bytes() for p in sorted((ROOT / "ui" / "dist" / "assets").glob("*.js")))

@@ -21,6 +21,11 @@ fn main() {
             eprintln!("bare: setup at {} ms", started.elapsed().as_millis());
             Ok(())
         })
+        .on_page_load(move |_, payload| {
+            if matches!(payload.event(), tauri::webview::PageLoadEvent::Started) {
+                eprintln!("bare: page load started at {} ms", started.elapsed().as_millis());
+            }
+        })
         .invoke_handler(tauri::generate_handler![ready])
         .run(tauri::generate_context!())
         .expect("the bare window could not start");
