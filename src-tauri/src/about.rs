@@ -136,10 +136,14 @@ mod tests {
         let s = state_over(Arc::new(MemoryPersist::default()));
         let key = "sandbox_diagnosticsSecretKey1";
         s.vault(Environment::Sandbox).set(SecretSlot::ShipEngineApiKey, &SecretString::from(key)).unwrap();
-        s.set_stamps_record(Environment::Sandbox, StampsRecord { key_checked: true, carrier_id: Some("se-1".into()), ..StampsRecord::default() })
-            .unwrap();
+        s.set_stamps_record(
+            Environment::Sandbox,
+            StampsRecord { key_checked: true, carrier_id: Some("se-1".into()), ..StampsRecord::default() },
+        )
+        .unwrap();
         note_error("save_shipengine_key", &IpcError::new(ErrorKind::InvalidApiKey, "ShipEngine refused the API key"));
-        let a = about(&s, Path::new("/home/ann/.local/share/org.uspslink.desktop"), Some(Path::new("/tmp/uspslink.log")));
+        let a =
+            about(&s, Path::new("/home/ann/.local/share/org.uspslink.desktop"), Some(Path::new("/tmp/uspslink.log")));
         assert!(a.diagnostics.contains(&format!("uspslink {}", env!("CARGO_PKG_VERSION"))));
         assert!(a.diagnostics.contains("Environment: Sandbox"));
         assert!(a.diagnostics.contains("key checked true, registered true, verified false"));

@@ -1,32 +1,50 @@
-// The app's IPC commands, in one list: build.rs turns it into ACL permissions (`allow-<name>`),
-// and the bindings test checks that the generated TypeScript covers exactly these.
-pub const COMMANDS: &[&str] = &[
-    "get_snapshot",
-    "onboarding_event",
-    "save_preferences",
-    "dismiss_storage_notice",
-    "about",
-    "vault_status",
-    "store_secret",
-    "forget_secret",
-    "secret_presence",
-    "recent_deep_links",
-    "app_ready",
-    "start_usps_link",
-    "cancel_usps_link",
-    "refresh_usps_link",
-    "disconnect_usps",
-    "open_usps_signup",
-    "save_shipengine_key",
-    "use_existing_stamps",
-    "register_stamps",
-    "send_sms_code",
-    "verify_sms_code",
-    "check_registration",
-    "check_identifiers",
-    "save_identifiers_draft",
-    "verify_identifiers",
-    "email_link_summary",
-    "save_stamps_draft",
-    "check_approval_now",
-];
+// The app's IPC commands, declared once: name, arguments (as the window sends them) and what each
+// resolves to. Everything else is derived from this table: the ACL permissions (`allow-<name>`,
+// build.rs), the handler list (lib.rs), the TypeScript signatures (ipc/bindings.rs); a test checks
+// the window's capability file against it. The bodies are in ipc/commands.rs, of the same names.
+//
+// Included by build.rs too, so it is plain `macro_rules!` with no crate paths in it: the table
+// hands itself to the macro it is given.
+macro_rules! for_each_command {
+    ($then:ident) => {
+        $then! {
+            get_snapshot() -> AppSnapshot,
+            onboarding_event(event: OnboardingEvent) -> DashboardView,
+            save_preferences(preferences: Preferences) -> AppSnapshot,
+            dismiss_storage_notice() -> (),
+            about() -> About,
+            vault_status() -> VaultStatus,
+            store_secret(slot: SecretSlot, value: String) -> SecretPresence,
+            forget_secret(slot: SecretSlot) -> SecretPresence,
+            secret_presence() -> SecretPresence,
+            recent_deep_links() -> Vec<DeepLinkNotice>,
+            app_ready() -> u32,
+            start_usps_link() -> LinkUpdate,
+            cancel_usps_link() -> LinkUpdate,
+            refresh_usps_link() -> LinkUpdate,
+            disconnect_usps() -> LinkUpdate,
+            open_usps_signup() -> (),
+            save_shipengine_key(key: String) -> StampsUpdate,
+            use_existing_stamps(carrier_id: String) -> StampsUpdate,
+            register_stamps(form: RegistrationForm) -> StampsUpdate,
+            send_sms_code(phone: String) -> StampsUpdate,
+            verify_sms_code(code: String) -> StampsUpdate,
+            check_registration(form: RegistrationForm) -> Vec<FieldProblem>,
+            check_identifiers(form: IdentifiersForm) -> Vec<FieldProblem>,
+            save_identifiers_draft(form: IdentifiersForm) -> IdentifiersView,
+            verify_identifiers(form: IdentifiersForm) -> IdentifiersUpdate,
+            email_link_summary() -> (),
+            save_stamps_draft(draft: StampsDraft) -> (),
+            check_approval_now() -> ApprovalView,
+        }
+    };
+}
+
+macro_rules! command_names {
+    ($($name:ident ($($arg:ident : $ty:ty),*) -> $ret:ty,)*) => {
+        /// Every command's name, in the table's order.
+        pub const COMMANDS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+for_each_command!(command_names);

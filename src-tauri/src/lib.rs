@@ -1,35 +1,43 @@
-//! The uspslink desktop app: the Tauri builder, plugins and the deep-link entry point. Commands are
-//! in `commands.rs`; everything else lives in `uspslink-core` and `uspslink-sandbox`.
+//! The uspslink desktop app: the Tauri builder, plugins and the deep-link entry point.
+//!
+//! Layers point one way: `ipc` (the commands, the events, the host: with this file, the only Tauri
+//! code) → `flows` (each step, plain Rust over the state and a host) → `state` (progress, secrets,
+//! the sandbox) → `uspslink-core` (rules, clients; no Tauri). Nothing points back.
+
+// First: the command table's macros are used by the modules below (macro_rules! scope is textual).
+include!("command_names.rs");
 
 mod about;
-mod approval;
-pub mod bindings;
-mod commands;
-mod identifiers;
-mod link;
+mod flows;
+pub mod ipc;
 mod relaunch;
 mod scheme;
-mod stamps;
 mod startup;
 mod state;
-mod watch;
 
-include!("command_names.rs");
+/// The handler for every command of the table (command_names.rs).
+macro_rules! handler_of {
+    ($($name:ident ($($arg:ident : $ty:ty),*) -> $ret:ty,)*) => {
+        tauri::generate_handler![$(ipc::commands::$name),*]
+    };
+}
+macro_rules! command_handler {
+    () => {
+        for_each_command!(handler_of)
+    };
+}
 
 use std::time::Instant;
 
-use tauri::{Emitter, Manager, Runtime};
+use tauri::{Manager, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
 
+use flows::{link, watch};
+use ipc::events::{TauriHost, EVENT_DEEP_LINK, EVENT_RETRY_WAIT};
 pub use state::AppState;
 
-/// Emitted to the UI when a `uspslink://` callback answering one of our sign-ins arrives.
-pub const EVENT_DEEP_LINK: &str = "deep-link";
 /// Where the log file is, for *About* (None: standard error only).
 pub struct LogFilePath(pub Option<std::path::PathBuf>);
-
-/// Emitted before a retried call waits (the UI counts the wait down).
-pub const EVENT_RETRY_WAIT: &str = "retry-wait";
 
 /// The builder without single-instance (it needs D-Bus), generic so unit tests can use MockRuntime.
 pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
@@ -53,13 +61,11 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
                     app.manage(LogFilePath(None))
                 }
             };
-            let state = AppState::load(app.handle(), started)?;
+            let state = ipc::store::load_state(app.handle(), started)?;
             startup::phase("progress file read");
             let handle = app.handle().clone();
             state.set_retry_observer(std::sync::Arc::new(move |wait| {
-                if let Err(e) = handle.emit(EVENT_RETRY_WAIT, wait) {
-                    tracing::error!("could not emit {EVENT_RETRY_WAIT}: {e}");
-                }
+                ipc::events::emit(&handle, EVENT_RETRY_WAIT, &wait)
             }));
             app.manage(state);
             wire_deep_links(app.handle());
@@ -72,7 +78,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
                 }
                 startup::phase("sandbox up");
                 // Link health and the approval watch, for as long as the app runs.
-                watch::run(handle).await;
+                watch::run(TauriHost(handle)).await;
             });
             Ok(())
         })
@@ -80,36 +86,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             tauri::webview::PageLoadEvent::Started => startup::phase("page load started"),
             tauri::webview::PageLoadEvent::Finished => startup::phase("page load finished"),
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::get_snapshot,
-            commands::onboarding_event,
-            commands::save_preferences,
-            commands::dismiss_storage_notice,
-            commands::about,
-            commands::vault_status,
-            commands::store_secret,
-            commands::forget_secret,
-            commands::secret_presence,
-            commands::recent_deep_links,
-            commands::app_ready,
-            commands::start_usps_link,
-            commands::cancel_usps_link,
-            commands::refresh_usps_link,
-            commands::disconnect_usps,
-            commands::open_usps_signup,
-            commands::save_shipengine_key,
-            commands::use_existing_stamps,
-            commands::register_stamps,
-            commands::send_sms_code,
-            commands::verify_sms_code,
-            commands::check_registration,
-            commands::check_identifiers,
-            commands::save_identifiers_draft,
-            commands::verify_identifiers,
-            commands::email_link_summary,
-            commands::save_stamps_draft,
-            commands::check_approval_now,
-        ])
+        .invoke_handler(command_handler!())
 }
 
 fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
@@ -183,13 +160,21 @@ pub(crate) fn register_scheme<R: Runtime>(app: &tauri::AppHandle<R>) {
         std::thread::spawn(move || {
             let paths = (handle.path().data_dir(), handle.path().config_dir(), tauri::utils::platform::current_exe());
             if let (Ok(data), Ok(config), Ok(bin)) = paths {
-                if scheme::already_registered(&data.join("applications"), &config.join("mimeapps.list"), &bin, "uspslink") {
+                if scheme::already_registered(
+                    &data.join("applications"),
+                    &config.join("mimeapps.list"),
+                    &bin,
+                    "uspslink",
+                ) {
                     tracing::debug!("uspslink:// already opens {}", bin.display());
                     return;
                 }
             }
             match handle.deep_link().register_all() {
-                Ok(()) => tracing::info!("uspslink:// now opens {}", exe.as_deref().map(|e| e.display().to_string()).unwrap_or_default()),
+                Ok(()) => tracing::info!(
+                    "uspslink:// now opens {}",
+                    exe.as_deref().map(|e| e.display().to_string()).unwrap_or_default()
+                ),
                 Err(e) => tracing::warn!("could not register the uspslink:// scheme: {e}"),
             }
         });
@@ -217,16 +202,14 @@ pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
         link::CallbackDecision::StartedBeforeRestart => {
             tracing::info!(state = %fingerprint, "a USPS sign-in from before the restart answered");
             raise(app);
-            link::started_before_restart(app);
+            link::started_before_restart(&TauriHost(app.clone()));
         }
         link::CallbackDecision::Complete(attempt) => {
             let notice = state.remember_deep_link(callback.summary());
             tracing::info!(state = %fingerprint, has_code = notice.callback.has_code, "OAuth callback received");
-            if let Err(e) = app.emit(EVENT_DEEP_LINK, &notice) {
-                tracing::error!("could not emit deep-link event: {e}");
-            }
+            ipc::events::emit(app, EVENT_DEEP_LINK, &notice);
             raise(app);
-            tauri::async_runtime::spawn(link::complete(app.clone(), env, attempt, callback));
+            tauri::async_runtime::spawn(link::complete(TauriHost(app.clone()), env, attempt, callback));
         }
     }
 }
@@ -241,7 +224,8 @@ fn raise<R: Runtime>(app: &tauri::AppHandle<R>) {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("USPSLINK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| about::LogWriter).with_ansi(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| about::LogWriter).with_ansi(false).try_init();
 }
 
 /// A panic's message may quote what the user typed (a slice of a pasted string, a card number): the
@@ -290,7 +274,11 @@ fn handover_failed(attempt: u32, took: std::time::Duration, reason: &str) -> ! {
     use relaunch::AfterHandoverFailure;
     match relaunch::after_handover_failure(attempt, took) {
         AfterHandoverFailure::Retry { pause, next } => {
-            tracing::warn!(attempt, "an earlier uspslink is still closing ({reason}); starting again in {} ms", pause.as_millis());
+            tracing::warn!(
+                attempt,
+                "an earlier uspslink is still closing ({reason}); starting again in {} ms",
+                pause.as_millis()
+            );
             std::thread::sleep(pause);
             let e = relaunch::exec_again(next);
             eprintln!("uspslink could not start again: {e}");

@@ -86,9 +86,18 @@ mod tests {
     #[test]
     fn a_fast_failure_is_retried_with_growing_pauses_then_given_up() {
         let quick = Duration::from_millis(40);
-        assert_eq!(after_handover_failure(1, quick), AfterHandoverFailure::Retry { pause: Duration::from_millis(250), next: 2 });
-        assert_eq!(after_handover_failure(2, quick), AfterHandoverFailure::Retry { pause: Duration::from_millis(500), next: 3 });
-        assert_eq!(after_handover_failure(3, quick), AfterHandoverFailure::Retry { pause: Duration::from_millis(750), next: 4 });
+        assert_eq!(
+            after_handover_failure(1, quick),
+            AfterHandoverFailure::Retry { pause: Duration::from_millis(250), next: 2 }
+        );
+        assert_eq!(
+            after_handover_failure(2, quick),
+            AfterHandoverFailure::Retry { pause: Duration::from_millis(500), next: 3 }
+        );
+        assert_eq!(
+            after_handover_failure(3, quick),
+            AfterHandoverFailure::Retry { pause: Duration::from_millis(750), next: 4 }
+        );
         assert_eq!(after_handover_failure(MAX_LAUNCH_ATTEMPTS, quick), AfterHandoverFailure::GiveUp);
     }
 

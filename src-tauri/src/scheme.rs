@@ -63,7 +63,9 @@ pub fn already_registered(applications: &Path, mimeapps_list: &Path, exe: &Path,
     let Ok(desktop) = std::fs::read_to_string(applications.join(&file_name)) else { return false };
     let exec = format!("\"{}\" %u", exe.display());
     let mime = format!("x-scheme-handler/{scheme}");
-    let field = |key: &str| desktop.lines().find_map(|l| l.trim().strip_prefix(key)?.trim_start().strip_prefix('=').map(str::trim));
+    let field = |key: &str| {
+        desktop.lines().find_map(|l| l.trim().strip_prefix(key)?.trim_start().strip_prefix('=').map(str::trim))
+    };
     let runs_exe = field("Exec") == Some(exec.as_str());
     let takes_scheme = field("MimeType").is_some_and(|v| v.split(';').any(|m| m == mime));
     let mimeapps = std::fs::read_to_string(mimeapps_list).unwrap_or_default();
@@ -83,7 +85,13 @@ mod tests {
         let exe = Path::new("/srv/build/uspslink/target/release/uspslink");
         let desktop = apps.join("uspslink-handler.desktop");
         let write_desktop = |exec: &str, mime: &str| {
-            std::fs::write(&desktop, format!("[Desktop Entry]\nType=Application\nName=uspslink\nExec={exec}\nMimeType={mime}\nNoDisplay=true\n")).unwrap()
+            std::fs::write(
+                &desktop,
+                format!(
+                    "[Desktop Entry]\nType=Application\nName=uspslink\nExec={exec}\nMimeType={mime}\nNoDisplay=true\n"
+                ),
+            )
+            .unwrap()
         };
         let ours = "\"/srv/build/uspslink/target/release/uspslink\" %u";
         assert!(!already_registered(&apps, &list, exe, "uspslink"), "nothing written yet");
@@ -91,7 +99,11 @@ mod tests {
         assert!(!already_registered(&apps, &list, exe, "uspslink"), "not the default yet");
         std::fs::write(&list, "[Added Associations]\nx-scheme-handler/uspslink=uspslink-handler.desktop;\n").unwrap();
         assert!(!already_registered(&apps, &list, exe, "uspslink"), "added is not default");
-        std::fs::write(&list, "[Default Applications]\ntext/html=firefox.desktop\nx-scheme-handler/uspslink=uspslink-handler.desktop;\n").unwrap();
+        std::fs::write(
+            &list,
+            "[Default Applications]\ntext/html=firefox.desktop\nx-scheme-handler/uspslink=uspslink-handler.desktop;\n",
+        )
+        .unwrap();
         assert!(already_registered(&apps, &list, exe, "uspslink"));
         // Another build of the app, another scheme, another default: registered again.
         assert!(!already_registered(&apps, &list, Path::new("/home/ann/uspslink/target/release/uspslink"), "uspslink"));
@@ -100,7 +112,11 @@ mod tests {
         assert!(!already_registered(&apps, &list, exe, "uspslink"), "the file runs another binary");
         write_desktop(ours, "x-scheme-handler/uspslink;x-scheme-handler/other;");
         assert!(already_registered(&apps, &list, exe, "uspslink"));
-        std::fs::write(&list, "[Default Applications]\nx-scheme-handler/uspslink=someone-else.desktop;uspslink-handler.desktop\n").unwrap();
+        std::fs::write(
+            &list,
+            "[Default Applications]\nx-scheme-handler/uspslink=someone-else.desktop;uspslink-handler.desktop\n",
+        )
+        .unwrap();
         assert!(!already_registered(&apps, &list, exe, "uspslink"), "another handler is the default");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -4,23 +4,20 @@
 //!
 //! Everything a user does in one environment (Sandbox, USPS test, Production) is filed under that
 //! environment: the store keys are `<environment>/<record>` and the keyring names
-//! `<environment>/<secret>` (DESIGN.md, "Environments are apart"). A flow takes the environment
+//! `<environment>/<secret>` (docs/DESIGN.md, "Environments are apart"). A flow takes the environment
 //! once when it starts and reads and writes only that environment's records and secrets, so a
 //! switch in Settings while it runs cannot send one environment's token to another.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use tauri::Runtime;
-use tauri_plugin_store::StoreExt;
 use ts_rs::TS;
 use uspslink_core::approval::{ApprovalQuery, ApprovalRecord, ApprovalView, Schedule};
 use uspslink_core::callback::{self, CallbackSummary};
-use uspslink_core::durable::{self, Recovery};
+use uspslink_core::durable::Recovery;
 use uspslink_core::error::HasKind;
 use uspslink_core::http::{Retry, RetryObserver};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
@@ -50,7 +47,8 @@ const NAME_APPROVAL: &str = "approval";
 const ENV_RECORDS: [&str; 4] = [NAME_PROGRESS, NAME_USPS_LINK, NAME_STAMPS, NAME_IDENTIFIERS];
 const RECENT_LINKS: usize = 10;
 /// What the link says once USPS no longer takes it (a status and an error say the same).
-pub const NEEDS_RECONNECTING: &str = "Your USPS connection has expired or was revoked. A USPS password reset breaks every \
+pub const NEEDS_RECONNECTING: &str =
+    "Your USPS connection has expired or was revoked. A USPS password reset breaks every \
                                       connection: reconnect to continue.";
 /// Forces the environment for this run (tests, demos) without touching the stored preference.
 pub const ENV_ENVIRONMENT: &str = "USPSLINK_ENVIRONMENT";
@@ -74,7 +72,9 @@ impl ApprovalConfig {
         if let Ok(text) = std::env::var(ENV_APPROVAL_SCHEDULE) {
             match serde_json::from_str::<Schedule>(&text) {
                 Ok(s) if s.max_per_day > 0 && s.interval_secs > 0 => c.schedule = s,
-                Ok(_) => tracing::warn!("{ENV_APPROVAL_SCHEDULE}: interval_secs and max_per_day must be above 0; using the default"),
+                Ok(_) => tracing::warn!(
+                    "{ENV_APPROVAL_SCHEDULE}: interval_secs and max_per_day must be above 0; using the default"
+                ),
                 Err(e) => tracing::warn!("{ENV_APPROVAL_SCHEDULE} is not a schedule ({e}); using the default"),
             }
         }
@@ -86,6 +86,17 @@ impl ApprovalConfig {
         }
         c
     }
+}
+
+/// Run a blocking call (the keyring's D-Bus calls) on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, IpcError> + Send + 'static,
+) -> Result<T, IpcError> {
+    // A panic on the blocking pool comes back as a JoinError, whose text may quote the panic
+    // message: it is not passed on.
+    tokio::task::spawn_blocking(f).await.map_err(|_| {
+        IpcError::new(ErrorKind::Internal, "Something went wrong inside uspslink (a keyring call). Nothing was changed; please try again. The details are in the log.")
+    })?
 }
 
 /// The store key of an environment's record.
@@ -126,13 +137,14 @@ pub struct StorageNotice {
 }
 
 impl StorageNotice {
-    fn from_recovery(r: std::io::Result<Recovery>) -> Option<Self> {
+    pub(crate) fn from_recovery(r: std::io::Result<Recovery>) -> Option<Self> {
         let name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         match r {
             Ok(Recovery::Clean) => None,
             Ok(Recovery::Restored { set_aside }) if set_aside.as_os_str().is_empty() => Some(Self {
                 kind: StorageNoticeKind::Restored,
-                message: "Your progress file was missing. uspslink restored the last good copy of your progress.".into(),
+                message: "Your progress file was missing. uspslink restored the last good copy of your progress."
+                    .into(),
             }),
             Ok(Recovery::Restored { set_aside }) => Some(Self {
                 kind: StorageNoticeKind::Restored,
@@ -154,7 +166,10 @@ impl StorageNotice {
             }),
             Err(e) => Some(Self {
                 kind: StorageNoticeKind::Unreadable,
-                message: format!("uspslink could not read your progress file ({}). Progress cannot be saved until this is fixed.", io_words(&e)),
+                message: format!(
+                    "uspslink could not read your progress file ({}). Progress cannot be saved until this is fixed.",
+                    io_words(&e)
+                ),
             }),
         }
     }
@@ -188,18 +203,7 @@ pub trait Persist: Send + Sync {
     fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String>;
 }
 
-/// tauri-plugin-store as the app's store, with a safe persistence: the plugin's own `save` (and its
-/// auto-save) is a plain `fs::write`, which a crash leaves truncated. Here a change is written with
-/// the store's other entries to a temporary file, fsynced and renamed over the file (keeping the
-/// last good copy), and only then set in the plugin's store, so a failed write changes nothing.
-pub struct DurableStore<R: Runtime> {
-    store: Arc<tauri_plugin_store::Store<R>>,
-    path: PathBuf,
-    /// One write at a time: each write is the whole file.
-    writing: Mutex<()>,
-}
-
-fn io_words(e: &std::io::Error) -> String {
+pub(crate) fn io_words(e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     match e.kind() {
         K::StorageFull => "the disk is full".into(),
@@ -207,22 +211,6 @@ fn io_words(e: &std::io::Error) -> String {
         K::PermissionDenied => "uspslink may not write to its data folder".into(),
         K::QuotaExceeded => "your disk quota is used up".into(),
         _ => e.to_string(),
-    }
-}
-
-impl<R: Runtime> Persist for DurableStore<R> {
-    fn load(&self, key: &str) -> Option<serde_json::Value> {
-        self.store.get(key).filter(|v| !v.is_null())
-    }
-
-    fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String> {
-        let _one_at_a_time = lock(&self.writing);
-        let mut entries: serde_json::Map<String, serde_json::Value> = self.store.entries().into_iter().collect();
-        entries.insert(key.to_string(), value.clone());
-        let bytes = serde_json::to_vec_pretty(&entries).map_err(|e| e.to_string())?;
-        durable::write_atomic(&self.path, &bytes).map_err(|e| io_words(&e))?;
-        self.store.set(key, value);
-        Ok(())
     }
 }
 
@@ -300,7 +288,10 @@ impl VaultAccess {
         if *legacy == Some(env) && vault.is_connected() {
             match vault.adopt_unscoped() {
                 Ok(moved) => {
-                    tracing::info!("moved {moved} keyring entries of an older version to the {} environment", env.label());
+                    tracing::info!(
+                        "moved {moved} keyring entries of an older version to the {} environment",
+                        env.label()
+                    );
                     if self.persist.save(KEY_LEGACY_KEYRING, serde_json::Value::Null).is_ok() {
                         *legacy = None;
                     }
@@ -367,22 +358,13 @@ fn read<T: serde::de::DeserializeOwned + Default>(persist: &dyn Persist, key: &s
 }
 
 impl AppState {
-    /// Open the progress file (repairing it first if a crash damaged it) and the state over it.
-    pub fn load<R: Runtime>(app: &tauri::AppHandle<R>, started: Instant) -> Result<Self, Box<dyn std::error::Error>> {
-        let path = tauri_plugin_store::resolve_store_path(app, STORE_FILE)?;
-        let notice = StorageNotice::from_recovery(durable::recover(&path, unix_now()));
-        if let Some(n) = &notice {
-            tracing::warn!("progress file: {}", n.message);
-        }
-        // The plugin never writes the file by itself: every write goes through DurableStore.
-        let store = app.store_builder(STORE_FILE).disable_auto_save().build()?;
-        let persist = Arc::new(DurableStore { store, path, writing: Mutex::new(()) });
-        let env_override = std::env::var(ENV_ENVIRONMENT).ok().and_then(|v| {
+    /// The environment a run forces (`USPSLINK_ENVIRONMENT`), if it names one.
+    pub fn environment_override() -> Option<Environment> {
+        std::env::var(ENV_ENVIRONMENT).ok().and_then(|v| {
             serde_json::from_value(serde_json::Value::String(v.clone()))
                 .map_err(|_| tracing::warn!("{ENV_ENVIRONMENT}={v:?} is not sandbox, usps_test or production; ignored"))
                 .ok()
-        });
-        Ok(Self::open(persist, env_override, started, VaultSource::default(), notice))
+        })
     }
 
     /// The state over any persistence (tests use an in-memory one and the mock keyring).
@@ -406,7 +388,11 @@ impl AppState {
             preferences: Mutex::new(preferences),
             env_override,
             records: Mutex::new(HashMap::new()),
-            vault: VaultAccess { source: vault, legacy: Arc::new(Mutex::new(legacy_keyring)), persist: persist.clone() },
+            vault: VaultAccess {
+                source: vault,
+                legacy: Arc::new(Mutex::new(legacy_keyring)),
+                persist: persist.clone(),
+            },
             sandbox: tokio::sync::OnceCell::new(),
             deep_links: Mutex::new(VecDeque::new()),
             attempts: Mutex::new(AttemptStore::default()),
@@ -501,7 +487,8 @@ impl AppState {
         if env == Environment::Sandbox {
             self.ensure_sandbox().await?;
         }
-        self.endpoints_of(env).ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))
+        self.endpoints_of(env)
+            .ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))
     }
 
     /// Read one environment's records, loading them from the store on first use.
@@ -582,7 +569,7 @@ impl AppState {
     pub fn apply(&self, env: Environment, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
         self.with_records(env, |r| {
             let mut next = r.progress.clone();
-            next.apply(event).map_err(|e| e.to_ipc())?;
+            next.apply(event)?;
             if next != r.progress {
                 let json = serde_json::to_value(&next).map_err(storage_error)?;
                 self.persist.save(&env_key(env, NAME_PROGRESS), json).map_err(storage_error)?;
@@ -631,7 +618,9 @@ impl AppState {
 
     /// The approval watch as the dashboard shows it.
     pub fn approval_view(&self, env: Environment) -> ApprovalView {
-        self.with_records(env, |r| r.approval.view(&self.approval_config.schedule, r.progress.link_complete, unix_now()))
+        self.with_records(env, |r| {
+            r.approval.view(&self.approval_config.schedule, r.progress.link_complete, unix_now())
+        })
     }
 
     pub fn set_link_failure(&self, failure: Option<IpcError>) {
@@ -649,9 +638,7 @@ impl AppState {
         }
         let record = self.link_record(env);
         if record.needs_reconnecting {
-            LinkStatus::NeedsReconnecting {
-                message: NEEDS_RECONNECTING.into(),
-            }
+            LinkStatus::NeedsReconnecting { message: NEEDS_RECONNECTING.into() }
         } else if record.linked {
             LinkStatus::Linked { record }
         } else {
@@ -662,7 +649,7 @@ impl AppState {
     /// Save Settings. A change of environment ends any sign-in of the old one: its answer must not
     /// complete in the new one.
     pub fn save_preferences(&self, new: Preferences) -> Result<(), IpcError> {
-        new.validate().map_err(|e| e.to_ipc())?;
+        new.validate()?;
         let mut current = lock(&self.preferences);
         let json = serde_json::to_value(&new).map_err(storage_error)?;
         self.persist.save(KEY_PREFERENCES, json).map_err(storage_error)?;
@@ -714,7 +701,8 @@ impl AppState {
     /// Whether a state belongs to a sign-in the previous run opened (within its 10 minutes).
     pub fn started_before_restart(&self, state: &str) -> bool {
         let hash = callback::state_fingerprint(state);
-        self.sign_ins_before_restart.iter().any(|s| s.state_hash == hash) && lock(&self.sign_ins).iter().any(|s| s.state_hash == hash)
+        self.sign_ins_before_restart.iter().any(|s| s.state_hash == hash)
+            && lock(&self.sign_ins).iter().any(|s| s.state_hash == hash)
     }
 
     /// Remember a callback the app accepted, for a UI that mounts later (cold start).
@@ -751,7 +739,8 @@ impl AppState {
 /// there. Each step is its own atomic save, new keys first, so a crash halfway is finished next
 /// start. Returns the environment whose keyring entries still need their new names.
 fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<Environment> {
-    let legacy: Vec<(&str, serde_json::Value)> = ENV_RECORDS.iter().filter_map(|n| persist.load(n).map(|v| (*n, v))).collect();
+    let legacy: Vec<(&str, serde_json::Value)> =
+        ENV_RECORDS.iter().filter_map(|n| persist.load(n).map(|v| (*n, v))).collect();
     let marker: Option<Environment> = persist.load(KEY_LEGACY_KEYRING).and_then(|v| serde_json::from_value(v).ok());
     if legacy.is_empty() {
         return marker;
@@ -841,7 +830,9 @@ pub(crate) mod tests {
         let e = s.set_stamps_record(SB, StampsRecord { key_checked: true, ..StampsRecord::default() }).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Storage);
         assert!(!s.stamps_record(SB).key_checked);
-        assert!(s.save_preferences(Preferences { environment: Environment::Production, ..Preferences::default() }).is_err());
+        assert!(s
+            .save_preferences(Preferences { environment: Environment::Production, ..Preferences::default() })
+            .is_err());
         assert_eq!(s.environment(), SB);
     }
 
@@ -853,41 +844,6 @@ pub(crate) mod tests {
         assert_eq!(e.kind, ErrorKind::InvalidInput);
         assert!(lock(&p.saved).is_empty());
         assert!(s.apply_from_user(SB, OnboardingEvent::Complete(Step::BeforeYouStart)).is_ok());
-    }
-
-    #[test]
-    fn the_identifiers_draft_is_saved_when_it_changes_and_prefilled_from_the_link() {
-        use uspslink_core::payments::IdentifiersForm;
-        use uspslink_core::usps::AccountHints;
-        let p = Arc::new(MemoryPersist::default());
-        let s = state(p.clone());
-        let hints = AccountHints { crids: vec!["20538353".into()], mids: vec![], eps_accounts: vec!["1000000001".into()] };
-        s.set_link_record(SB, LinkRecord { linked: true, hints, ..LinkRecord::default() }).unwrap();
-        let typed = IdentifiersForm { mid: "123456".into(), ..IdentifiersForm::default() };
-        let view = crate::identifiers::save_draft(&s, SB, typed.clone()).unwrap();
-        assert_eq!((view.form.crid.as_str(), view.form.mid.as_str(), view.form.eps_account.as_str()), ("20538353", "123456", "1000000001"));
-        assert_eq!(view.prefilled, ["crid", "eps_account"]);
-        crate::identifiers::save_draft(&s, SB, typed).unwrap();
-        let saved = lock(&p.saved);
-        let keys: Vec<&str> = saved.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["sandbox/usps_link", "sandbox/identifiers"], "an unchanged draft is not written again");
-        assert_eq!(saved[1].1["draft"]["mid"], "123456");
-        assert_eq!(saved[1].1["draft"]["crid"], "", "the store keeps what was typed; pre-fill is only shown");
-    }
-
-    #[test]
-    fn the_stamps_draft_is_kept_until_the_account_exists() {
-        use uspslink_core::shipengine::StampsDraft;
-        let p = Arc::new(MemoryPersist::default());
-        let s = state(p.clone());
-        let draft = StampsDraft { email: "john.doe@example.com".into(), ..StampsDraft::default() };
-        crate::stamps::save_draft(&s, SB, draft.clone()).unwrap();
-        crate::stamps::save_draft(&s, SB, draft.clone()).unwrap();
-        assert_eq!(lock(&p.saved).len(), 1, "an unchanged draft is not written again");
-        assert_eq!(s.stamps_record(SB).draft, Some(draft.clone()));
-        s.set_stamps_record(SB, StampsRecord { carrier_id: Some("se-1".into()), draft: None, ..s.stamps_record(SB) }).unwrap();
-        crate::stamps::save_draft(&s, SB, draft).unwrap();
-        assert_eq!(s.stamps_record(SB).draft, None, "no draft once registered");
     }
 
     #[test]
@@ -904,8 +860,16 @@ pub(crate) mod tests {
     fn environments_keep_their_own_progress() {
         let p = Arc::new(MemoryPersist::default());
         let s = state(p.clone());
-        s.set_stamps_record(SB, StampsRecord { key_checked: true, carrier_id: Some("se-100001".into()), verified: true, ..StampsRecord::default() })
-            .unwrap();
+        s.set_stamps_record(
+            SB,
+            StampsRecord {
+                key_checked: true,
+                carrier_id: Some("se-100001".into()),
+                verified: true,
+                ..StampsRecord::default()
+            },
+        )
+        .unwrap();
         s.apply(SB, OnboardingEvent::OpenGuidelines).unwrap();
         s.save_preferences(Preferences { environment: Environment::Production, ..Preferences::default() }).unwrap();
         let snap = s.snapshot();

@@ -272,6 +272,9 @@ export type Commands = {
   check_approval_now: { args: {  }; returns: ApprovalView };
 };
 
+/** Every error kind, from the Rust enum: the UI trusts no other. */
+export const ERROR_KINDS: readonly ErrorKind[] = ["invalid_deep_link", "keyring_unavailable", "keyring_locked", "keyring_failure", "login_failed", "needs_reconnecting", "not_configured", "invalid_input", "invalid_api_key", "rate_limited", "busy", "remote_error", "network", "malformed_response", "storage", "internal"];
+
 export const EVENT_DEEP_LINK = "deep-link";
 export const EVENT_USPS_LINK = "usps-link";
 export const EVENT_RETRY_WAIT = "retry-wait";

@@ -6,6 +6,7 @@ import {
   EVENT_DEEP_LINK,
   EVENT_RETRY_WAIT,
   EVENT_USPS_LINK,
+  ERROR_KINDS,
   type ApprovalView,
   type Commands,
   type DeepLinkNotice,
@@ -15,24 +16,7 @@ import {
   type RetryWait,
 } from "./bindings";
 
-const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>([
-  "invalid_deep_link",
-  "keyring_unavailable",
-  "keyring_locked",
-  "keyring_failure",
-  "login_failed",
-  "needs_reconnecting",
-  "not_configured",
-  "invalid_input",
-  "invalid_api_key",
-  "rate_limited",
-  "busy",
-  "remote_error",
-  "network",
-  "malformed_response",
-  "storage",
-  "internal",
-]);
+const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>(ERROR_KINDS);
 
 /** Whatever a rejected invoke gives us, as `{kind, message}`. The UI branches on `kind` only. */
 export function toIpcError(e: unknown): IpcError {

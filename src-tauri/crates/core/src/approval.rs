@@ -77,27 +77,33 @@ fn codes(body: &Value) -> Vec<String> {
 /// The total of the first rate option, wherever the answer puts it.
 fn total_price(body: &Value) -> Option<f64> {
     let first = body["rateOptions"].as_array()?.first()?;
-    first["totalBasePrice"].as_f64().or_else(|| first["totalPrice"].as_f64()).or_else(|| first["rates"][0]["price"].as_f64())
+    first["totalBasePrice"]
+        .as_f64()
+        .or_else(|| first["totalPrice"].as_f64())
+        .or_else(|| first["rates"][0]["price"].as_f64())
 }
 
 /// Read USPS's answer to the CONTRACT price search.
 pub fn classify(status: u16, body: &[u8]) -> Result<ApprovalAnswer, ApprovalError> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     if status == 401 {
-        let words = parsed.as_ref().and_then(|b| b["error"]["message"].as_str().map(str::to_string)).unwrap_or_default();
+        let words =
+            parsed.as_ref().and_then(|b| b["error"]["message"].as_str().map(str::to_string)).unwrap_or_default();
         return Err(ApprovalError::Unauthorized(if words.is_empty() { "HTTP 401".into() } else { words }));
     }
     let Some(body) = parsed else {
-        return Ok(ApprovalAnswer::CouldNotCheck { reason: format!("USPS answered HTTP {status} with a body that could not be read") });
+        return Ok(ApprovalAnswer::CouldNotCheck {
+            reason: format!("USPS answered HTTP {status} with a body that could not be read"),
+        });
     };
     if (200..300).contains(&status) {
         // Only a priced contract rate counts: a retail price (a template asking for RETAIL, a USPS
         // that ignored priceType) is not an approval.
         let options = body["rateOptions"].as_array().filter(|o| !o.is_empty());
         let contract = options.is_some_and(|opts| {
-            opts.iter().flat_map(|o| o["rates"].as_array().into_iter().flatten()).any(|r| {
-                matches!(r["priceType"].as_str(), Some("CONTRACT") | Some("NSA"))
-            })
+            opts.iter()
+                .flat_map(|o| o["rates"].as_array().into_iter().flatten())
+                .any(|r| matches!(r["priceType"].as_str(), Some("CONTRACT") | Some("NSA")))
         });
         return Ok(if contract {
             ApprovalAnswer::Approved { total_price: total_price(&body) }
@@ -194,7 +200,11 @@ impl ApprovalClient {
         self
     }
 
-    pub async fn check(&self, access_token: &SecretString, account: &PaymentAccount) -> Result<ApprovalAnswer, ApprovalError> {
+    pub async fn check(
+        &self,
+        access_token: &SecretString,
+        account: &PaymentAccount,
+    ) -> Result<ApprovalAnswer, ApprovalError> {
         let url = format!("{}/prices/v3/total-rates/search", self.base);
         let body = self.query.body(account);
         let answer = self
@@ -205,7 +215,9 @@ impl ApprovalClient {
             .await;
         match answer {
             Ok(a) => classify(a.status, &a.body),
-            Err(e) => Ok(ApprovalAnswer::CouldNotCheck { reason: format!("could not reach USPS: {}", e.without_url()) }),
+            Err(e) => {
+                Ok(ApprovalAnswer::CouldNotCheck { reason: format!("could not reach USPS: {}", e.without_url()) })
+            }
         }
     }
 }
@@ -307,9 +319,13 @@ pub enum ApprovalState {
     /// Not checked yet (the first check is on its way).
     Unchecked,
     Waiting,
-    CouldNotCheck { reason: String },
+    CouldNotCheck {
+        reason: String,
+    },
     /// `approved_on`: `YYYY-MM-DD` (UTC) of the check that found the rates approved.
-    Approved { approved_on: String },
+    Approved {
+        approved_on: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -382,7 +398,9 @@ impl ApprovalRecord {
             (Some(at), _) => ApprovalState::Approved { approved_on: ymd(*at) },
             _ if !link_complete => ApprovalState::NotStarted,
             (None, None) => ApprovalState::Unchecked,
-            (None, Some(ApprovalAnswer::CouldNotCheck { reason })) => ApprovalState::CouldNotCheck { reason: reason.clone() },
+            (None, Some(ApprovalAnswer::CouldNotCheck { reason })) => {
+                ApprovalState::CouldNotCheck { reason: reason.clone() }
+            }
             (None, Some(_)) => ApprovalState::Waiting,
         };
         let watching = link_complete && !self.is_approved();
@@ -411,20 +429,30 @@ mod tests {
         let top_level = br#"{"error":{"code":"160212","message":"An approved contract could not be found"}}"#;
         assert_eq!(classify(400, top_level).unwrap(), ApprovalAnswer::Waiting);
         let other = br#"{"error":{"code":"400","errors":[{"code":"160201"}]}}"#;
-        assert!(matches!(classify(400, other).unwrap(), ApprovalAnswer::CouldNotCheck { reason } if reason.contains("160201")));
+        assert!(
+            matches!(classify(400, other).unwrap(), ApprovalAnswer::CouldNotCheck { reason } if reason.contains("160201"))
+        );
         for (status, body) in [(503, &b"<html>"[..]), (200, b"not json"), (500, b"{}"), (429, b"{}")] {
             assert!(matches!(classify(status, body).unwrap(), ApprovalAnswer::CouldNotCheck { .. }), "{status}");
         }
-        assert!(matches!(classify(401, br#"{"error":{"message":"invalid token"}}"#), Err(ApprovalError::Unauthorized(m)) if m == "invalid token"));
+        assert!(
+            matches!(classify(401, br#"{"error":{"message":"invalid token"}}"#), Err(ApprovalError::Unauthorized(m)) if m == "invalid token")
+        );
     }
 
     #[test]
     fn the_request_template_is_filled_and_checked() {
         let eps = PaymentAccount::Eps { account_number: "1000000001".into() };
         let body = ApprovalQuery::default().body(&eps);
-        assert_eq!((body["accountType"].as_str(), body["accountNumber"].as_str(), body["priceType"].as_str()), (Some("EPS"), Some("1000000001"), Some("CONTRACT")));
+        assert_eq!(
+            (body["accountType"].as_str(), body["accountNumber"].as_str(), body["priceType"].as_str()),
+            (Some("EPS"), Some("1000000001"), Some("CONTRACT"))
+        );
         let permit = PaymentAccount::Permit { permit_number: "1234".into(), permit_zip: "78756".into() };
-        let custom = ApprovalQuery::from_json(r#"{"priceType":"NSA","account":{"type":"{accountType}","n":["{accountNumber}"]}}"#).unwrap();
+        let custom = ApprovalQuery::from_json(
+            r#"{"priceType":"NSA","account":{"type":"{accountType}","n":["{accountNumber}"]}}"#,
+        )
+        .unwrap();
         let body = custom.body(&permit);
         assert_eq!(body["account"]["type"], "PERMIT");
         assert_eq!(body["account"]["n"][0], "1234");
@@ -495,9 +523,14 @@ mod tests {
         let next = v.next_check.unwrap();
         assert!(next > now + 3 * 3600 && !r.due(true, now + 60) && r.due(true, next));
         assert!(!r.record(ApprovalAnswer::CouldNotCheck { reason: "USPS answered HTTP 503".into() }, &s, now + 10, 0));
-        assert!(matches!(r.view(&s, true, now + 10).state, ApprovalState::CouldNotCheck { reason } if reason.contains("503")));
+        assert!(
+            matches!(r.view(&s, true, now + 10).state, ApprovalState::CouldNotCheck { reason } if reason.contains("503"))
+        );
         assert_eq!(r.next_check, Some(now + 10 + 900), "a failed check is tried again sooner");
-        assert!(r.record(ApprovalAnswer::Approved { total_price: Some(8.85) }, &s, now + 20, 0), "the first approval is news");
+        assert!(
+            r.record(ApprovalAnswer::Approved { total_price: Some(8.85) }, &s, now + 20, 0),
+            "the first approval is news"
+        );
         assert!(!r.record(ApprovalAnswer::Approved { total_price: Some(8.85) }, &s, now + 30, 0), "the second is not");
         // A later check that could not be made does not take the approval back.
         r.record(ApprovalAnswer::CouldNotCheck { reason: "HTTP 500".into() }, &s, now + 40, 0);

@@ -1,7 +1,7 @@
 //! Parsing of `uspslink://` URLs handed to the app by the OS.
 //!
 //! A deep link is untrusted input: any local program or web page can send one. So the parser is strict
-//! (DESIGN.md, "Security rules"): bounded length, exactly one accepted host and path, a closed set of
+//! (docs/DESIGN.md, "Security rules"): bounded length, exactly one accepted host and path, a closed set of
 //! parameters each present at most once, and a character set per parameter. Anything else is refused
 //! with a reason and nothing downstream sees it.
 
@@ -145,8 +145,7 @@ pub fn parse(raw: &str) -> Result<OAuthCallback, CallbackError> {
     if url.scheme() != SCHEME {
         return Err(CallbackError::WrongScheme);
     }
-    if !url.username().is_empty() || url.password().is_some() || url.port().is_some() || url.fragment().is_some()
-    {
+    if !url.username().is_empty() || url.password().is_some() || url.port().is_some() || url.fragment().is_some() {
         return Err(CallbackError::UnexpectedParts);
     }
     // Compare the raw text too: the URL parser normalises `/../` and friends, and a link that only
@@ -257,21 +256,48 @@ mod tests {
             (format!("uspslink://u:p@oauth/callback?code=a&state={STATE}"), CallbackError::UnexpectedParts),
             (format!("uspslink://oauth:99/callback?code=a&state={STATE}"), CallbackError::UnexpectedParts),
             (format!("uspslink://oauth/callback?code=a&state={STATE}#frag"), CallbackError::UnexpectedParts),
-            (format!("uspslink://oauth/callback?code=a&state={STATE}&redirect=x"), CallbackError::UnknownParameter("redirect".into())),
-            (format!("uspslink://oauth/callback?code=a&code=b&state={STATE}"), CallbackError::RepeatedParameter("code".into())),
+            (
+                format!("uspslink://oauth/callback?code=a&state={STATE}&redirect=x"),
+                CallbackError::UnknownParameter("redirect".into()),
+            ),
+            (
+                format!("uspslink://oauth/callback?code=a&code=b&state={STATE}"),
+                CallbackError::RepeatedParameter("code".into()),
+            ),
             ("uspslink://oauth/callback?code=a".into(), CallbackError::MissingState),
             ("uspslink://oauth/callback?code=a&state=short".into(), CallbackError::MalformedParameter("state")),
-            (format!("uspslink://oauth/callback?code=a&state={STATE}%3Cscript%3E"), CallbackError::MalformedParameter("state")),
+            (
+                format!("uspslink://oauth/callback?code=a&state={STATE}%3Cscript%3E"),
+                CallbackError::MalformedParameter("state"),
+            ),
             (format!("uspslink://oauth/callback?code=a%22b&state={STATE}"), CallbackError::MalformedParameter("code")),
             (format!("uspslink://oauth/callback?code=&state={STATE}"), CallbackError::MalformedParameter("code")),
             (format!("uspslink://oauth/callback?state={STATE}"), CallbackError::MissingOutcome),
-            (format!("uspslink://oauth/callback?code=a&error=access_denied&state={STATE}"), CallbackError::BothOutcomes),
-            (format!("uspslink://oauth/callback?error=Access%20Denied&state={STATE}"), CallbackError::MalformedParameter("error")),
-            (format!("uspslink://oauth/callback?error=x&error_description=a%0Ab&state={STATE}"), CallbackError::MalformedParameter("error_description")),
-            (format!("uspslink://oauth/callback?code=a&error_description=x&state={STATE}"), CallbackError::UnknownParameter("error_description".into())),
+            (
+                format!("uspslink://oauth/callback?code=a&error=access_denied&state={STATE}"),
+                CallbackError::BothOutcomes,
+            ),
+            (
+                format!("uspslink://oauth/callback?error=Access%20Denied&state={STATE}"),
+                CallbackError::MalformedParameter("error"),
+            ),
+            (
+                format!("uspslink://oauth/callback?error=x&error_description=a%0Ab&state={STATE}"),
+                CallbackError::MalformedParameter("error_description"),
+            ),
+            (
+                format!("uspslink://oauth/callback?code=a&error_description=x&state={STATE}"),
+                CallbackError::UnknownParameter("error_description".into()),
+            ),
             (format!("uspslink://oauth/callback?code=a&state={STATE}\n"), CallbackError::NotAUrl),
-            (format!("uspslink://oauth/callback?code=a&state={STATE}&%0Afake%20line=1"), CallbackError::UnknownParameter("(a name that is not shown)".into())),
-            (format!("uspslink://oauth/callback?code=%F0%9F%98%80&state={STATE}"), CallbackError::MalformedParameter("code")),
+            (
+                format!("uspslink://oauth/callback?code=a&state={STATE}&%0Afake%20line=1"),
+                CallbackError::UnknownParameter("(a name that is not shown)".into()),
+            ),
+            (
+                format!("uspslink://oauth/callback?code=%F0%9F%98%80&state={STATE}"),
+                CallbackError::MalformedParameter("code"),
+            ),
             (format!("uspslink://oauth/callback?code=a&state={STATE}%00"), CallbackError::MalformedParameter("state")),
         ];
         for (url, expected) in cases {

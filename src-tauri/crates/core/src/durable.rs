@@ -3,7 +3,7 @@
 //!
 //! Why: a crash, `kill -9` or power cut in the middle of a plain `fs::write` leaves a truncated file,
 //! and a store that ignores load errors then starts from zero and overwrites what was left
-//! (DESIGN.md, "Durable progress").
+//! (docs/DESIGN.md, "Durable progress").
 //!
 //! A save is: write `NAME.tmp` in the same folder, fsync it, hard-link the current file as the last
 //! good copy (`NAME.last-good`, replaced by rename), rename `NAME.tmp` over `NAME`, fsync the folder.
@@ -145,7 +145,11 @@ mod tests {
     use super::*;
 
     fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("uspslink-durable-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let d = std::env::temp_dir().join(format!(
+            "uspslink-durable-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
@@ -165,7 +169,8 @@ mod tests {
 
     #[test]
     fn damaged_files_are_set_aside_and_the_last_good_copy_restored() {
-        for damaged in [&b""[..], b"{\"preferences\": {\"environment\": \"produ", b"\x00\xffgarbage", b"[1,2]", b"null"] {
+        for damaged in [&b""[..], b"{\"preferences\": {\"environment\": \"produ", b"\x00\xffgarbage", b"[1,2]", b"null"]
+        {
             let d = dir();
             let p = d.join("store.json");
             write_atomic(&p, br#"{"n":1}"#).unwrap();

@@ -3,10 +3,25 @@
 use serde::Serialize;
 use ts_rs::TS;
 
-/// Every error kind the UI may receive. Stable identifiers: the UI branches on these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
+/// Declares [`ErrorKind`] and its list [`ErrorKind::ALL`] from one list of variants, so the UI's list
+/// of the kinds it knows (generated from `ALL`) can never miss one.
+macro_rules! error_kinds {
+    ($($(#[$doc:meta])* $kind:ident,)*) => {
+        /// Every error kind the UI may receive. Stable identifiers: the UI branches on these.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorKind {
+            $($(#[$doc])* $kind,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)*];
+        }
+    };
+}
+
+error_kinds! {
     /// A `uspslink://` URL that is not a well-formed OAuth callback.
     InvalidDeepLink,
     /// No Secret Service (or other OS keyring) is reachable.
@@ -82,9 +97,25 @@ pub trait HasKind: std::fmt::Display {
     }
 }
 
+/// Any domain error reaches the UI through `?`: its kind, its words, and whatever its `to_ipc`
+/// adds (the fields a refusal names, ShipEngine's request id).
+impl<E: HasKind> From<E> for IpcError {
+    fn from(e: E) -> Self {
+        e.to_ipc()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_every_kind_once() {
+        assert_eq!(ErrorKind::ALL.len(), 16);
+        let names: std::collections::HashSet<String> =
+            ErrorKind::ALL.iter().map(|k| serde_json::to_string(k).unwrap()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+    }
 
     #[test]
     fn serializes_as_kind_and_message() {

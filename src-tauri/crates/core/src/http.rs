@@ -151,7 +151,10 @@ impl Retry {
             attempt += 1;
             let result = fetch(make()).await;
             let (wait, reason) = match &result {
-                Ok(a) => (self.wait_before(attempt, Some(a.status), retry_after_secs(&a.headers)), format!("HTTP {}", a.status)),
+                Ok(a) => (
+                    self.wait_before(attempt, Some(a.status), retry_after_secs(&a.headers)),
+                    format!("HTTP {}", a.status),
+                ),
                 Err(e) if e.is_timeout() || e.is_builder() => (None, String::new()),
                 Err(_) => (self.wait_before(attempt, None, None), "the connection dropped".to_string()),
             };
@@ -192,7 +195,9 @@ mod tests {
 
     #[test]
     fn loopback_bases() {
-        for yes in ["http://127.0.0.1:4000", "http://127.9.9.9", "http://[::1]:80/x", "http://localhost:1", "http://LOCALHOST"] {
+        for yes in
+            ["http://127.0.0.1:4000", "http://127.9.9.9", "http://[::1]:80/x", "http://localhost:1", "http://LOCALHOST"]
+        {
             assert!(is_loopback(yes), "{yes}");
         }
         for no in ["http://api.shipengine.com", "http://10.0.0.1", "http://127.0.0.1.evil.example", "not a url", ""] {

@@ -8,7 +8,7 @@ use ts_rs::TS;
 
 use crate::error::{ErrorKind, HasKind};
 
-/// The guideline steps (DESIGN.md, "The flow", items 2–8), in order.
+/// The guideline steps (docs/DESIGN.md, "The flow", items 2–8), in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -123,7 +123,9 @@ impl OnboardingEvent {
         !matches!(
             self,
             OnboardingEvent::LinkCompleted
-                | OnboardingEvent::Complete(Step::StampsAccount | Step::LinkBusinessAccount | Step::Identifiers | Step::WaitingForApproval)
+                | OnboardingEvent::Complete(
+                    Step::StampsAccount | Step::LinkBusinessAccount | Step::Identifiers | Step::WaitingForApproval
+                )
         )
     }
 }
@@ -276,7 +278,9 @@ impl Progress {
                 step,
                 number: step.index() as u32 + 1,
                 title: step.title().to_string(),
-                status: if self.is_done(step) || (step == Step::WaitingForApproval && self.link_complete && self.status_banner_dismissed) {
+                status: if self.is_done(step)
+                    || (step == Step::WaitingForApproval && self.link_complete && self.status_banner_dismissed)
+                {
                     StepStatus::Done
                 } else if step == self.current_step {
                     StepStatus::Current
@@ -306,8 +310,13 @@ mod tests {
     use OnboardingEvent::*;
 
     /// Every step before the identifiers.
-    const UP_TO_THE_LINK: [Step; 5] =
-        [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount, Step::LinkBusinessAccount];
+    const UP_TO_THE_LINK: [Step; 5] = [
+        Step::BeforeYouStart,
+        Step::StampsAccount,
+        Step::UspsBusinessAccount,
+        Step::PaymentAccount,
+        Step::LinkBusinessAccount,
+    ];
 
     fn through(steps: &[Step]) -> Progress {
         let mut p = Progress::default();
@@ -344,7 +353,10 @@ mod tests {
         let mut p = Progress::default();
         let before = p.clone();
         assert_eq!(p.apply(GoTo(Step::PaymentAccount)), Err(OnboardingError::StepLocked(Step::BeforeYouStart)));
-        assert_eq!(p.apply(Complete(Step::LinkBusinessAccount)), Err(OnboardingError::StepLocked(Step::BeforeYouStart)));
+        assert_eq!(
+            p.apply(Complete(Step::LinkBusinessAccount)),
+            Err(OnboardingError::StepLocked(Step::BeforeYouStart))
+        );
         assert_eq!(p.apply(DismissStatusBanner), Err(OnboardingError::NoStatusBanner));
         assert_eq!(p, before);
     }
@@ -439,7 +451,8 @@ mod tests {
         assert_eq!(restored.view().current_step, Step::Identifiers);
         assert_eq!(restored.view().steps[Step::Identifiers.index()].status, StepStatus::Current);
         // A store written before a field existed still loads (serde default).
-        let old: Progress = serde_json::from_str(r#"{"current_step":"identifiers","completed":["before_you_start"]}"#).unwrap();
+        let old: Progress =
+            serde_json::from_str(r#"{"current_step":"identifiers","completed":["before_you_start"]}"#).unwrap();
         assert_eq!((old.current_step, old.checklist.len()), (Step::Identifiers, 0));
     }
 
@@ -463,7 +476,11 @@ mod tests {
         assert!(!Complete(Step::LinkBusinessAccount).is_user_event());
         assert!(!Complete(Step::StampsAccount).is_user_event());
         assert!(Complete(Step::PaymentAccount).is_user_event());
-        assert!(GoTo(Step::Identifiers).is_user_event() && DismissStatusBanner.is_user_event() && Check(ChecklistItem::Mid).is_user_event());
+        assert!(
+            GoTo(Step::Identifiers).is_user_event()
+                && DismissStatusBanner.is_user_event()
+                && Check(ChecklistItem::Mid).is_user_event()
+        );
     }
 
     #[test]

@@ -116,13 +116,16 @@ impl IdentifiersForm {
                 None
             }
         };
-        let business_name = optional(&self.business_name).and_then(|v| check("business_name", validate::required(v, "business name", 100)));
+        let business_name = optional(&self.business_name)
+            .and_then(|v| check("business_name", validate::required(v, "business name", 100)));
         let crid = check("crid", validate::crid(&self.crid));
         let mid = check("mid", validate::mid(&self.mid, "MID"));
-        let manifest_mid = optional(&self.manifest_mid).map(|v| check("manifest_mid", validate::mid(v, "manifest MID")));
+        let manifest_mid =
+            optional(&self.manifest_mid).map(|v| check("manifest_mid", validate::mid(v, "manifest MID")));
         let returns_mid = optional(&self.returns_mid).map(|v| check("returns_mid", validate::mid(v, "Returns MID")));
         let account = match self.account_type {
-            AccountType::Eps => check("eps_account", validate::eps_account(&self.eps_account)).map(|account_number| PaymentAccount::Eps { account_number }),
+            AccountType::Eps => check("eps_account", validate::eps_account(&self.eps_account))
+                .map(|account_number| PaymentAccount::Eps { account_number }),
             AccountType::Permit => {
                 let number = check("permit_number", validate::permit_number(&self.permit_number));
                 let zip = check("permit_zip", validate::permit_zip(&self.permit_zip));
@@ -343,7 +346,11 @@ impl PaymentsClient {
     }
 
     /// `GET /payments/v3/payment-account/{number}?accountType=EPS|PERMIT[&permitZIPCode=]`.
-    pub async fn lookup_account(&self, access_token: &SecretString, account: &PaymentAccount) -> Result<PaymentAccountInfo, PaymentsError> {
+    pub async fn lookup_account(
+        &self,
+        access_token: &SecretString,
+        account: &PaymentAccount,
+    ) -> Result<PaymentAccountInfo, PaymentsError> {
         let (number, query): (&str, Vec<(&str, &str)>) = match account {
             PaymentAccount::Eps { account_number } => (account_number, vec![("accountType", "EPS")]),
             PaymentAccount::Permit { permit_number, permit_zip } => {
@@ -352,7 +359,10 @@ impl PaymentsClient {
         };
         let mut url = url::Url::parse(&format!("{}/payments/v3/payment-account/", self.base))
             .map_err(|_| PaymentsError::Network(format!("{:?} is not a valid USPS address", self.base)))?;
-        url.path_segments_mut().map_err(|_| PaymentsError::Network("bad USPS address".into()))?.pop_if_empty().push(number);
+        url.path_segments_mut()
+            .map_err(|_| PaymentsError::Network("bad USPS address".into()))?
+            .pop_if_empty()
+            .push(number);
         url.query_pairs_mut().extend_pairs(query);
         // A read: retried where safe.
         let answer = self
@@ -366,7 +376,11 @@ impl PaymentsClient {
     }
 
     /// `POST /payments/v3/payment-authorization` with the roles of [`Identifiers::roles`].
-    pub async fn authorize(&self, access_token: &SecretString, ids: &Identifiers) -> Result<PaymentAuthorization, PaymentsError> {
+    pub async fn authorize(
+        &self,
+        access_token: &SecretString,
+        ids: &Identifiers,
+    ) -> Result<PaymentAuthorization, PaymentsError> {
         // A write: sent once.
         let answer = crate::http::fetch(
             self.http
@@ -387,7 +401,10 @@ impl PaymentsClient {
 }
 
 /// The body of a 2xx answer, or the USPS error explained.
-fn read(answer: Result<crate::http::Answer, reqwest::Error>, account: &PaymentAccount) -> Result<Vec<u8>, PaymentsError> {
+fn read(
+    answer: Result<crate::http::Answer, reqwest::Error>,
+    account: &PaymentAccount,
+) -> Result<Vec<u8>, PaymentsError> {
     let answer = answer.map_err(|e| PaymentsError::Network(e.without_url().to_string()))?;
     let status = answer.status;
     let retry_after = crate::http::retry_after_secs(&answer.headers);
@@ -399,11 +416,17 @@ fn read(answer: Result<crate::http::Answer, reqwest::Error>, account: &PaymentAc
         return Err(PaymentsError::RateLimited(retry_after.unwrap_or(30)));
     }
     if status >= 500 {
-        return Err(PaymentsError::Network(format!("USPS is unavailable right now (HTTP {status}); try again shortly")));
+        return Err(PaymentsError::Network(format!(
+            "USPS is unavailable right now (HTTP {status}); try again shortly"
+        )));
     }
     let body: ErrorBody = serde_json::from_slice(&bytes).map_err(|_| PaymentsError::Malformed(status))?;
     let first = body.error.errors.first().cloned().unwrap_or_default();
-    let words = [&first.title, &first.detail, &body.error.message].into_iter().find(|s| !s.is_empty()).cloned().unwrap_or_default();
+    let words = [&first.title, &first.detail, &body.error.message]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_default();
     if status == 401 || status == 403 {
         // USPS answers a token without the `payments` scope with `invalid_oauth_scope`; every other
         // 401 means the token itself is no good (expired, revoked, reset password).
@@ -480,7 +503,11 @@ impl LinkSummary {
 
     /// A `mailto:` URL (RFC 6068) with the subject and the text; the user picks the recipient.
     pub fn mailto(&self) -> String {
-        format!("mailto:?subject={}&body={}", percent_encode(&self.subject()), percent_encode(&self.text().replace('\n', "\r\n")))
+        format!(
+            "mailto:?subject={}&body={}",
+            percent_encode(&self.subject()),
+            percent_encode(&self.text().replace('\n', "\r\n"))
+        )
     }
 }
 
@@ -508,7 +535,12 @@ pub struct IdentifiersView {
 impl IdentifiersRecord {
     pub fn view(&self, hints: &AccountHints) -> IdentifiersView {
         let (form, prefilled) = self.draft.prefilled(hints);
-        IdentifiersView { form, prefilled, summary: self.summary.clone(), summary_text: self.summary.as_ref().map(LinkSummary::text) }
+        IdentifiersView {
+            form,
+            prefilled,
+            summary: self.summary.clone(),
+            summary_text: self.summary.as_ref().map(LinkSummary::text),
+        }
     }
 }
 
@@ -596,9 +628,16 @@ mod tests {
 
     #[test]
     fn prefill_fills_only_empty_fields_and_says_which() {
-        let hints = AccountHints { crids: vec!["20538353".into()], mids: vec!["901234567".into()], eps_accounts: vec!["1000000001".into()] };
+        let hints = AccountHints {
+            crids: vec!["20538353".into()],
+            mids: vec!["901234567".into()],
+            eps_accounts: vec!["1000000001".into()],
+        };
         let (form, filled) = IdentifiersForm { mid: "123456".into(), ..Default::default() }.prefilled(&hints);
-        assert_eq!((form.crid.as_str(), form.mid.as_str(), form.eps_account.as_str()), ("20538353", "123456", "1000000001"));
+        assert_eq!(
+            (form.crid.as_str(), form.mid.as_str(), form.eps_account.as_str()),
+            ("20538353", "123456", "1000000001")
+        );
         assert_eq!(filled, ["crid", "eps_account"]);
         let permit = IdentifiersForm { account_type: AccountType::Permit, ..Default::default() };
         assert_eq!(permit.prefilled(&hints).1, ["crid", "mid"]);
@@ -629,7 +668,11 @@ mod tests {
         for (detail, account, field, words) in cases {
             let p = explain(&detail, account);
             assert_eq!(p.field, field, "{}", detail.code);
-            assert!(p.message.contains(words) && p.message.ends_with(&format!("(USPS error {})", detail.code)), "{}", p.message);
+            assert!(
+                p.message.contains(words) && p.message.ends_with(&format!("(USPS error {})", detail.code)),
+                "{}",
+                p.message
+            );
         }
         let unknown = UspsErrorDetail {
             code: "160999".into(),
@@ -638,7 +681,10 @@ mod tests {
             ..Default::default()
         };
         let p = explain(&unknown, &eps);
-        assert_eq!((p.field.as_str(), p.message.as_str()), ("crid", "CRID isn't enrolled in USPS Ship Outbound (USPS error 160999)"));
+        assert_eq!(
+            (p.field.as_str(), p.message.as_str()),
+            ("crid", "CRID isn't enrolled in USPS Ship Outbound (USPS error 160999)")
+        );
     }
 
     #[test]
@@ -647,11 +693,23 @@ mod tests {
         let s = LinkSummary::new(&ids, 1_795_378_509);
         assert_eq!(s.linked_on, "2026-11-22");
         let text = s.text();
-        for line in ["Business name: Acme Shipping", "CRID: 20538353", "MID: 901234567", "Account type: EPS", "EPS account number: 1000000001", "Linked on: 2026-11-22"] {
+        for line in [
+            "Business name: Acme Shipping",
+            "CRID: 20538353",
+            "MID: 901234567",
+            "Account type: EPS",
+            "EPS account number: 1000000001",
+            "Linked on: 2026-11-22",
+        ] {
             assert!(text.contains(line), "{line}");
         }
         let mailto = s.mailto();
-        assert!(mailto.starts_with("mailto:?subject=NSA%20link%20for%20Acme%20Shipping%20%28CRID%2020538353%29&body=Hello%2C%0D%0A"), "{mailto}");
+        assert!(
+            mailto.starts_with(
+                "mailto:?subject=NSA%20link%20for%20Acme%20Shipping%20%28CRID%2020538353%29&body=Hello%2C%0D%0A"
+            ),
+            "{mailto}"
+        );
         assert!(!mailto.contains(' ') && !mailto.contains('+'));
     }
 }

@@ -118,7 +118,11 @@ pub struct Preferences {
 
 impl Default for Preferences {
     fn default() -> Self {
-        Self { environment: Environment::Sandbox, usps_consumer_key: String::new(), redirect_uri: DEFAULT_REDIRECT_URI.into() }
+        Self {
+            environment: Environment::Sandbox,
+            usps_consumer_key: String::new(),
+            redirect_uri: DEFAULT_REDIRECT_URI.into(),
+        }
     }
 }
 

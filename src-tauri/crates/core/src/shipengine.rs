@@ -56,8 +56,10 @@ struct ErrorBody {
 pub enum ShipEngineError {
     #[error("enter your ShipStation API key")]
     MissingApiKey,
-    #[error("This is ShipEngine's public test key. You cannot link your accounts to the public test account: \
-             enter your own ShipStation API key.")]
+    #[error(
+        "This is ShipEngine's public test key. You cannot link your accounts to the public test account: \
+             enter your own ShipStation API key."
+    )]
     PublicTestKey,
     #[error("wait {0} s before asking for another code")]
     ResendTooSoon(u64),
@@ -90,7 +92,9 @@ impl HasKind for ShipEngineError {
                 e.request_id = Some(request_id.clone());
                 e.fields = errors
                     .iter()
-                    .filter_map(|d| d.field_name.as_ref().map(|f| FieldProblem { field: f.clone(), message: d.message.clone() }))
+                    .filter_map(|d| {
+                        d.field_name.as_ref().map(|f| FieldProblem { field: f.clone(), message: d.message.clone() })
+                    })
                     .collect();
             }
             ShipEngineError::InvalidApiKey { request_id } | ShipEngineError::RateLimited { request_id, .. } => {
@@ -175,7 +179,7 @@ impl std::fmt::Debug for CardForm {
 }
 
 /// The registration form as typed, without anything of the card: kept so that closing the app halfway
-/// through the form loses nothing (DESIGN.md, "Resume anywhere").
+/// through the form loses nothing (docs/DESIGN.md, "Resume anywhere").
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct StampsDraft {
@@ -208,7 +212,11 @@ impl RegistrationForm {
         let zip = check("address.postal_code", v::zip(&a.postal_code));
         let country = check(
             "address.country_code",
-            if a.country_code.trim().eq_ignore_ascii_case("US") { Ok("US".into()) } else { Err("Stamps.com accounts need a US address".into()) },
+            if a.country_code.trim().eq_ignore_ascii_case("US") {
+                Ok("US".into())
+            } else {
+                Err("Stamps.com accounts need a US address".into())
+            },
         );
         let residential = check(
             "address.address_residential_indicator",
@@ -232,7 +240,8 @@ impl RegistrationForm {
                 String::new()
             }
         };
-        let expiry = crate::validate::card_expiry(&self.credit_card.expiration_month, &self.credit_card.expiration_year, today);
+        let expiry =
+            crate::validate::card_expiry(&self.credit_card.expiration_month, &self.credit_card.expiration_year, today);
         let (month, year) = match expiry {
             Ok(e) => e,
             Err(m) => {
@@ -241,7 +250,10 @@ impl RegistrationForm {
             }
         };
         if !self.agree_to_carrier_terms {
-            problems.push(FieldProblem { field: "agree_to_carrier_terms".into(), message: "agree to the carrier terms to register".into() });
+            problems.push(FieldProblem {
+                field: "agree_to_carrier_terms".into(),
+                message: "agree to the carrier terms to register".into(),
+            });
         }
         let Some((number, kind)) = card.filter(|_| problems.is_empty()) else { return Err(problems) };
         let mut address = serde_json::json!({
@@ -326,7 +338,11 @@ impl ShipEngineClient {
     }
 
     pub fn with_timeout(base: &str, timeout: Duration) -> Self {
-        Self { base: base.trim_end_matches('/').to_string(), http: crate::http::client_for(base, timeout), retry: Retry::default() }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: crate::http::client_for(base, timeout),
+            retry: Retry::default(),
+        }
     }
 
     /// Who hears about the waits between retries (the UI counts them down).
@@ -358,7 +374,11 @@ impl ShipEngineClient {
     /// and after a failure that may have reached ShipEngine (timeout, dropped connection) the carriers
     /// are listed again before the error is reported, so a retry never registers twice
     /// (ShipEngine documents no idempotency key).
-    pub async fn register_stamps_once(&self, api_key: &SecretString, request: &serde_json::Value) -> Result<String, ShipEngineError> {
+    pub async fn register_stamps_once(
+        &self,
+        api_key: &SecretString,
+        request: &serde_json::Value,
+    ) -> Result<String, ShipEngineError> {
         if let Some(existing) = self.existing_stamps(api_key).await? {
             return Ok(existing);
         }
@@ -366,7 +386,9 @@ impl ShipEngineClient {
         let sent = self.send(self.http.post(url).json(request), api_key).await;
         let result = sent.and_then(read_json::<serde_json::Value>);
         match result {
-            Ok(body) => body["carrier_id"].as_str().map(str::to_string).ok_or(ShipEngineError::Malformed { status: 200 }),
+            Ok(body) => {
+                body["carrier_id"].as_str().map(str::to_string).ok_or(ShipEngineError::Malformed { status: 200 })
+            }
             Err(e @ (ShipEngineError::Network(_) | ShipEngineError::Malformed { .. })) => {
                 // The request may still be running at ShipEngine: look a few times before giving up.
                 for _ in 0..REGISTRATION_RECHECKS {
@@ -382,11 +404,21 @@ impl ShipEngineClient {
     }
 
     async fn existing_stamps(&self, api_key: &SecretString) -> Result<Option<String>, ShipEngineError> {
-        Ok(self.list_carriers(api_key).await?.into_iter().find(|c| c.carrier_code == "stamps_com").map(|c| c.carrier_id))
+        Ok(self
+            .list_carriers(api_key)
+            .await?
+            .into_iter()
+            .find(|c| c.carrier_code == "stamps_com")
+            .map(|c| c.carrier_id))
     }
 
     /// `POST .../verification` with `verification_type: sms`.
-    pub async fn start_sms_verification(&self, api_key: &SecretString, carrier_id: &str, phone: &str) -> Result<Verification, ShipEngineError> {
+    pub async fn start_sms_verification(
+        &self,
+        api_key: &SecretString,
+        carrier_id: &str,
+        phone: &str,
+    ) -> Result<Verification, ShipEngineError> {
         let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification", self.base);
         let body = serde_json::json!({"phone": phone, "verification_type": "sms"});
         read_json(self.send(self.http.post(url).json(&body), api_key).await?)
@@ -400,7 +432,8 @@ impl ShipEngineClient {
         verification_id: &str,
         code: &SecretString,
     ) -> Result<Verification, ShipEngineError> {
-        let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}", self.base);
+        let url =
+            format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}", self.base);
         let body = serde_json::json!({"verification_code": code.expose_secret()});
         read_json(self.send(self.http.put(url).json(&body), api_key).await?)
     }
@@ -470,12 +503,20 @@ mod tests {
         let (c, waits) = quick(&sb);
         let key = SecretString::from("sandbox_key_one");
         // A wait longer than 30 s is not waited out: the user is told how long.
-        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(429), retry_after: Some(31), ..Default::default() }, 1);
+        sb.inject_fault(
+            "/v1/carriers",
+            uspslink_sandbox::Fault { status: Some(429), retry_after: Some(31), ..Default::default() },
+            1,
+        );
         let e = c.list_carriers(&key).await.unwrap_err();
         assert!(matches!(e, ShipEngineError::RateLimited { retry_after_secs: 31, .. }), "{e:?}");
         assert!(waits.lock().unwrap().is_empty());
         // A short one is waited out, as asked, and the call goes through.
-        sb.inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(429), retry_after: Some(1), ..Default::default() }, 1);
+        sb.inject_fault(
+            "/v1/carriers",
+            uspslink_sandbox::Fault { status: Some(429), retry_after: Some(1), ..Default::default() },
+            1,
+        );
         let t0 = std::time::Instant::now();
         c.list_carriers(&key).await.unwrap();
         assert!(t0.elapsed() >= Duration::from_secs(1));
@@ -591,7 +632,11 @@ mod tests {
         let key = SecretString::from("sandbox_register1");
         let body = form().to_request((2026, 11)).unwrap();
         // The first attempt registers at ShipEngine but its answer is lost on the way back.
-        sb.inject_fault("/v1/registration/stamps_com", uspslink_sandbox::Fault { lose_response: true, ..Default::default() }, 1);
+        sb.inject_fault(
+            "/v1/registration/stamps_com",
+            uspslink_sandbox::Fault { lose_response: true, ..Default::default() },
+            1,
+        );
         let id = c.register_stamps_once(&key, &body).await.unwrap();
         let again = c.register_stamps_once(&key, &body).await.unwrap();
         assert_eq!(id, again, "a retry reuses the carrier instead of registering twice");
@@ -600,20 +645,31 @@ mod tests {
 
         // A dropped connection before ShipEngine acted: the error is reported, and the retry registers.
         let other = SecretString::from("sandbox_register2");
-        sb.inject_fault("/v1/registration/stamps_com", uspslink_sandbox::Fault { drop_connection: true, ..Default::default() }, 1);
+        sb.inject_fault(
+            "/v1/registration/stamps_com",
+            uspslink_sandbox::Fault { drop_connection: true, ..Default::default() },
+            1,
+        );
         assert_eq!(c.register_stamps_once(&other, &body).await.unwrap_err().kind(), ErrorKind::Network);
         let id2 = c.register_stamps_once(&other, &body).await.unwrap();
         assert_ne!(id2, id);
 
         let v = c.start_sms_verification(&key, &id, "1111111111").await.unwrap();
         assert_eq!(v.status, "unverified");
-        let wrong = c.submit_verification_code(&key, &id, &v.verification_id, &SecretString::from("000000")).await.unwrap_err();
+        let wrong =
+            c.submit_verification_code(&key, &id, &v.verification_id, &SecretString::from("000000")).await.unwrap_err();
         match &wrong {
-            ShipEngineError::Api { errors, .. } => assert_eq!(errors[0].field_name.as_deref(), Some("verification_code")),
+            ShipEngineError::Api { errors, .. } => {
+                assert_eq!(errors[0].field_name.as_deref(), Some("verification_code"))
+            }
             other => panic!("{other:?}"),
         }
-        let inbox: serde_json::Value =
-            reqwest::get(format!("{}/sandbox/phone-inbox/1111111111", sb.base_url())).await.unwrap().json().await.unwrap();
+        let inbox: serde_json::Value = reqwest::get(format!("{}/sandbox/phone-inbox/1111111111", sb.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let code = SecretString::from(inbox["code"].as_str().unwrap().to_string());
         let done = c.submit_verification_code(&key, &id, &v.verification_id, &code).await.unwrap();
         assert_eq!(done.status, "verified");

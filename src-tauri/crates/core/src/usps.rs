@@ -111,8 +111,9 @@ impl AttemptStore {
         redirect_uri: &str,
         now: Instant,
     ) -> Result<StartedAttempt, LinkError> {
-        let mut url = url::Url::parse(authorize_base)
-            .map_err(|_| LinkError::NotConfigured(format!("the USPS sign-in address {authorize_base:?} is not a URL")))?;
+        let mut url = url::Url::parse(authorize_base).map_err(|_| {
+            LinkError::NotConfigured(format!("the USPS sign-in address {authorize_base:?} is not a URL"))
+        })?;
         if client_id.is_empty() {
             return Err(LinkError::NotConfigured("enter your USPS consumer key in Settings first".into()));
         }
@@ -139,8 +140,12 @@ impl AttemptStore {
     }
 
     fn expire(&mut self, now: Instant) {
-        let expired: Vec<String> =
-            self.open.iter().filter(|(_, a)| now.duration_since(a.created) > ATTEMPT_TTL).map(|(s, _)| s.clone()).collect();
+        let expired: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, a)| now.duration_since(a.created) > ATTEMPT_TTL)
+            .map(|(s, _)| s.clone())
+            .collect();
         for s in expired {
             self.open.remove(&s);
             self.close(s);
@@ -247,7 +252,7 @@ pub fn civil_date(unix_secs: u64) -> (u32, u32, u32) {
 }
 
 /// The token operations, behind a trait so a vendor build can move the exchange to its own server
-/// (DESIGN.md, "USPS authorization").
+/// (docs/DESIGN.md, "USPS authorization").
 pub trait TokenExchange: Send + Sync {
     fn exchange_code(
         &self,
@@ -308,7 +313,9 @@ impl UspsOAuthClient {
         }
         if status >= 500 || status == 429 {
             // Temporary: nothing is wrong with the link or the code, so do not call it a failed login.
-            return Err(LinkError::Network(format!("USPS is unavailable right now (HTTP {status}); try again shortly")));
+            return Err(LinkError::Network(format!(
+                "USPS is unavailable right now (HTTP {status}); try again shortly"
+            )));
         }
         let err: OAuthErrorBody = serde_json::from_slice(&bytes).map_err(|_| LinkError::Malformed(status))?;
         Err(match err.error.as_str() {
@@ -473,10 +480,17 @@ pub enum LinkStatus {
     NotLinked,
     /// The browser is open on the USPS sign-in page.
     Waiting,
-    Linked { record: LinkRecord },
+    Linked {
+        record: LinkRecord,
+    },
     /// The last attempt failed; `kind` is `login_failed`, `network`, `not_configured`, …
-    Failed { kind: ErrorKind, message: String },
-    NeedsReconnecting { message: String },
+    Failed {
+        kind: ErrorKind,
+        message: String,
+    },
+    NeedsReconnecting {
+        message: String,
+    },
 }
 
 #[cfg(test)]
@@ -538,7 +552,10 @@ mod tests {
     #[test]
     fn begin_needs_a_consumer_key_and_a_valid_url() {
         let mut store = AttemptStore::default();
-        assert!(matches!(store.begin(AUTH, "", "uspslink://oauth/callback", Instant::now()), Err(LinkError::NotConfigured(_))));
+        assert!(matches!(
+            store.begin(AUTH, "", "uspslink://oauth/callback", Instant::now()),
+            Err(LinkError::NotConfigured(_))
+        ));
         assert!(matches!(store.begin("not a url", "k", "x", Instant::now()), Err(LinkError::NotConfigured(_))));
         assert!(!store.is_waiting());
     }

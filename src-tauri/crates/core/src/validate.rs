@@ -3,10 +3,10 @@
 
 /// US states, DC and the territories and military "states" USPS delivers to.
 pub const US_STATES: [&str; 62] = [
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA",
-    "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK",
-    "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "AS", "GU", "MP",
-    "PR", "VI", "UM", "AA", "AE", "AP", "FM", "MH",
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME",
+    "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA",
+    "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "AS", "GU", "MP", "PR", "VI", "UM",
+    "AA", "AE", "AP", "FM", "MH",
 ];
 
 pub fn email(v: &str) -> Result<String, String> {
@@ -123,7 +123,17 @@ fn luhn(digits: &str) -> bool {
         .rev()
         .filter_map(|c| c.to_digit(10))
         .enumerate()
-        .map(|(i, d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
         .sum();
     sum.is_multiple_of(10)
 }
@@ -134,9 +144,15 @@ pub fn card_number(v: &str) -> Result<(String, CardType), String> {
         return Err("a card number has only digits (spaces and dashes are fine)".into());
     }
     let digits: String = v.chars().filter(char::is_ascii_digit).collect();
-    let kind = CardType::infer(&digits).ok_or("this card type is not accepted: use Visa, MasterCard, American Express or Discover")?;
+    let kind = CardType::infer(&digits)
+        .ok_or("this card type is not accepted: use Visa, MasterCard, American Express or Discover")?;
     if !kind.lengths().contains(&digits.len()) {
-        return Err(format!("a {} number has {} digits; this has {}", kind.api_name(), kind.lengths().iter().map(|l| l.to_string()).collect::<Vec<_>>().join(" or "), digits.len()));
+        return Err(format!(
+            "a {} number has {} digits; this has {}",
+            kind.api_name(),
+            kind.lengths().iter().map(|l| l.to_string()).collect::<Vec<_>>().join(" or "),
+            digits.len()
+        ));
     }
     if !luhn(&digits) {
         return Err("this card number has a typo: its check digit does not match".into());
@@ -202,8 +218,12 @@ pub fn crid(v: &str) -> Result<String, String> {
 pub fn mid(v: &str, what: &str) -> Result<String, String> {
     let d = digits_as_typed(v, what)?;
     match d.len() {
-        6 if d.starts_with('9') => Err(format!("a 6-digit {what} starts with 0 to 8; one starting with 9 has 9 digits")),
-        9 if !d.starts_with('9') => Err(format!("a 9-digit {what} starts with 9; one starting with 0 to 8 has 6 digits")),
+        6 if d.starts_with('9') => {
+            Err(format!("a 6-digit {what} starts with 0 to 8; one starting with 9 has 9 digits"))
+        }
+        9 if !d.starts_with('9') => {
+            Err(format!("a 9-digit {what} starts with 9; one starting with 0 to 8 has 6 digits"))
+        }
         6 | 9 => Ok(d),
         n => Err(format!("a {what} has 6 or 9 digits; this has {n}")),
     }
@@ -251,8 +271,15 @@ mod tests {
         for good in ["john.doe@example.com", " a@b.co ", "x+tag@sub.example.org"] {
             assert!(email(good).is_ok(), "{good}");
         }
-        for (bad, msg) in [("john", "needs an @"), ("@example.com", "one @"), ("a@b@c.com", "one @"), ("a@localhost", "domain"),
-                           ("a@.com", "domain"), ("a@b..com", "domain"), ("a b@c.com", "no spaces")] {
+        for (bad, msg) in [
+            ("john", "needs an @"),
+            ("@example.com", "one @"),
+            ("a@b@c.com", "one @"),
+            ("a@localhost", "domain"),
+            ("a@.com", "domain"),
+            ("a@b..com", "domain"),
+            ("a b@c.com", "no spaces"),
+        ] {
             assert!(email(bad).unwrap_err().contains(msg), "{bad}");
         }
     }
@@ -323,15 +350,25 @@ mod tests {
     fn usps_identifiers() {
         // (input, Ok(normalised) or Err(part of the message))
         let crids: &[(&str, Result<&str, &str>)] = &[
-            ("20538353", Ok("20538353")), (" 2053 8353 ", Ok("20538353")), ("12", Ok("12")),
-            ("1", Err("2 to 18 digits (usually 8); this has 1")), (&"1".repeat(19), Err("this has 19")),
-            ("2053-8353", Err("only digits")), ("", Err("enter your CRID")),
+            ("20538353", Ok("20538353")),
+            (" 2053 8353 ", Ok("20538353")),
+            ("12", Ok("12")),
+            ("1", Err("2 to 18 digits (usually 8); this has 1")),
+            (&"1".repeat(19), Err("this has 19")),
+            ("2053-8353", Err("only digits")),
+            ("", Err("enter your CRID")),
         ];
         table(crid, crids);
         let mids: &[(&str, Result<&str, &str>)] = &[
-            ("901234567", Ok("901234567")), ("123456", Ok("123456")), ("012345", Ok("012345")), ("899999", Ok("899999")),
-            ("912345", Err("a 6-digit MID starts with 0 to 8")), ("123456789", Err("a 9-digit MID starts with 9")),
-            ("1234567", Err("6 or 9 digits; this has 7")), ("90123456a", Err("only digits")), (" ", Err("enter your MID")),
+            ("901234567", Ok("901234567")),
+            ("123456", Ok("123456")),
+            ("012345", Ok("012345")),
+            ("899999", Ok("899999")),
+            ("912345", Err("a 6-digit MID starts with 0 to 8")),
+            ("123456789", Err("a 9-digit MID starts with 9")),
+            ("1234567", Err("6 or 9 digits; this has 7")),
+            ("90123456a", Err("only digits")),
+            (" ", Err("enter your MID")),
         ];
         table(|v| mid(v, "MID"), mids);
         assert!(mid("91234", "manifest MID").unwrap_err().starts_with("a manifest MID has 6 or 9"));

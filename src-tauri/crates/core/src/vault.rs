@@ -108,7 +108,8 @@ fn parts_of(first: &str) -> Option<(String, usize)> {
     let rest = first.strip_prefix(PARTS_PREFIX)?;
     let (generation, count) = rest.split_once(':')?;
     let count: usize = count.parse().ok().filter(|n| (2..=64).contains(n))?;
-    (!generation.is_empty() && generation.chars().all(|c| c.is_ascii_hexdigit())).then(|| (generation.to_string(), count))
+    (!generation.is_empty() && generation.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| (generation.to_string(), count))
 }
 
 const INSTALL_GUIDANCE: &str = "No keyring service (Secret Service) is running. Install and start one, for \
@@ -170,7 +171,7 @@ pub struct Vault {
     store_error: Option<String>,
     service: String,
     /// The environment the entries belong to (`sandbox`, `production`…): its name prefixes every
-    /// account name, so a Sandbox token can never be read as a Production one (DESIGN.md,
+    /// account name, so a Sandbox token can never be read as a Production one (docs/DESIGN.md,
     /// "Environments are apart"). None only for the entries of versions before environments.
     scope: Option<String>,
 }
@@ -250,9 +251,10 @@ impl Vault {
     }
 
     fn entry_named(&self, account: &str) -> Result<Entry, VaultError> {
-        let store = self.store.as_ref().ok_or_else(|| VaultError::Unavailable {
-            detail: self.store_error.clone().unwrap_or_default(),
-        })?;
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| VaultError::Unavailable { detail: self.store_error.clone().unwrap_or_default() })?;
         Ok(store.build(&self.service, account, None)?)
     }
 
@@ -484,7 +486,10 @@ mod tests {
         let production = v.scoped("production");
         assert_eq!(sandbox.account_name(SecretSlot::UspsRefreshToken), "sandbox/usps-refresh-token");
         sandbox.set(SecretSlot::UspsAccessToken, &SecretString::from("sandbox-token")).unwrap();
-        assert!(production.get(SecretSlot::UspsAccessToken).unwrap().is_none(), "a Sandbox token is not a Production one");
+        assert!(
+            production.get(SecretSlot::UspsAccessToken).unwrap().is_none(),
+            "a Sandbox token is not a Production one"
+        );
         assert_eq!(sandbox.adopt_unscoped().unwrap(), 1);
         assert_eq!(sandbox.get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(), "from-before");
         assert!(v.get(SecretSlot::UspsRefreshToken).unwrap().is_none(), "the old entry is gone");
@@ -494,7 +499,12 @@ mod tests {
 
     /// A JWT-sized token of `len` characters, different each call.
     fn token(len: usize, seed: char) -> SecretString {
-        SecretString::from(std::iter::repeat_n(seed, 20).chain("abcdefghijklmnopqrstuvwxyz.0123456789_-".chars().cycle()).take(len).collect::<String>())
+        SecretString::from(
+            std::iter::repeat_n(seed, 20)
+                .chain("abcdefghijklmnopqrstuvwxyz.0123456789_-".chars().cycle())
+                .take(len)
+                .collect::<String>(),
+        )
     }
 
     #[test]
@@ -519,7 +529,10 @@ mod tests {
         assert_eq!(v.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), bigger.expose_secret());
         let (second_gen, count) = parts_now();
         assert_ne!(first_gen, second_gen);
-        assert!((1..=4).all(|i| raw(&format!("sandbox/usps-access-token#{first_gen}.{i}")).is_none()), "old parts are deleted");
+        assert!(
+            (1..=4).all(|i| raw(&format!("sandbox/usps-access-token#{first_gen}.{i}")).is_none()),
+            "old parts are deleted"
+        );
         // A short one is stored whole, and no part is left.
         v.set(SecretSlot::UspsAccessToken, &SecretString::from("short-token")).unwrap();
         assert_eq!(v.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), "short-token");
@@ -536,7 +549,14 @@ mod tests {
     #[test]
     fn parts_headers_are_read_strictly() {
         assert_eq!(parts_of("uspslink-parts:v1:ab12:3"), Some(("ab12".into(), 3)));
-        for not_parts in ["eyJhbGciOi.x.y", "uspslink-parts:v1:ab12", "uspslink-parts:v1::3", "uspslink-parts:v1:zz:3", "uspslink-parts:v1:ab:1", "uspslink-parts:v1:ab:999"] {
+        for not_parts in [
+            "eyJhbGciOi.x.y",
+            "uspslink-parts:v1:ab12",
+            "uspslink-parts:v1::3",
+            "uspslink-parts:v1:zz:3",
+            "uspslink-parts:v1:ab:1",
+            "uspslink-parts:v1:ab:999",
+        ] {
             assert_eq!(parts_of(not_parts), None, "{not_parts}");
         }
         assert_eq!(split_utf8("aé", 2), ["a", "é"]);

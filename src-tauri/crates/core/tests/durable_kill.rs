@@ -85,13 +85,19 @@ fn main() {
                 if saves == last_reported + 1 {
                     in_flight += 1;
                 } else if saves != last_reported {
-                    failures.push(format!("round {round}: the file holds save {saves}, the last completed was {last_reported}"));
+                    failures.push(format!(
+                        "round {round}: the file holds save {saves}, the last completed was {last_reported}"
+                    ));
                 }
                 min_saves = min_saves.min(saves);
                 max_saves = max_saves.max(saves);
             }
         }
-        assert_eq!(durable::recover(&path, 1).unwrap(), durable::Recovery::Clean, "round {round}: recovery finds it clean");
+        assert_eq!(
+            durable::recover(&path, 1).unwrap(),
+            durable::Recovery::Clean,
+            "round {round}: recovery finds it clean"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!(

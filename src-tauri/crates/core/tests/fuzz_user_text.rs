@@ -1,5 +1,5 @@
 //! Every function that takes text a user typed or pasted, fed arbitrary Unicode: none may panic, and
-//! what each accepts obeys its own rule. 10,000 cases each (DESIGN.md, "No input kills the app").
+//! what each accepts obeys its own rule. 10,000 cases each (docs/DESIGN.md, "No input kills the app").
 
 use proptest::prelude::*;
 use secrecy::{ExposeSecret, SecretString};

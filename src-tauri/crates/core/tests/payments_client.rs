@@ -9,7 +9,8 @@ use uspslink_core::error::{ErrorKind, HasKind};
 use uspslink_core::payments::{AccountType, IdentifiersForm, PaymentAccount, PaymentsClient, PaymentsError};
 use uspslink_core::usps::{AttemptStore, TokenExchange, UspsOAuthClient};
 use uspslink_sandbox::payments::{
-    EPS_CARD_INVALID, EPS_INACTIVE, EPS_INSUFFICIENT_FUNDS, EPS_NO_PAYMENT_METHOD, EPS_PAYMENT_PENDING, PERMIT_NUMBER, PERMIT_ZIP,
+    EPS_CARD_INVALID, EPS_INACTIVE, EPS_INSUFFICIENT_FUNDS, EPS_NO_PAYMENT_METHOD, EPS_PAYMENT_PENDING, PERMIT_NUMBER,
+    PERMIT_ZIP,
 };
 use uspslink_sandbox::usps::{CLIENT_ID, CLIENT_SECRET, CRID, EPS_ACCOUNT, MFA_CODE, MID, PASSWORD};
 use uspslink_sandbox::{Fault, Sandbox};
@@ -27,14 +28,22 @@ async fn linked() -> (Sandbox, PaymentsClient, SecretString) {
     let sb = Sandbox::start("127.0.0.1:0").await.unwrap();
     let oauth = UspsOAuthClient::new(&sb.base_url(), CLIENT_ID, SecretString::from(CLIENT_SECRET));
     let mut attempts = AttemptStore::default();
-    let started = attempts.begin(&format!("{}/cop-navigator", sb.base_url()), CLIENT_ID, REDIRECT, Instant::now()).unwrap();
+    let started =
+        attempts.begin(&format!("{}/cop-navigator", sb.base_url()), CLIENT_ID, REDIRECT, Instant::now()).unwrap();
     let http = reqwest::Client::new();
     let page = http.get(&started.authorize_url).send().await.unwrap().text().await.unwrap();
     let flow = attr_after(&page, "name=\"flow\"", "value");
     let post = |path: &str, form: Vec<(&str, &str)>| http.post(format!("{}{path}", sb.base_url())).form(&form).send();
-    post("/cop-navigator/sign-in", vec![("flow", &flow), ("username", "merchant"), ("password", PASSWORD)]).await.unwrap();
+    post("/cop-navigator/sign-in", vec![("flow", &flow), ("username", "merchant"), ("password", PASSWORD)])
+        .await
+        .unwrap();
     post("/cop-navigator/mfa", vec![("flow", &flow), ("code", MFA_CODE)]).await.unwrap();
-    let page = post("/cop-navigator/grant", vec![("flow", &flow), ("agree", "yes"), ("decision", "authorize")]).await.unwrap().text().await.unwrap();
+    let page = post("/cop-navigator/grant", vec![("flow", &flow), ("agree", "yes"), ("decision", "authorize")])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let cb = callback::parse(&attr_after(&page, "id=\"go\"", "href")).unwrap();
     let attempt = attempts.take(&cb.state, Instant::now()).unwrap();
     let CallbackOutcome::Code(code) = cb.outcome else { panic!("expected a code") };
@@ -78,8 +87,18 @@ async fn each_refusal_is_a_sentence_on_its_field() {
         (form(EPS_CARD_INVALID), "eps_account", "could not validate the credit card", "(USPS error 100005)"),
         (form(EPS_INSUFFICIENT_FUNDS), "eps_account", "does not have enough funds", "(USPS error 100007)"),
         (form("5555555555"), "eps_account", "USPS has no EPS account with this number", "(USPS error 100001)"),
-        (IdentifiersForm { crid: "12345678".into(), ..form(EPS_ACCOUNT) }, "crid", "The CRID 12345678 is not associated", "(USPS error 403)"),
-        (IdentifiersForm { mid: "123456".into(), ..form(EPS_ACCOUNT) }, "mid", "The MID 123456 is not associated", "(USPS error 403)"),
+        (
+            IdentifiersForm { crid: "12345678".into(), ..form(EPS_ACCOUNT) },
+            "crid",
+            "The CRID 12345678 is not associated",
+            "(USPS error 403)",
+        ),
+        (
+            IdentifiersForm { mid: "123456".into(), ..form(EPS_ACCOUNT) },
+            "mid",
+            "The MID 123456 is not associated",
+            "(USPS error 403)",
+        ),
     ];
     for (form, field, words, code) in cases {
         let ids = form.validate().unwrap();
@@ -92,7 +111,11 @@ async fn each_refusal_is_a_sentence_on_its_field() {
         assert_eq!(ipc.message, ipc.fields[0].message);
     }
     // The inquiry: an unknown account (404) and a permit at the wrong ZIP.
-    let e = client.lookup_account(&token, &PaymentAccount::Eps { account_number: "5555555555".into() }).await.err().unwrap();
+    let e = client
+        .lookup_account(&token, &PaymentAccount::Eps { account_number: "5555555555".into() })
+        .await
+        .err()
+        .unwrap();
     assert_eq!(e.to_ipc().fields[0].field, "eps_account");
     let wrong_zip = PaymentAccount::Permit { permit_number: PERMIT_NUMBER.into(), permit_zip: "10001".into() };
     let e = client.lookup_account(&token, &wrong_zip).await.err().unwrap();
@@ -107,7 +130,11 @@ async fn a_dead_token_rate_limits_and_outages() {
     let e = client.authorize(&SecretString::from("not-a-token"), &ids).await.err().unwrap();
     assert!(matches!(e, PaymentsError::Unauthorized(_)), "{e:?}");
     assert_eq!(e.kind(), ErrorKind::NeedsReconnecting);
-    sb.inject_fault("/payments/v3/payment-authorization", Fault { status: Some(429), retry_after: Some(7), ..Default::default() }, 1);
+    sb.inject_fault(
+        "/payments/v3/payment-authorization",
+        Fault { status: Some(429), retry_after: Some(7), ..Default::default() },
+        1,
+    );
     let e = client.authorize(&token, &ids).await.err().unwrap();
     assert!(matches!(e, PaymentsError::RateLimited(7)), "{e:?}");
     // The inquiry is a read: one 503 is retried and goes through; four in a row are an outage.

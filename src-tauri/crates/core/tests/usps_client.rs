@@ -28,9 +28,15 @@ async fn walk(authorize_url: &str, user: &str, decision: &str) -> String {
         let url = format!("{base}{path}");
         async move { http.post(url).form(&form).send().await.unwrap().text().await.unwrap() }
     };
-    post("/cop-navigator/sign-in", vec![("flow", flow.clone()), ("username", user.into()), ("password", PASSWORD.into())]).await;
+    post(
+        "/cop-navigator/sign-in",
+        vec![("flow", flow.clone()), ("username", user.into()), ("password", PASSWORD.into())],
+    )
+    .await;
     post("/cop-navigator/mfa", vec![("flow", flow.clone()), ("code", MFA_CODE.into())]).await;
-    let page = post("/cop-navigator/grant", vec![("flow", flow), ("agree", "yes".into()), ("decision", decision.into())]).await;
+    let page =
+        post("/cop-navigator/grant", vec![("flow", flow), ("agree", "yes".into()), ("decision", decision.into())])
+            .await;
     attr_after(&page, if decision == "deny" { "id=\"return\"" } else { "id=\"go\"" }, "href")
 }
 
@@ -43,7 +49,8 @@ async fn setup() -> (Sandbox, UspsOAuthClient, AttemptStore) {
 #[tokio::test]
 async fn link_refresh_rotation_and_revoke() {
     let (sb, client, mut attempts) = setup().await;
-    let started = attempts.begin(&format!("{}/cop-navigator", sb.base_url()), CLIENT_ID, REDIRECT, Instant::now()).unwrap();
+    let started =
+        attempts.begin(&format!("{}/cop-navigator", sb.base_url()), CLIENT_ID, REDIRECT, Instant::now()).unwrap();
     let url = walk(&started.authorize_url, "merchant", "authorize").await;
     let cb = callback::parse(&url).unwrap();
     let attempt = attempts.take(&cb.state, Instant::now()).unwrap();
@@ -75,7 +82,8 @@ async fn link_refresh_rotation_and_revoke() {
 #[tokio::test]
 async fn wrong_verifier_and_wrong_secret() {
     let (sb, client, mut attempts) = setup().await;
-    let started = attempts.begin(&format!("{}/cop-navigator", sb.base_url()), CLIENT_ID, REDIRECT, Instant::now()).unwrap();
+    let started =
+        attempts.begin(&format!("{}/cop-navigator", sb.base_url()), CLIENT_ID, REDIRECT, Instant::now()).unwrap();
     let url = walk(&started.authorize_url, "merchant", "authorize").await;
     let cb = callback::parse(&url).unwrap();
     let CallbackOutcome::Code(code) = cb.outcome else { panic!() };
@@ -92,7 +100,8 @@ async fn wrong_verifier_and_wrong_secret() {
 #[tokio::test]
 async fn deny_comes_back_as_an_error_callback() {
     let (sb, _client, mut attempts) = setup().await;
-    let started = attempts.begin(&format!("{}/cop-navigator", sb.base_url()), CLIENT_ID, REDIRECT, Instant::now()).unwrap();
+    let started =
+        attempts.begin(&format!("{}/cop-navigator", sb.base_url()), CLIENT_ID, REDIRECT, Instant::now()).unwrap();
     let url = walk(&started.authorize_url, "merchant", "deny").await;
     let cb = callback::parse(&url).unwrap();
     assert_eq!(cb.state, started.state);

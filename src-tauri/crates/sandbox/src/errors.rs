@@ -36,7 +36,13 @@ pub(crate) fn usps_api(status: StatusCode, code: &str, title: &str, detail: &str
 }
 
 /// The same, naming the request input that caused it (`source.parameter`).
-pub(crate) fn usps_api_on(status: StatusCode, code: &str, title: &str, detail: &str, parameter: Option<&str>) -> Response {
+pub(crate) fn usps_api_on(
+    status: StatusCode,
+    code: &str,
+    title: &str,
+    detail: &str,
+    parameter: Option<&str>,
+) -> Response {
     let mut err = json!({"status": status.as_u16().to_string(), "code": code, "title": title, "detail": detail});
     if let Some(p) = parameter {
         err["source"] = json!({"parameter": p});

@@ -151,13 +151,19 @@ mod tests {
             .unwrap();
         assert_eq!(r.status(), 204);
         for _ in 0..2 {
-            let r = http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_key1").send().await.unwrap();
+            let r = http
+                .get(format!("{}/v1/carriers", sb.base_url()))
+                .header("API-Key", "sandbox_key1")
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 503);
             assert_eq!(r.headers()["retry-after"], "3");
             let body: serde_json::Value = r.json().await.unwrap();
             assert_eq!(body["errors"][0]["error_type"], "system");
         }
-        let r = http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_key1").send().await.unwrap();
+        let r =
+            http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_key1").send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
 
@@ -166,7 +172,8 @@ mod tests {
         let (sb, http) = start().await;
         sb.inject_fault("/v1/carriers", crate::Fault { delay_ms: Some(300), ..Default::default() }, 1);
         let t = std::time::Instant::now();
-        let r = http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_key1").send().await.unwrap();
+        let r =
+            http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_key1").send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert!(t.elapsed() >= std::time::Duration::from_millis(300));
     }
@@ -177,7 +184,8 @@ mod tests {
         sb.inject_fault("/v1/carriers", crate::Fault { status: Some(500), ..Default::default() }, 5);
         let r = http.delete(format!("{}/sandbox/faults", sb.base_url())).send().await.unwrap();
         assert_eq!(r.status(), 204);
-        let r = http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_key1").send().await.unwrap();
+        let r =
+            http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_key1").send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
 }

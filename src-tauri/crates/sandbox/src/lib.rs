@@ -1,5 +1,5 @@
 //! The uspslink sandbox: a local HTTP server that speaks the USPS and ShipEngine API contract
-//! (DESIGN.md, "The sandbox: the contract it speaks"), so the whole flow can be clicked through and
+//! (docs/DESIGN.md, "The sandbox: the contract it speaks"), so the whole flow can be clicked through and
 //! tested with no credentials.
 //!
 //! It deliberately does not depend on `uspslink-core`: it implements the contract on its own, so a

@@ -42,11 +42,17 @@ fn find(account_type: &str, number: &str, permit_zip: Option<&str>) -> Option<St
     match (account_type, number) {
         ("EPS", EPS_ACCOUNT) => Some(Standing::Good),
         ("EPS", EPS_INACTIVE) => Some(Standing::Refused("100002", "The EPS account is not Active.")),
-        ("EPS", EPS_NO_PAYMENT_METHOD) => Some(Standing::Refused("100003", "The EPS account does not have a Primary Payment Method.")),
-        ("EPS", EPS_PAYMENT_PENDING) => Some(Standing::Refused("100004", "The Primary Payment Method of the EPS account is not Active.")),
+        ("EPS", EPS_NO_PAYMENT_METHOD) => {
+            Some(Standing::Refused("100003", "The EPS account does not have a Primary Payment Method."))
+        }
+        ("EPS", EPS_PAYMENT_PENDING) => {
+            Some(Standing::Refused("100004", "The Primary Payment Method of the EPS account is not Active."))
+        }
         // The Error Inventory names 100005/100006 only as credit card validation problems: this
         // wording is the sandbox's. 100007's is the inventory's.
-        ("EPS", EPS_CARD_INVALID) => Some(Standing::Refused("100005", "The credit card of the payment account could not be validated.")),
+        ("EPS", EPS_CARD_INVALID) => {
+            Some(Standing::Refused("100005", "The credit card of the payment account could not be validated."))
+        }
         ("EPS", EPS_INSUFFICIENT_FUNDS) => Some(Standing::Refused("100007", "Trust balance has insufficient funds.")),
         ("PERMIT", PERMIT_NUMBER) if permit_zip == Some(PERMIT_ZIP) => Some(Standing::Good),
         _ => None,
@@ -113,12 +119,21 @@ async fn payment_account(
     if account_type != "EPS" && account_type != "PERMIT" {
         return bad("160390", "accountType must be PERMIT, METER, OMAS, or EPS.", Some("accountType"));
     }
-    if account_type == "PERMIT" && q.permit_zip_code.as_deref().is_none_or(|z| z.len() != 5 || !z.bytes().all(|b| b.is_ascii_digit())) {
+    if account_type == "PERMIT"
+        && q.permit_zip_code.as_deref().is_none_or(|z| z.len() != 5 || !z.bytes().all(|b| b.is_ascii_digit()))
+    {
         return bad("160215", "permitZIPCode is required for accountType PERMIT.", Some("permitZIPCode"));
     }
     match find(&account_type, &number, q.permit_zip_code.as_deref()) {
-        Some(_) => Json(json!({"accountType": account_type, "accountNumber": number, "nonProfitStatus": false})).into_response(),
-        None => usps_api_on(StatusCode::NOT_FOUND, "100001", "Not Found", &not_found_detail(&account_type, &number), Some("account-number")),
+        Some(_) => Json(json!({"accountType": account_type, "accountNumber": number, "nonProfitStatus": false}))
+            .into_response(),
+        None => usps_api_on(
+            StatusCode::NOT_FOUND,
+            "100001",
+            "Not Found",
+            &not_found_detail(&account_type, &number),
+            Some("account-number"),
+        ),
     }
 }
 
@@ -155,7 +170,13 @@ fn check_roles(roles: &[Value], user_crid: &str) -> Result<(), Response> {
                     return Err(bad("160226", "permitZipCode is required for accountType PERMIT.", Some("permitZIP")))
                 }
                 "EPS" | "PERMIT" => {}
-                _ => return Err(bad("160220", &format!("{name} requires accountType of PERMIT or EPS."), Some("accountType"))),
+                _ => {
+                    return Err(bad(
+                        "160220",
+                        &format!("{name} requires accountType of PERMIT or EPS."),
+                        Some("accountType"),
+                    ))
+                }
             }
         }
         if matches!(name.as_str(), "LABEL_OWNER" | "RETURN_LABEL_OWNER") {
@@ -232,7 +253,12 @@ async fn payment_authorization(State(state): State<Shared>, headers: HeaderMap, 
     s.usps_payment_authorizations += 1;
     let n = s.usps_payment_authorizations;
     let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-    let token = format!("{}.{}.{}", b64(br#"{"alg":"RS256"}"#), b64(json!({"sub": CRID, "n": n}).to_string().as_bytes()), b64(b"sandbox"));
+    let token = format!(
+        "{}.{}.{}",
+        b64(br#"{"alg":"RS256"}"#),
+        b64(json!({"sub": CRID, "n": n}).to_string().as_bytes()),
+        b64(b"sandbox")
+    );
     Json(json!({"paymentAuthorizationToken": token, "roles": roles})).into_response()
 }
 
@@ -290,7 +316,11 @@ struct ApproveContract {
 /// Sandbox helper: USPS approves the business's NSA contract (what the sales representative does).
 async fn approve_contract(State(state): State<Shared>, Json(a): Json<ApproveContract>) -> Response {
     if a.crid != CRID {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": format!("the sandbox has no business with CRID {}", a.crid)}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("the sandbox has no business with CRID {}", a.crid)})),
+        )
+            .into_response();
     }
     state.lock().expect("sandbox state").approved_contracts.insert(a.crid);
     StatusCode::NO_CONTENT.into_response()

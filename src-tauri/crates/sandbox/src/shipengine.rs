@@ -107,7 +107,8 @@ async fn list_carriers(State(state): State<Shared>, headers: HeaderMap) -> Respo
     let mut s = state.lock().expect("sandbox state");
     let request_id = s.next_request_id();
     let account = s.shipengine.by_key.entry(key.clone()).or_insert_with(|| Account::new(&key));
-    (StatusCode::OK, Json(json!({"carriers": account.carriers, "request_id": request_id, "errors": []}))).into_response()
+    (StatusCode::OK, Json(json!({"carriers": account.carriers, "request_id": request_id, "errors": []})))
+        .into_response()
 }
 
 fn field_error(state: &Shared, field: &str, code: &str, message: &str) -> Response {
@@ -140,9 +141,20 @@ fn check_registration(body: &Value) -> Result<(), (String, &'static str, String)
         v.as_str().filter(|s| !s.trim().is_empty())
     };
     for f in [
-        "nickname", "email", "address.name", "address.phone", "address.address_line1", "address.city_locality",
-        "address.state_province", "address.postal_code", "address.country_code", "address.address_residential_indicator",
-        "credit_card.name", "credit_card.number", "credit_card.type", "credit_card.expiration_year",
+        "nickname",
+        "email",
+        "address.name",
+        "address.phone",
+        "address.address_line1",
+        "address.city_locality",
+        "address.state_province",
+        "address.postal_code",
+        "address.country_code",
+        "address.address_residential_indicator",
+        "credit_card.name",
+        "credit_card.number",
+        "credit_card.type",
+        "credit_card.expiration_year",
         "credit_card.expiration_month",
     ] {
         if text(f).is_none() {
@@ -150,21 +162,30 @@ fn check_registration(body: &Value) -> Result<(), (String, &'static str, String)
         }
     }
     if body.get("agree_to_carrier_terms").and_then(Value::as_bool) != Some(true) {
-        return Err(("agree_to_carrier_terms".into(), "terms_not_accepted", "You must agree to the carrier terms.".into()));
+        return Err((
+            "agree_to_carrier_terms".into(),
+            "terms_not_accepted",
+            "You must agree to the carrier terms.".into(),
+        ));
     }
     let invalid = |f: &str, m: &str| (f.to_string(), "invalid_field_value", m.to_string());
     if !text("email").is_some_and(|e| e.contains('@') && e.rsplit('@').next().is_some_and(|d| d.contains('.'))) {
         return Err(invalid("email", "email is not a valid e-mail address."));
     }
     let zip = text("address.postal_code").unwrap_or("");
-    if !(zip.len() == 5 || (zip.len() == 10 && zip.as_bytes()[5] == b'-')) || !zip.replace('-', "").chars().all(|c| c.is_ascii_digit()) {
+    if !(zip.len() == 5 || (zip.len() == 10 && zip.as_bytes()[5] == b'-'))
+        || !zip.replace('-', "").chars().all(|c| c.is_ascii_digit())
+    {
         return Err(invalid("address.postal_code", "postal_code must be a 5-digit ZIP or ZIP+4."));
     }
     if text("address.country_code") != Some("US") {
         return Err(invalid("address.country_code", "Stamps.com accounts can only be registered with a US address."));
     }
     if !matches!(text("address.address_residential_indicator"), Some("yes" | "no" | "unknown")) {
-        return Err(invalid("address.address_residential_indicator", "address_residential_indicator must be yes, no or unknown."));
+        return Err(invalid(
+            "address.address_residential_indicator",
+            "address_residential_indicator must be yes, no or unknown.",
+        ));
     }
     let phone_digits = text("address.phone").unwrap_or("").chars().filter(char::is_ascii_digit).count();
     if !(10..=11).contains(&phone_digits) {
@@ -174,7 +195,10 @@ fn check_registration(body: &Value) -> Result<(), (String, &'static str, String)
         return Err(invalid("credit_card.number", "The credit card number is invalid."));
     }
     if !matches!(text("credit_card.type"), Some("Visa" | "MasterCard" | "AmericanExpress" | "Discover")) {
-        return Err(invalid("credit_card.type", "credit_card.type must be Visa, MasterCard, AmericanExpress or Discover."));
+        return Err(invalid(
+            "credit_card.type",
+            "credit_card.type must be Visa, MasterCard, AmericanExpress or Discover.",
+        ));
     }
     let month: u32 = text("credit_card.expiration_month").and_then(|m| m.parse().ok()).unwrap_or(0);
     let year: u32 = text("credit_card.expiration_year").and_then(|y| y.parse().ok()).unwrap_or(0);
@@ -190,11 +214,24 @@ async fn register_stamps(State(state): State<Shared>, headers: HeaderMap, body: 
         Err(r) => return r,
     };
     if is_test_key(&key) {
-        return errors::shipengine(&state, StatusCode::BAD_REQUEST, "business_rules", "unspecified",
-            "You cannot link your accounts to the public test account, you'll need to use your own API key.", None);
+        return errors::shipengine(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "business_rules",
+            "unspecified",
+            "You cannot link your accounts to the public test account, you'll need to use your own API key.",
+            None,
+        );
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return errors::shipengine(&state, StatusCode::BAD_REQUEST, "validation", "invalid_field_value", "The request body is not valid JSON.", None);
+        return errors::shipengine(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "validation",
+            "invalid_field_value",
+            "The request body is not valid JSON.",
+            None,
+        );
     };
     if let Err((field, code, message)) = check_registration(&body) {
         return field_error(&state, &field, code, &message);
@@ -205,8 +242,14 @@ async fn register_stamps(State(state): State<Shared>, headers: HeaderMap, body: 
     let account = s.shipengine.by_key.entry(key.clone()).or_insert_with(|| Account::new(&key));
     if account.carriers.iter().any(|c| c["carrier_code"] == "stamps_com") {
         drop(s);
-        return errors::shipengine(&state, StatusCode::BAD_REQUEST, "business_rules", "unspecified",
-            "A Stamps.com account is already connected to this account.", None);
+        return errors::shipengine(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "business_rules",
+            "unspecified",
+            "A Stamps.com account is already connected to this account.",
+            None,
+        );
     }
     let nickname = body["nickname"].as_str().unwrap_or("Stamps.com").to_string();
     account.carriers.push(carrier(&carrier_id, "stamps_com", &nickname));
@@ -215,20 +258,34 @@ async fn register_stamps(State(state): State<Shared>, headers: HeaderMap, body: 
 
 fn owns_carrier(state: &Shared, key: &str, carrier_id: &str) -> bool {
     let s = state.lock().expect("sandbox state");
-    s.shipengine.by_key.get(key).is_some_and(|a| a.carriers.iter().any(|c| c["carrier_id"] == carrier_id && c["carrier_code"] == "stamps_com"))
+    s.shipengine
+        .by_key
+        .get(key)
+        .is_some_and(|a| a.carriers.iter().any(|c| c["carrier_id"] == carrier_id && c["carrier_code"] == "stamps_com"))
 }
 
 /// The caller's key, when it is valid and owns the Stamps.com carrier; otherwise the 401 or 404.
 fn authenticate_for_carrier(state: &Shared, headers: &HeaderMap, carrier_id: &str) -> Result<String, Response> {
     let key = authenticate(state, headers)?;
     if !owns_carrier(state, &key, carrier_id) {
-        return Err(errors::shipengine(state, StatusCode::NOT_FOUND, "business_rules", "carrier_not_found",
-            "The carrier was not found.", Some("carrier_id")));
+        return Err(errors::shipengine(
+            state,
+            StatusCode::NOT_FOUND,
+            "business_rules",
+            "carrier_not_found",
+            "The carrier was not found.",
+            Some("carrier_id"),
+        ));
     }
     Ok(key)
 }
 
-async fn start_verification(State(state): State<Shared>, headers: HeaderMap, Path(carrier_id): Path<String>, body: axum::body::Bytes) -> Response {
+async fn start_verification(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(carrier_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     if let Err(r) = authenticate_for_carrier(&state, &headers, &carrier_id) {
         return r;
     }
@@ -251,7 +308,8 @@ async fn start_verification(State(state): State<Shared>, headers: HeaderMap, Pat
         id.clone(),
         Verification { carrier_id, phone: phone.clone(), code, sent_at: now, wrong_attempts: 0, verified: false },
     );
-    Json(json!({"phone": phone, "verification_id": id, "verification_method": "sms", "status": "unverified"})).into_response()
+    Json(json!({"phone": phone, "verification_id": id, "verification_method": "sms", "status": "unverified"}))
+        .into_response()
 }
 
 async fn submit_verification(
@@ -269,10 +327,22 @@ async fn submit_verification(
     let now = s.now();
     let Some(v) = s.stamps.verifications.get_mut(&verification_id).filter(|v| v.carrier_id == carrier_id) else {
         drop(s);
-        return errors::shipengine(&state, StatusCode::NOT_FOUND, "business_rules", "unspecified", "The verification was not found.", Some("verification_id"));
+        return errors::shipengine(
+            &state,
+            StatusCode::NOT_FOUND,
+            "business_rules",
+            "unspecified",
+            "The verification was not found.",
+            Some("verification_id"),
+        );
     };
     let phone = v.phone.clone();
-    let reply = |status: &str| Json(json!({"phone": phone, "verification_id": verification_id, "verification_method": "sms", "status": status})).into_response();
+    let reply = |status: &str| {
+        Json(
+            json!({"phone": phone, "verification_id": verification_id, "verification_method": "sms", "status": status}),
+        )
+        .into_response()
+    };
     if v.verified {
         return reply("verified");
     }
@@ -294,7 +364,11 @@ async fn submit_verification(
     reply("verified")
 }
 
-async fn disconnect_stamps(State(state): State<Shared>, headers: HeaderMap, Path(carrier_id): Path<String>) -> Response {
+async fn disconnect_stamps(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(carrier_id): Path<String>,
+) -> Response {
     let key = match authenticate_for_carrier(&state, &headers, &carrier_id) {
         Ok(k) => k,
         Err(r) => return r,
@@ -322,7 +396,10 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v1/registration/stamps_com", post(register_stamps))
         .route("/v1/connections/carriers/stamps_com/{carrier_id}", delete(disconnect_stamps))
         .route("/v1/connections/carriers/stamps_com/{carrier_id}/verification", post(start_verification))
-        .route("/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}", put(submit_verification))
+        .route(
+            "/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}",
+            put(submit_verification),
+        )
 }
 
 pub(crate) fn helper_routes() -> Router<Shared> {
@@ -347,8 +424,10 @@ mod tests {
             let body: serde_json::Value = r.json().await.unwrap();
             if status == 401 {
                 let e = &body["errors"][0];
-                assert_eq!((e["error_source"].as_str(), e["error_type"].as_str(), e["error_code"].as_str()),
-                    (Some("shipengine"), Some("security"), Some("unauthorized")));
+                assert_eq!(
+                    (e["error_source"].as_str(), e["error_type"].as_str(), e["error_code"].as_str()),
+                    (Some("shipengine"), Some("security"), Some("unauthorized"))
+                );
                 assert!(e["message"].as_str().unwrap().len() > 10);
             } else {
                 assert_eq!(body["carriers"], serde_json::json!([]));
@@ -359,9 +438,15 @@ mod tests {
     #[tokio::test]
     async fn test_account_already_has_carriers() {
         let (sb, http) = start().await;
-        let r = http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "TEST_publickey").send().await.unwrap();
+        let r = http
+            .get(format!("{}/v1/carriers", sb.base_url()))
+            .header("API-Key", "TEST_publickey")
+            .send()
+            .await
+            .unwrap();
         let body: serde_json::Value = r.json().await.unwrap();
-        let codes: Vec<&str> = body["carriers"].as_array().unwrap().iter().map(|c| c["carrier_code"].as_str().unwrap()).collect();
+        let codes: Vec<&str> =
+            body["carriers"].as_array().unwrap().iter().map(|c| c["carrier_code"].as_str().unwrap()).collect();
         assert_eq!(codes, ["stamps_com", "ups", "fedex"]);
     }
 
@@ -377,7 +462,12 @@ mod tests {
         })
     }
 
-    async fn post(http: &reqwest::Client, url: String, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    async fn post(
+        http: &reqwest::Client,
+        url: String,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let r = http.post(url).header("API-Key", key).json(body).send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -422,7 +512,8 @@ mod tests {
         // The carrier now exists; a second registration is refused.
         let (status, _) = post(&http, url, "sandbox_mine", &registration()).await;
         assert_eq!(status, 400);
-        let r = http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_mine").send().await.unwrap();
+        let r =
+            http.get(format!("{}/v1/carriers", sb.base_url())).header("API-Key", "sandbox_mine").send().await.unwrap();
         let carriers: serde_json::Value = r.json().await.unwrap();
         assert_eq!(carriers["carriers"][0]["carrier_code"], "stamps_com");
     }
@@ -434,17 +525,30 @@ mod tests {
         let (_, reg) = post(&http, format!("{base}/v1/registration/stamps_com"), "sandbox_mine", &registration()).await;
         let carrier = reg["carrier_id"].as_str().unwrap().to_string();
         let vurl = format!("{base}/v1/connections/carriers/stamps_com/{carrier}/verification");
-        let (status, v) = post(&http, vurl.clone(), "sandbox_mine", &serde_json::json!({"phone": "5121112222", "verification_type": "sms"})).await;
+        let (status, v) = post(
+            &http,
+            vurl.clone(),
+            "sandbox_mine",
+            &serde_json::json!({"phone": "5121112222", "verification_type": "sms"}),
+        )
+        .await;
         assert_eq!((status, v["status"].as_str()), (200, Some("unverified")));
         let id = v["verification_id"].as_str().unwrap().to_string();
-        let inbox: serde_json::Value = http.get(format!("{base}/sandbox/phone-inbox/5121112222")).send().await.unwrap().json().await.unwrap();
+        let inbox: serde_json::Value =
+            http.get(format!("{base}/sandbox/phone-inbox/5121112222")).send().await.unwrap().json().await.unwrap();
         let code = inbox["code"].as_str().unwrap().to_string();
         assert_eq!(code.len(), 6);
         let put = |c: String| {
             let http = http.clone();
             let url = format!("{vurl}/{id}");
             async move {
-                let r = http.put(url).header("API-Key", "sandbox_mine").json(&serde_json::json!({"verification_code": c})).send().await.unwrap();
+                let r = http
+                    .put(url)
+                    .header("API-Key", "sandbox_mine")
+                    .json(&serde_json::json!({"verification_code": c}))
+                    .send()
+                    .await
+                    .unwrap();
                 (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
             }
         };
@@ -454,29 +558,75 @@ mod tests {
         assert_eq!((status, ok["status"].as_str()), (200, Some("verified")));
 
         // A second verification: five wrong codes lock it, even against the right one.
-        let (_, v2) = post(&http, vurl.clone(), "sandbox_mine", &serde_json::json!({"phone": "5121112222", "verification_type": "sms"})).await;
+        let (_, v2) = post(
+            &http,
+            vurl.clone(),
+            "sandbox_mine",
+            &serde_json::json!({"phone": "5121112222", "verification_type": "sms"}),
+        )
+        .await;
         let id2 = v2["verification_id"].as_str().unwrap().to_string();
-        let code2: serde_json::Value = http.get(format!("{base}/sandbox/phone-inbox/5121112222")).send().await.unwrap().json().await.unwrap();
+        let code2: serde_json::Value =
+            http.get(format!("{base}/sandbox/phone-inbox/5121112222")).send().await.unwrap().json().await.unwrap();
         for _ in 0..5 {
-            http.put(format!("{vurl}/{id2}")).header("API-Key", "sandbox_mine").json(&serde_json::json!({"verification_code": "999999"})).send().await.unwrap();
+            http.put(format!("{vurl}/{id2}"))
+                .header("API-Key", "sandbox_mine")
+                .json(&serde_json::json!({"verification_code": "999999"}))
+                .send()
+                .await
+                .unwrap();
         }
-        let r = http.put(format!("{vurl}/{id2}")).header("API-Key", "sandbox_mine").json(&serde_json::json!({"verification_code": code2["code"]})).send().await.unwrap();
+        let r = http
+            .put(format!("{vurl}/{id2}"))
+            .header("API-Key", "sandbox_mine")
+            .json(&serde_json::json!({"verification_code": code2["code"]}))
+            .send()
+            .await
+            .unwrap();
         let e: serde_json::Value = r.json().await.unwrap();
         assert!(e["errors"][0]["message"].as_str().unwrap().contains("Too many"));
 
         // A third: the code expires after ten minutes.
-        let (_, v3) = post(&http, vurl.clone(), "sandbox_mine", &serde_json::json!({"phone": "5121112222", "verification_type": "sms"})).await;
+        let (_, v3) = post(
+            &http,
+            vurl.clone(),
+            "sandbox_mine",
+            &serde_json::json!({"phone": "5121112222", "verification_type": "sms"}),
+        )
+        .await;
         let id3 = v3["verification_id"].as_str().unwrap().to_string();
-        let code3: serde_json::Value = http.get(format!("{base}/sandbox/phone-inbox/5121112222")).send().await.unwrap().json().await.unwrap();
-        http.post(format!("{base}/sandbox/clock")).json(&serde_json::json!({"advance_secs": 601})).send().await.unwrap();
-        let r = http.put(format!("{vurl}/{id3}")).header("API-Key", "sandbox_mine").json(&serde_json::json!({"verification_code": code3["code"]})).send().await.unwrap();
+        let code3: serde_json::Value =
+            http.get(format!("{base}/sandbox/phone-inbox/5121112222")).send().await.unwrap().json().await.unwrap();
+        http.post(format!("{base}/sandbox/clock"))
+            .json(&serde_json::json!({"advance_secs": 601}))
+            .send()
+            .await
+            .unwrap();
+        let r = http
+            .put(format!("{vurl}/{id3}"))
+            .header("API-Key", "sandbox_mine")
+            .json(&serde_json::json!({"verification_code": code3["code"]}))
+            .send()
+            .await
+            .unwrap();
         let e: serde_json::Value = r.json().await.unwrap();
         assert!(e["errors"][0]["message"].as_str().unwrap().contains("expired"));
 
         // Somebody else's carrier is not found; delete works for the owner.
-        let (status, _) = post(&http, vurl.clone(), "sandbox_other", &serde_json::json!({"phone": "5121112222", "verification_type": "sms"})).await;
+        let (status, _) = post(
+            &http,
+            vurl.clone(),
+            "sandbox_other",
+            &serde_json::json!({"phone": "5121112222", "verification_type": "sms"}),
+        )
+        .await;
         assert_eq!(status, 404);
-        let r = http.delete(format!("{base}/v1/connections/carriers/stamps_com/{carrier}")).header("API-Key", "sandbox_mine").send().await.unwrap();
+        let r = http
+            .delete(format!("{base}/v1/connections/carriers/stamps_com/{carrier}"))
+            .header("API-Key", "sandbox_mine")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 204);
     }
 }

@@ -204,7 +204,10 @@ fn sign_in_page(flow: &str, error: Option<&str>, extra: &str) -> Response {
 
 /// A page whose only way on is back to the app with an error (what COP does for locked accounts).
 fn return_with_error(flow: &Flow, title: &str, error: &str, description: &str) -> Response {
-    let href = redirect_with(&flow.redirect_uri, &[("error", error), ("error_description", description), ("state", &flow.state)]);
+    let href = redirect_with(
+        &flow.redirect_uri,
+        &[("error", error), ("error_description", description), ("state", &flow.state)],
+    );
     page(
         title,
         &format!(
@@ -229,16 +232,26 @@ async fn sign_in(State(state): State<Shared>, Form(f): Form<SignInForm>) -> Resp
     };
     let known = ["merchant", "locked", "revoked"].contains(&f.username.as_str());
     if f.username == "locked" && f.password == PASSWORD {
-        return return_with_error(flow, "Account locked", "login_failed", "Your USPS account is locked after too many attempts.");
+        return return_with_error(
+            flow,
+            "Account locked",
+            "login_failed",
+            "Your USPS account is locked after too many attempts.",
+        );
     }
     if !known || f.password != PASSWORD {
         // COP keeps the user on the page; the sandbox also offers the way back with the reason, so
         // the app can say why the sign-in failed.
         let href = redirect_with(
             &flow.redirect_uri,
-            &[("error", "login_failed"), ("error_description", "The username or password is incorrect."), ("state", &flow.state)],
+            &[
+                ("error", "login_failed"),
+                ("error_description", "The username or password is incorrect."),
+                ("state", &flow.state),
+            ],
         );
-        let give_up = format!("<p><a id=\"give-up\" href=\"{}\">Cancel and return to the application</a></p>", escape(&href));
+        let give_up =
+            format!("<p><a id=\"give-up\" href=\"{}\">Cancel and return to the application</a></p>", escape(&href));
         return sign_in_page(&f.flow, Some("Login failed: the username or password is incorrect."), &give_up);
     }
     flow.user = Some(f.username.clone());
@@ -382,7 +395,13 @@ fn make_access_token(usps: &mut Usps, user: Option<&str>, now_ms: u64) -> String
     format!("{unsigned}.{signature}")
 }
 
-fn token_response(usps: &mut Usps, user: Option<&str>, client_id: &str, refresh_count: Option<u32>, now_ms: u64) -> Value {
+fn token_response(
+    usps: &mut Usps,
+    user: Option<&str>,
+    client_id: &str,
+    refresh_count: Option<u32>,
+    now_ms: u64,
+) -> Value {
     let access = make_access_token(usps, user, now_ms);
     let mut body = json!({
         "access_token": access,
@@ -400,7 +419,10 @@ fn token_response(usps: &mut Usps, user: Option<&str>, client_id: &str, refresh_
     if let (Some(user), Some(count)) = (user, refresh_count) {
         let refresh = usps.next_id("RT");
         let revoked = user == "revoked";
-        usps.refresh.insert(refresh.clone(), RefreshGrant { user: user.to_string(), client_id: client_id.to_string(), valid: !revoked, count });
+        usps.refresh.insert(
+            refresh.clone(),
+            RefreshGrant { user: user.to_string(), client_id: client_id.to_string(), valid: !revoked, count },
+        );
         body["refresh_token"] = json!(refresh);
         body["refresh_token_issued_at"] = json!(0);
         body["refresh_token_expires_in"] = json!(REFRESH_TTL_SECS);
@@ -444,13 +466,21 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: axum::body
                 return errors::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "The authorization code is invalid.");
             };
             if grant.used {
-                return errors::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "The authorization code has already been used.");
+                return errors::oauth(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "The authorization code has already been used.",
+                );
             }
             if now.saturating_sub(grant.issued_at) > CODE_TTL {
                 return errors::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "The authorization code has expired.");
             }
             if grant.client_id != get("client_id") || grant.redirect_uri != get("redirect_uri") {
-                return errors::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "The redirect_uri does not match the authorization request.");
+                return errors::oauth(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "The redirect_uri does not match the authorization request.",
+                );
             }
             if !pkce_matches(get("code_verifier"), &grant.challenge) {
                 return errors::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed.");
@@ -482,7 +512,8 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: axum::body
 }
 
 fn basic_auth_ok(headers: &HeaderMap) -> bool {
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    let expected =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
 }
 

@@ -45,7 +45,8 @@ impl Browser {
     async fn sign_in_and_grant(&self, user: &str, decision: &str) -> String {
         let page = self.open("stateABCDEFGHIJKLMNOP").await;
         let flow = attr_after(&page, "name=\"flow\"", "value").unwrap();
-        let page = self.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", user), ("password", PASSWORD)]).await;
+        let page =
+            self.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", user), ("password", PASSWORD)]).await;
         assert!(page.contains("Multi-Factor"), "{page}");
         let page = self.post("/cop-navigator/mfa", &[("flow", &flow), ("code", MFA_CODE)]).await;
         assert!(page.contains("Authorize and Continue"), "{page}");
@@ -58,6 +59,22 @@ impl Browser {
         assert!(href.starts_with("uspslink://oauth/callback?code="), "{href}");
         assert!(href.ends_with("&state=stateABCDEFGHIJKLMNOP"));
         href.split("code=").nth(1).unwrap().split('&').next().unwrap().to_string()
+    }
+
+    /// The text of `GET path`.
+    async fn get_text(&self, path: &str) -> String {
+        self.http.get(format!("{}{path}", self.base)).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// `POST /oauth2/v3/revoke` with the sandbox app's Basic auth.
+    async fn revoke(&self, token: &str, hint: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/oauth2/v3/revoke", self.base))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .json(&json!({"token": token, "token_type_hint": hint}))
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn token(&self, body: Value) -> (u16, Value) {
@@ -88,7 +105,8 @@ async fn full_flow_code_is_single_use_and_refresh_rotates() {
     assert_eq!(t["refresh_count"], 0);
     // The access token is a JWT carrying the mail owner's CRID.
     let claims = t["access_token"].as_str().unwrap().split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
     assert_eq!(claims["mail_owners"][0]["crid"], crate::usps::CRID);
 
     let (status, e) = b.token(code_body(&code, VERIFIER)).await;
@@ -106,8 +124,7 @@ async fn full_flow_code_is_single_use_and_refresh_rotates() {
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_refresh_token")));
 
     // Revoke (Basic auth) kills the new refresh token too.
-    let r = b.http.post(format!("{}/oauth2/v3/revoke", b.base)).basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .json(&json!({"token": rt2, "token_type_hint": "refresh_token"})).send().await.unwrap();
+    let r = b.revoke(&rt2, "refresh_token").await;
     assert_eq!(r.status(), 200);
     let (status, _) = b.token(refresh(&rt2)).await;
     assert_eq!(status, 400);
@@ -129,10 +146,20 @@ async fn pkce_and_client_and_redirect_are_checked() {
     body["redirect_uri"] = json!("https://elsewhere.example/cb");
     assert_eq!(b.token(body).await.1["error"], "invalid_grant");
     // Form bodies work as well as JSON.
-    let r = b.http.post(format!("{}/oauth2/v3/token", b.base))
-        .form(&[("grant_type", "authorization_code"), ("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET),
-                ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)])
-        .send().await.unwrap();
+    let r = b
+        .http
+        .post(format!("{}/oauth2/v3/token", b.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -151,11 +178,13 @@ async fn wrong_password_locked_account_and_deny_lead_back_with_errors() {
     let (_sb, b) = browser().await;
     let page = b.open("stateABCDEFGHIJKLMNOP").await;
     let flow = attr_after(&page, "name=\"flow\"", "value").unwrap();
-    let page = b.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", "merchant"), ("password", "bad")]).await;
+    let page =
+        b.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", "merchant"), ("password", "bad")]).await;
     assert!(page.contains("Login failed"));
     let href = attr_after(&page, "id=\"give-up\"", "href").unwrap();
     assert!(href.starts_with("uspslink://oauth/callback?error=login_failed&error_description="), "{href}");
-    let page = b.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", "locked"), ("password", PASSWORD)]).await;
+    let page =
+        b.post("/cop-navigator/sign-in", &[("flow", &flow), ("username", "locked"), ("password", PASSWORD)]).await;
     assert!(page.contains("locked"));
     assert!(attr_after(&page, "id=\"return\"", "href").unwrap().contains("error=login_failed"));
     let page = b.sign_in_and_grant("merchant", "deny").await;
@@ -174,11 +203,14 @@ async fn grant_needs_the_checkbox_and_bad_requests_get_an_error_page() {
     b.post("/cop-navigator/mfa", &[("flow", &flow), ("code", MFA_CODE)]).await;
     let page = b.post("/cop-navigator/grant", &[("flow", &flow), ("decision", "authorize")]).await;
     assert!(page.contains("Check the agreement box"));
-    let bad = b.http.get(format!("{}/cop-navigator?wf=apis_merchant_user&client_id=other&state=s&redirect_uri=x", b.base))
-        .send().await.unwrap().text().await.unwrap();
+    let bad = b.get_text("/cop-navigator?wf=apis_merchant_user&client_id=other&state=s&redirect_uri=x").await;
     assert!(bad.contains("The client application identifier is invalid."));
-    let no_pkce = b.http.get(format!("{}/cop-navigator?wf=apis_merchant_user&client_id={CLIENT_ID}&state=s&redirect_uri={}", b.base, "uspslink%3A%2F%2Foauth%2Fcallback"))
-        .send().await.unwrap().text().await.unwrap();
+    let no_pkce = b
+        .get_text(&format!(
+            "/cop-navigator?wf=apis_merchant_user&client_id={CLIENT_ID}&state=s&redirect_uri={}",
+            "uspslink%3A%2F%2Foauth%2Fcallback"
+        ))
+        .await;
     assert!(no_pkce.contains("PKCE"));
     // HTML-escaping of reflected input.
     let page = b.open("<script>").await;
@@ -196,7 +228,12 @@ async fn revoked_user_and_password_reset_break_refresh() {
 
     let code = b.code_for("merchant").await;
     let (_, t) = b.token(code_body(&code, VERIFIER)).await;
-    b.http.post(format!("{}/sandbox/usps/revoke-user", b.base)).json(&json!({"username": "merchant"})).send().await.unwrap();
+    b.http
+        .post(format!("{}/sandbox/usps/revoke-user", b.base))
+        .json(&json!({"username": "merchant"}))
+        .send()
+        .await
+        .unwrap();
     let body = json!({"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": t["refresh_token"]});
     assert_eq!(b.token(body).await.0, 400);
 }
@@ -222,8 +259,16 @@ async fn payment_account_inquiry_needs_a_user_token_and_knows_the_accounts() {
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["errors"][0]["title"], "invalid_token");
-    let (_, cc) = b.token(json!({"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})).await;
-    let r = b.http.get(url("1000000001?accountType=EPS")).bearer_auth(cc["access_token"].as_str().unwrap()).send().await.unwrap();
+    let (_, cc) = b
+        .token(json!({"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}))
+        .await;
+    let r = b
+        .http
+        .get(url("1000000001?accountType=EPS"))
+        .bearer_auth(cc["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "a token without a business user sees no accounts");
 
     let token = access_token(&b).await;
@@ -237,7 +282,10 @@ async fn payment_account_inquiry_needs_a_user_token_and_knows_the_accounts() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(first_error(&body).0, "100001");
     assert_eq!(body["error"]["errors"][0]["detail"], "Could not find an EPS Account with number: 9999999999");
-    assert_eq!(get(format!("{PERMIT_NUMBER}?accountType=PERMIT&permitZIPCode={PERMIT_ZIP}")).await.unwrap().status(), 200);
+    assert_eq!(
+        get(format!("{PERMIT_NUMBER}?accountType=PERMIT&permitZIPCode={PERMIT_ZIP}")).await.unwrap().status(),
+        200
+    );
     assert_eq!(get(format!("{PERMIT_NUMBER}?accountType=PERMIT&permitZIPCode=10001")).await.unwrap().status(), 404);
     let body: Value = get(format!("{PERMIT_NUMBER}?accountType=PERMIT")).await.unwrap().json().await.unwrap();
     assert_eq!(first_error(&body), ("160215".into(), "permitZIPCode".into()));
@@ -252,7 +300,11 @@ async fn payment_authorization_checks_roles_and_account_standing() {
     let payer = |acct: &str| json!({"roleName": "PAYER", "CRID": crate::usps::CRID, "MID": crate::usps::MID, "manifestMID": crate::usps::MID, "accountType": "EPS", "accountNumber": acct});
     let owner = json!({"roleName": "LABEL_OWNER", "CRID": crate::usps::CRID, "MID": crate::usps::MID, "manifestMID": crate::usps::MID});
     let post = |roles: Value| {
-        b.http.post(format!("{}/payments/v3/payment-authorization", b.base)).bearer_auth(&token).json(&json!({"roles": roles})).send()
+        b.http
+            .post(format!("{}/payments/v3/payment-authorization", b.base))
+            .bearer_auth(&token)
+            .json(&json!({"roles": roles}))
+            .send()
     };
     let cases: Vec<(Value, u16, &str, &str)> = vec![
         (json!([payer("1000000002"), owner]), 400, "100002", "accountNumber"),
@@ -264,13 +316,48 @@ async fn payment_authorization_checks_roles_and_account_standing() {
         (json!([payer("1000000001")]), 400, "160229", "roles"),
         (json!([owner]), 400, "160228", "roles"),
         (json!([payer("1000000001"), payer("1000000001"), owner]), 400, "160227", "roleName"),
-        (json!([{"roleName": "PAYER", "CRID": "", "accountType": "EPS", "accountNumber": "1"}, owner]), 400, "160218", "CRID"),
-        (json!([{"roleName": "PAYER", "CRID": "20538353", "accountType": "EPS"}, owner]), 400, "160224", "accountNumber"),
-        (json!([{"roleName": "PAYER", "CRID": "20538353", "accountType": "PERMIT", "permitNumber": "1234"}, owner]), 400, "160226", "permitZIP"),
-        (json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "manifestMID": "901234567"}]), 400, "160221", "MID"),
-        (json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "MID": "901234567"}]), 400, "160222", "manifestMID"),
-        (json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "12345678", "MID": "901234567", "manifestMID": "901234567"}]), 403, "403", "CRID"),
-        (json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "MID": "123456", "manifestMID": "123456"}]), 403, "403", "MID"),
+        (
+            json!([{"roleName": "PAYER", "CRID": "", "accountType": "EPS", "accountNumber": "1"}, owner]),
+            400,
+            "160218",
+            "CRID",
+        ),
+        (
+            json!([{"roleName": "PAYER", "CRID": "20538353", "accountType": "EPS"}, owner]),
+            400,
+            "160224",
+            "accountNumber",
+        ),
+        (
+            json!([{"roleName": "PAYER", "CRID": "20538353", "accountType": "PERMIT", "permitNumber": "1234"}, owner]),
+            400,
+            "160226",
+            "permitZIP",
+        ),
+        (
+            json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "manifestMID": "901234567"}]),
+            400,
+            "160221",
+            "MID",
+        ),
+        (
+            json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "MID": "901234567"}]),
+            400,
+            "160222",
+            "manifestMID",
+        ),
+        (
+            json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "12345678", "MID": "901234567", "manifestMID": "901234567"}]),
+            403,
+            "403",
+            "CRID",
+        ),
+        (
+            json!([payer("1000000001"), {"roleName": "LABEL_OWNER", "CRID": "20538353", "MID": "123456", "manifestMID": "123456"}]),
+            403,
+            "403",
+            "MID",
+        ),
     ];
     for (roles, status, code, parameter) in cases {
         let r = post(roles.clone()).await.unwrap();
@@ -292,8 +379,7 @@ async fn payment_authorization_checks_roles_and_account_standing() {
     assert_eq!(body["roles"].as_array().unwrap().len(), 2);
     assert_eq!(granted(&b).await, 1);
     // A revoked access token is refused.
-    b.http.post(format!("{}/oauth2/v3/revoke", b.base)).basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .json(&json!({"token": token, "token_type_hint": "access_token"})).send().await.unwrap();
+    b.revoke(&token, "access_token").await;
     assert_eq!(post(json!([payer("1000000001"), owner])).await.unwrap().status(), 401);
 }
 
@@ -304,7 +390,8 @@ async fn access_tokens_outlive_a_restart_but_not_a_password_reset_or_their_expir
     drop(sb);
     let (_sb2, b2) = browser().await;
     let lookup = |b: &Browser, t: String| {
-        let req = b.http.get(format!("{}/payments/v3/payment-account/1000000001?accountType=EPS", b.base)).bearer_auth(t);
+        let req =
+            b.http.get(format!("{}/payments/v3/payment-account/1000000001?accountType=EPS", b.base)).bearer_auth(t);
         async move { req.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(lookup(&b2, token.clone()).await, 200, "a token from before the restart still works");
@@ -313,7 +400,12 @@ async fn access_tokens_outlive_a_restart_but_not_a_password_reset_or_their_expir
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
     assert_eq!(lookup(&b2, forged).await, 401, "a token with a wrong signature is refused");
 
-    b2.http.post(format!("{}/sandbox/usps/revoke-user", b2.base)).json(&json!({"username": "merchant"})).send().await.unwrap();
+    b2.http
+        .post(format!("{}/sandbox/usps/revoke-user", b2.base))
+        .json(&json!({"username": "merchant"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(lookup(&b2, token).await, 401, "a password reset kills the tokens issued before it");
     let fresh = access_token(&b2).await;
     assert_eq!(lookup(&b2, fresh.clone()).await, 200, "signing in again works");
@@ -325,7 +417,8 @@ async fn access_tokens_outlive_a_restart_but_not_a_password_reset_or_their_expir
 async fn a_huge_clock_move_is_refused_and_the_sandbox_keeps_working() {
     let (_sb, b) = browser().await;
     for huge in [u64::MAX, u64::MAX / 2, 10 * 366 * 86_400 + 1] {
-        let r = b.http.post(format!("{}/sandbox/clock", b.base)).json(&json!({"advance_secs": huge})).send().await.unwrap();
+        let r =
+            b.http.post(format!("{}/sandbox/clock", b.base)).json(&json!({"advance_secs": huge})).send().await.unwrap();
         assert_eq!(r.status(), 400, "{huge}");
     }
     // Nothing was poisoned or moved: a whole sign-in still works and its code is still fresh.
@@ -350,7 +443,9 @@ async fn sign_ins_in_progress_are_bounded() {
     let kept = sb.state.lock().unwrap().usps.flow_count();
     assert_eq!(kept, crate::usps::MAX_FLOWS);
     // The oldest was forgotten: its sign-in form now says so instead of continuing.
-    let page = b.post("/cop-navigator/sign-in", &[("flow", &first_flow), ("username", "merchant"), ("password", PASSWORD)]).await;
+    let page = b
+        .post("/cop-navigator/sign-in", &[("flow", &first_flow), ("username", "merchant"), ("password", PASSWORD)])
+        .await;
     assert!(!page.contains("Multi-Factor"), "{page}");
 }
 
@@ -373,18 +468,30 @@ async fn contract_prices_wait_for_the_approval_and_bad_searches_say_why() {
         (json!({"weight": 1.0, "priceType": "CONTRACT"}), "400"),
         (json!({"mailClass": "PRIORITY_MAIL", "weight": 0, "priceType": "CONTRACT"}), "400"),
         (json!({"mailClass": "PRIORITY_MAIL", "weight": 1.0, "priceType": "FREE"}), "400"),
-        (json!({"mailClass": "PRIORITY_MAIL", "weight": 1.0, "priceType": "CONTRACT", "accountType": "EPS", "accountNumber": "9999999999"}), "100001"),
+        (
+            json!({"mailClass": "PRIORITY_MAIL", "weight": 1.0, "priceType": "CONTRACT", "accountType": "EPS", "accountNumber": "9999999999"}),
+            "100001",
+        ),
     ] {
         let (status, body) = search(bad.clone()).await;
         assert_eq!(status, 400, "{bad}");
         assert_eq!(body["error"]["errors"][0]["code"].as_str(), Some(code), "{bad}: {body}");
     }
-    let approve = |crid: &str| b.http.post(format!("{}/sandbox/usps/approve-contract", b.base)).json(&json!({"crid": crid})).send();
+    let approve = |crid: &str| {
+        b.http.post(format!("{}/sandbox/usps/approve-contract", b.base)).json(&json!({"crid": crid})).send()
+    };
     assert_eq!(approve("99999999").await.unwrap().status(), 404);
     assert_eq!(approve(crate::usps::CRID).await.unwrap().status(), 204);
     let (status, body) = search(contract).await;
     assert_eq!(status, 200);
     assert_eq!(body["rateOptions"][0]["rates"][0]["priceType"], "CONTRACT");
-    let r = b.http.post(format!("{}/prices/v3/total-rates/search", b.base)).bearer_auth("forged").json(&json!({})).send().await.unwrap();
+    let r = b
+        .http
+        .post(format!("{}/prices/v3/total-rates/search", b.base))
+        .bearer_auth("forged")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }

@@ -39,19 +39,24 @@ fn random() -> u64 {
 }
 
 /// Ask USPS once (a 401 first gets one refreshed token, as every payments call does).
-async fn ask(state: &AppState, env: Environment, client: &ApprovalClient, account: &PaymentAccount) -> Result<ApprovalAnswer, IpcError> {
-    let token = crate::link::access_token_in(state, env, false).await?;
+async fn ask(
+    state: &AppState,
+    env: Environment,
+    client: &ApprovalClient,
+    account: &PaymentAccount,
+) -> Result<ApprovalAnswer, IpcError> {
+    let token = crate::flows::link::access_token_in(state, env, false).await?;
     let mut answer = client.check(&token, account).await;
     drop(token);
     if let Err(ApprovalError::Unauthorized(reason)) = &answer {
         tracing::info!("USPS answered the approval check with 401 ({reason}); trying once more with a refreshed token");
-        let token = crate::link::access_token_in(state, env, true).await?;
+        let token = crate::flows::link::access_token_in(state, env, true).await?;
         answer = client.check(&token, account).await;
     }
     match answer {
         Ok(a) => Ok(a),
         Err(e @ ApprovalError::Unauthorized(_)) => {
-            crate::link::mark_broken(state, env, &e.to_string()).await?;
+            crate::flows::link::mark_broken(state, env, &e.to_string()).await?;
             Err(IpcError::new(ErrorKind::NeedsReconnecting, NEEDS_RECONNECTING))
         }
         Err(e) => Err(e.to_ipc()),
@@ -68,12 +73,13 @@ pub async fn check_in(state: &AppState, env: Environment, trigger: Trigger) -> R
     let now = unix_now();
     let record = state.approval_record(env);
     let complete = state.progress(env).link_complete;
-    let unchanged = |state: &AppState| CheckOutcome { view: state.approval_view(env), checked: false, newly_approved: false };
+    let unchanged =
+        |state: &AppState| CheckOutcome { view: state.approval_view(env), checked: false, newly_approved: false };
     if record.is_approved() {
         return Ok(unchanged(state));
     }
     match trigger {
-        Trigger::CheckNow => record.may_check_now(&config.schedule, complete, now).map_err(|e| e.to_ipc())?,
+        Trigger::CheckNow => record.may_check_now(&config.schedule, complete, now)?,
         Trigger::Watch => {
             let link = state.link_record(env);
             if !record.due(complete, now) || !link.linked || link.needs_reconnecting {
@@ -95,7 +101,9 @@ pub async fn check_in(state: &AppState, env: Environment, trigger: Trigger) -> R
         Err(e) => ApprovalAnswer::CouldNotCheck { reason: e.message },
     };
     match &answer {
-        ApprovalAnswer::Approved { total_price } => tracing::info!(?total_price, "USPS priced the parcel at contract rates: the NSA rates are approved"),
+        ApprovalAnswer::Approved { total_price } => {
+            tracing::info!(?total_price, "USPS priced the parcel at contract rates: the NSA rates are approved")
+        }
         ApprovalAnswer::Waiting => tracing::info!("USPS has no approved contract for the account yet"),
         ApprovalAnswer::CouldNotCheck { reason } => tracing::warn!("could not check the approval: {reason}"),
     }
@@ -115,7 +123,7 @@ pub fn mark_notified(state: &AppState, env: Environment) -> Result<(), IpcError>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The check without a window: a completed link against a real sandbox.
     use uspslink_core::approval::ApprovalState;
     use uspslink_core::onboarding::{OnboardingEvent, Step};
@@ -125,18 +133,23 @@ mod tests {
 
     const SB: Environment = Environment::Sandbox;
 
-    async fn completed(user: &str) -> AppState {
-        let (s, _p) = crate::link::tests::linked_state(user).await;
+    pub(crate) async fn completed(user: &str) -> AppState {
+        let (s, _p) = crate::flows::link::tests::linked_state(user).await;
         for step in [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount] {
             s.apply(SB, OnboardingEvent::Complete(step)).unwrap();
         }
         s.apply(SB, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
-        let form = IdentifiersForm { crid: "20538353".into(), mid: "901234567".into(), eps_account: "1000000001".into(), ..Default::default() };
-        crate::identifiers::verify(&s, form).await.unwrap();
+        let form = IdentifiersForm {
+            crid: "20538353".into(),
+            mid: "901234567".into(),
+            eps_account: "1000000001".into(),
+            ..Default::default()
+        };
+        crate::flows::identifiers::verify(&s, form).await.unwrap();
         s
     }
 
-    async fn approve(s: &AppState) {
+    pub(crate) async fn approve(s: &AppState) {
         let url = format!("{}/sandbox/usps/approve-contract", s.sandbox().base_url());
         let r = reqwest::Client::new().post(url).json(&serde_json::json!({"crid": "20538353"})).send().await.unwrap();
         assert!(r.status().is_success(), "{}", r.status());
@@ -166,7 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_is_asked_before_the_link_is_complete() {
-        let (s, _p) = crate::link::tests::linked_state("merchant").await;
+        let (s, _p) = crate::flows::link::tests::linked_state("merchant").await;
         assert!(!check_in(&s, SB, Trigger::Watch).await.unwrap().checked);
         let refused = check_in(&s, SB, Trigger::CheckNow).await.unwrap_err();
         assert_eq!(refused.kind, ErrorKind::NotConfigured);
@@ -177,7 +190,8 @@ mod tests {
     async fn a_revoked_user_turns_the_link_to_reconnect_and_the_watch_waits() {
         let s = completed("merchant").await;
         let url = format!("{}/sandbox/usps/revoke-user", s.sandbox().base_url());
-        let r = reqwest::Client::new().post(url).json(&serde_json::json!({"username": "merchant"})).send().await.unwrap();
+        let r =
+            reqwest::Client::new().post(url).json(&serde_json::json!({"username": "merchant"})).send().await.unwrap();
         assert!(r.status().is_success());
         let e = check_in(&s, SB, Trigger::Watch).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NeedsReconnecting);
@@ -192,7 +206,11 @@ mod tests {
         let fault = uspslink_sandbox::Fault { status: Some(500), ..Default::default() };
         s.sandbox().inject_fault("/prices/v3/total-rates/search", fault, 1);
         let o = check_in(&s, SB, Trigger::Watch).await.unwrap();
-        assert!(matches!(&o.view.state, ApprovalState::CouldNotCheck { reason } if reason.contains("500")), "{:?}", o.view);
+        assert!(
+            matches!(&o.view.state, ApprovalState::CouldNotCheck { reason } if reason.contains("500")),
+            "{:?}",
+            o.view
+        );
         let wait = o.view.next_check.unwrap() - o.view.last_checked.unwrap();
         assert!((900..=1800).contains(&wait), "15 minutes and up to a quarter of the jitter: {wait}");
         // A retail price is never an approval.

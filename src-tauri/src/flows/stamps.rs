@@ -7,12 +7,14 @@ use ts_rs::TS;
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{OnboardingEvent, Step};
 use uspslink_core::settings::Environment;
-use uspslink_core::shipengine::{check_api_key, Carrier, RegistrationForm, ShipEngineClient, StampsDraft, StampsRecord};
+use uspslink_core::shipengine::{
+    check_api_key, Carrier, RegistrationForm, ShipEngineClient, StampsDraft, StampsRecord,
+};
 use uspslink_core::usps::unix_now;
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
-use crate::commands::blocking;
+use crate::state::blocking;
 use crate::state::AppState;
 
 /// What the Stamps.com step shows after each action.
@@ -29,7 +31,7 @@ fn client(state: &AppState, endpoints: &uspslink_core::settings::Endpoints) -> S
 }
 
 async fn stored_key(state: &AppState, env: Environment) -> Result<SecretString, IpcError> {
-    crate::link::vault_get(state, env, SecretSlot::ShipEngineApiKey)
+    crate::flows::link::vault_get(state, env, SecretSlot::ShipEngineApiKey)
         .await?
         .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "enter your ShipStation API key first"))
 }
@@ -39,20 +41,25 @@ fn update(state: &AppState, env: Environment, existing_carrier: Option<Carrier>)
 }
 
 /// One at a time, whatever the UI sends: a second press while the first is on its way is refused.
-fn one_in_flight<'a>(guard: &'a tokio::sync::Mutex<()>, what: &str) -> Result<tokio::sync::MutexGuard<'a, ()>, IpcError> {
-    guard.try_lock().map_err(|_| IpcError::new(ErrorKind::Busy, format!("{what} is already on its way; wait for it to finish")))
+fn one_in_flight<'a>(
+    guard: &'a tokio::sync::Mutex<()>,
+    what: &str,
+) -> Result<tokio::sync::MutexGuard<'a, ()>, IpcError> {
+    guard
+        .try_lock()
+        .map_err(|_| IpcError::new(ErrorKind::Busy, format!("{what} is already on its way; wait for it to finish")))
 }
 
 /// Check the key with `GET /v1/carriers`, then keep it in the keyring. The public test key is refused
 /// with the guide's warning and not stored.
 pub async fn save_key(state: &AppState, key: String) -> Result<StampsUpdate, IpcError> {
     let env = state.environment();
-    let key = check_api_key(&key).map_err(|e| e.to_ipc())?;
+    let key = check_api_key(&key)?;
     let endpoints = state.endpoints_ready(env).await?;
-    let carriers = client(state, &endpoints).list_carriers(&key).await.map_err(|e| e.to_ipc())?;
+    let carriers = client(state, &endpoints).list_carriers(&key).await?;
     let vault = state.vault_access();
     let to_store = key.clone();
-    blocking(move || vault.open(env).set(SecretSlot::ShipEngineApiKey, &to_store).map_err(|e| e.to_ipc())).await?;
+    blocking(move || vault.open(env).set(SecretSlot::ShipEngineApiKey, &to_store).map_err(IpcError::from)).await?;
     state.set_stamps_record(env, StampsRecord { key_checked: true, ..state.stamps_record(env) })?;
     let existing = carriers.into_iter().find(|c| c.carrier_code == "stamps_com");
     Ok(update(state, env, existing))
@@ -61,7 +68,7 @@ pub async fn save_key(state: &AppState, key: String) -> Result<StampsUpdate, Ipc
 /// Use a Stamps.com carrier the account already has.
 pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate, IpcError> {
     let env = state.environment();
-    let carrier_id = uspslink_core::shipengine::check_carrier_id(&carrier_id).map_err(|e| e.to_ipc())?;
+    let carrier_id = uspslink_core::shipengine::check_carrier_id(&carrier_id)?;
     state.set_stamps_record(env, StampsRecord { carrier_id: Some(carrier_id), ..state.stamps_record(env) })?;
     Ok(update(state, env, None))
 }
@@ -101,11 +108,14 @@ pub async fn register(state: &AppState, form: RegistrationForm) -> Result<Stamps
     drop(form);
     let key = stored_key(state, env).await?;
     let endpoints = state.endpoints_ready(env).await?;
-    let carrier_id = client(state, &endpoints).register_stamps_once(&key, &request).await.map_err(|e| e.to_ipc())?;
+    let carrier_id = client(state, &endpoints).register_stamps_once(&key, &request).await?;
     drop(request);
     tracing::info!("Stamps.com registered: {carrier_id}");
     // Stored at once, so a retry never registers twice. The draft has served its purpose.
-    state.set_stamps_record(env, StampsRecord { carrier_id: Some(carrier_id), draft: None, ..state.stamps_record(env) })?;
+    state.set_stamps_record(
+        env,
+        StampsRecord { carrier_id: Some(carrier_id), draft: None, ..state.stamps_record(env) },
+    )?;
     Ok(update(state, env, None))
 }
 
@@ -114,15 +124,23 @@ pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, 
     let env = state.environment();
     let _one = one_in_flight(&state.sms_in_flight, "A code")?;
     let record = state.stamps_record(env);
-    let carrier_id = record.carrier_id.clone().ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "register the Stamps.com account first"))?;
+    let carrier_id = record
+        .carrier_id
+        .clone()
+        .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "register the Stamps.com account first"))?;
     let phone = uspslink_core::validate::phone(&phone).map_err(|m| IpcError::new(ErrorKind::InvalidInput, m))?;
-    uspslink_core::shipengine::resend_allowed(record.code_sent_at, unix_now()).map_err(|e| e.to_ipc())?;
+    uspslink_core::shipengine::resend_allowed(record.code_sent_at, unix_now())?;
     let key = stored_key(state, env).await?;
     let endpoints = state.endpoints_ready(env).await?;
-    let v = client(state, &endpoints).start_sms_verification(&key, &carrier_id, &phone).await.map_err(|e| e.to_ipc())?;
+    let v = client(state, &endpoints).start_sms_verification(&key, &carrier_id, &phone).await?;
     state.set_stamps_record(
         env,
-        StampsRecord { phone: Some(phone), verification_id: Some(v.verification_id), code_sent_at: Some(unix_now()), ..record },
+        StampsRecord {
+            phone: Some(phone),
+            verification_id: Some(v.verification_id),
+            code_sent_at: Some(unix_now()),
+            ..record
+        },
     )?;
     Ok(update(state, env, None))
 }
@@ -196,7 +214,11 @@ mod flow_tests {
         let seen = waits.clone();
         s.set_retry_observer(Arc::new(move |w| seen.lock().unwrap().push(w.clone())));
         s.endpoints_ready(Environment::Sandbox).await.unwrap();
-        s.sandbox().inject_fault("/v1/carriers", uspslink_sandbox::Fault { status: Some(503), ..Default::default() }, 1);
+        s.sandbox().inject_fault(
+            "/v1/carriers",
+            uspslink_sandbox::Fault { status: Some(503), ..Default::default() },
+            1,
+        );
         let u = save_key(&s, " sandbox_key_one ".into()).await.unwrap();
         assert!(u.record.key_checked);
         let waits = waits.lock().unwrap().clone();
@@ -205,5 +227,24 @@ mod flow_tests {
         assert!(s.vault(Environment::Sandbox).get(SecretSlot::ShipEngineApiKey).unwrap().is_some());
         assert!(s.vault(Environment::Production).get(SecretSlot::ShipEngineApiKey).unwrap().is_none());
         assert_eq!(save_key(&s, "TEST_abc".into()).await.unwrap_err().kind, ErrorKind::InvalidApiKey);
+    }
+
+    #[test]
+    fn the_stamps_draft_is_kept_until_the_account_exists() {
+        use uspslink_core::shipengine::StampsDraft;
+        let p = Arc::new(MemoryPersist::default());
+        let s = state_over(p.clone());
+        let draft = StampsDraft { email: "john.doe@example.com".into(), ..StampsDraft::default() };
+        save_draft(&s, Environment::Sandbox, draft.clone()).unwrap();
+        save_draft(&s, Environment::Sandbox, draft.clone()).unwrap();
+        assert_eq!(crate::state::lock(&p.saved).len(), 1, "an unchanged draft is not written again");
+        assert_eq!(s.stamps_record(Environment::Sandbox).draft, Some(draft.clone()));
+        s.set_stamps_record(
+            Environment::Sandbox,
+            StampsRecord { carrier_id: Some("se-1".into()), draft: None, ..s.stamps_record(Environment::Sandbox) },
+        )
+        .unwrap();
+        save_draft(&s, Environment::Sandbox, draft).unwrap();
+        assert_eq!(s.stamps_record(Environment::Sandbox).draft, None, "no draft once registered");
     }
 }

@@ -6,18 +6,19 @@ use ts_rs::{Config, TS};
 use uspslink_core::approval::{ApprovalState, ApprovalView};
 use uspslink_core::callback::CallbackSummary;
 use uspslink_core::error::{ErrorKind, FieldProblem, IpcError};
-use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsDraft, StampsRecord};
 use uspslink_core::onboarding::{ChecklistItem, DashboardView, OnboardingEvent, Step, StepStatus, StepView};
 use uspslink_core::payments::{AccountType, IdentifiersForm, IdentifiersView, LinkSummary, PaymentAccount};
 use uspslink_core::settings::{Endpoints, Environment, Preferences};
+use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsDraft, StampsRecord};
 use uspslink_core::vault::{SecretSlot, VaultStatus};
 
 use uspslink_core::usps::{AccountHints, LinkRecord, LinkStatus};
 
-use crate::commands::SecretPresence;
-use crate::identifiers::IdentifiersUpdate;
-use crate::link::LinkUpdate;
-use crate::stamps::StampsUpdate;
+use crate::about::About;
+use crate::flows::identifiers::IdentifiersUpdate;
+use crate::flows::link::LinkUpdate;
+use crate::flows::stamps::StampsUpdate;
+use crate::ipc::commands::SecretPresence;
 use crate::state::{AppSnapshot, DeepLinkNotice, StorageNotice, StorageNoticeKind};
 use uspslink_core::http::RetryWait;
 
@@ -27,43 +28,39 @@ pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
 /// One IPC command: its name, its argument object and what it resolves to (TypeScript).
 struct CommandSig {
     name: &'static str,
-    args: Vec<(&'static str, String)>,
+    args: Vec<(String, String)>,
     returns: String,
 }
 
-fn commands(cfg: &Config) -> Vec<CommandSig> {
-    let n = |s: String| s;
-    vec![
-        CommandSig { name: "get_snapshot", args: vec![], returns: AppSnapshot::name(cfg) },
-        CommandSig { name: "onboarding_event", args: vec![("event", OnboardingEvent::name(cfg))], returns: DashboardView::name(cfg) },
-        CommandSig { name: "save_preferences", args: vec![("preferences", Preferences::name(cfg))], returns: AppSnapshot::name(cfg) },
-        CommandSig { name: "dismiss_storage_notice", args: vec![], returns: "null".into() },
-        CommandSig { name: "about", args: vec![], returns: crate::about::About::name(cfg) },
-        CommandSig { name: "vault_status", args: vec![], returns: VaultStatus::name(cfg) },
-        CommandSig { name: "store_secret", args: vec![("slot", SecretSlot::name(cfg)), ("value", n("string".into()))], returns: SecretPresence::name(cfg) },
-        CommandSig { name: "forget_secret", args: vec![("slot", SecretSlot::name(cfg))], returns: SecretPresence::name(cfg) },
-        CommandSig { name: "secret_presence", args: vec![], returns: SecretPresence::name(cfg) },
-        CommandSig { name: "recent_deep_links", args: vec![], returns: format!("Array<{}>", DeepLinkNotice::name(cfg)) },
-        CommandSig { name: "app_ready", args: vec![], returns: "number".into() },
-        CommandSig { name: "start_usps_link", args: vec![], returns: LinkUpdate::name(cfg) },
-        CommandSig { name: "cancel_usps_link", args: vec![], returns: LinkUpdate::name(cfg) },
-        CommandSig { name: "refresh_usps_link", args: vec![], returns: LinkUpdate::name(cfg) },
-        CommandSig { name: "disconnect_usps", args: vec![], returns: LinkUpdate::name(cfg) },
-        CommandSig { name: "open_usps_signup", args: vec![], returns: "null".into() },
-        CommandSig { name: "save_shipengine_key", args: vec![("key", n("string".into()))], returns: StampsUpdate::name(cfg) },
-        CommandSig { name: "use_existing_stamps", args: vec![("carrierId", n("string".into()))], returns: StampsUpdate::name(cfg) },
-        CommandSig { name: "register_stamps", args: vec![("form", RegistrationForm::name(cfg))], returns: StampsUpdate::name(cfg) },
-        CommandSig { name: "send_sms_code", args: vec![("phone", n("string".into()))], returns: StampsUpdate::name(cfg) },
-        CommandSig { name: "verify_sms_code", args: vec![("code", n("string".into()))], returns: StampsUpdate::name(cfg) },
-        CommandSig { name: "check_registration", args: vec![("form", RegistrationForm::name(cfg))], returns: format!("Array<{}>", FieldProblem::name(cfg)) },
-        CommandSig { name: "check_identifiers", args: vec![("form", IdentifiersForm::name(cfg))], returns: format!("Array<{}>", FieldProblem::name(cfg)) },
-        CommandSig { name: "save_identifiers_draft", args: vec![("form", IdentifiersForm::name(cfg))], returns: IdentifiersView::name(cfg) },
-        CommandSig { name: "verify_identifiers", args: vec![("form", IdentifiersForm::name(cfg))], returns: IdentifiersUpdate::name(cfg) },
-        CommandSig { name: "email_link_summary", args: vec![], returns: "null".into() },
-        CommandSig { name: "save_stamps_draft", args: vec![("draft", StampsDraft::name(cfg))], returns: "null".into() },
-        CommandSig { name: "check_approval_now", args: vec![], returns: ApprovalView::name(cfg) },
-    ]
+/// `carrier_id` -> `carrierId`: Tauri takes a command's arguments in camelCase.
+fn camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
+
+macro_rules! signatures {
+    ($($name:ident ($($arg:ident : $ty:ty),*) -> $ret:ty,)*) => {
+        fn commands(cfg: &Config) -> Vec<CommandSig> {
+            vec![$(CommandSig {
+                name: stringify!($name),
+                args: vec![$((camel(stringify!($arg)), <$ty as TS>::name(cfg))),*],
+                returns: <$ret as TS>::name(cfg),
+            }),*]
+        }
+    };
+}
+for_each_command!(signatures);
 
 /// The whole generated file.
 pub fn typescript() -> String {
@@ -108,7 +105,7 @@ pub fn typescript() -> String {
         RetryWait::decl(&cfg),
         ApprovalState::decl(&cfg),
         ApprovalView::decl(&cfg),
-        crate::about::About::decl(&cfg),
+        About::decl(&cfg),
         AppSnapshot::decl(&cfg),
     ];
     let mut out = String::from(
@@ -126,10 +123,16 @@ pub fn typescript() -> String {
         out.push_str(&format!("  {}: {{ args: {{ {} }}; returns: {} }};\n", c.name, args.join("; "), c.returns));
     }
     out.push_str("};\n\n");
-    out.push_str(&format!("export const EVENT_DEEP_LINK = {:?};\n", crate::EVENT_DEEP_LINK));
-    out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::link::EVENT_USPS_LINK));
-    out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::EVENT_RETRY_WAIT));
-    out.push_str(&format!("export const EVENT_APPROVAL = {:?};\n", crate::watch::EVENT_APPROVAL));
+    let kinds: Vec<String> =
+        ErrorKind::ALL.iter().map(|k| serde_json::to_string(k).expect("a kind serializes")).collect();
+    out.push_str(&format!(
+        "/** Every error kind, from the Rust enum: the UI trusts no other. */\nexport const ERROR_KINDS: readonly ErrorKind[] = [{}];\n\n",
+        kinds.join(", ")
+    ));
+    out.push_str(&format!("export const EVENT_DEEP_LINK = {:?};\n", crate::ipc::events::EVENT_DEEP_LINK));
+    out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::ipc::events::EVENT_USPS_LINK));
+    out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::ipc::events::EVENT_RETRY_WAIT));
+    out.push_str(&format!("export const EVENT_APPROVAL = {:?};\n", crate::ipc::events::EVENT_APPROVAL));
     out
 }
 
@@ -142,6 +145,23 @@ mod tests {
         let cfg = Config::new();
         let names: Vec<&str> = commands(&cfg).iter().map(|c| c.name).collect();
         assert_eq!(names, crate::COMMANDS);
+    }
+
+    #[test]
+    fn the_window_may_call_exactly_the_declared_commands() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("capabilities/main-window.json");
+        let cap: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let allowed: Vec<String> = cap["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str()?.strip_prefix("allow-").map(|n| n.replace('-', "_")))
+            .collect();
+        let declared: Vec<String> = crate::COMMANDS.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            allowed, declared,
+            "capabilities/main-window.json must allow each command of command_names.rs, in its order"
+        );
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 use secrecy::SecretString;
 use serde::Serialize;
-use tauri::{Manager, Runtime};
 use ts_rs::TS;
 use uspslink_core::error::{FieldProblem, HasKind};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
@@ -61,22 +60,22 @@ pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<Identifie
         e
     })?;
     // The link can only complete from the identifiers step: check before calling USPS.
-    state.progress(env).apply(OnboardingEvent::GoTo(Step::Identifiers)).map_err(|e| e.to_ipc())?;
+    state.progress(env).apply(OnboardingEvent::GoTo(Step::Identifiers))?;
     save_draft(state, env, form)?;
     let client = PaymentsClient::new(&state.endpoints_ready(env).await?.usps_api).with_retry(state.retry());
     let started = std::time::Instant::now();
-    let token = crate::link::access_token_in(state, env, false).await?;
+    let token = crate::flows::link::access_token_in(state, env, false).await?;
     let mut result = ask_usps(&client, &token, &ids).await;
     drop(token);
     if let Err(PaymentsError::Unauthorized(reason)) = &result {
         tracing::info!("USPS answered 401 ({reason}); trying once more with a refreshed token");
-        let token = crate::link::access_token_in(state, env, true).await?;
+        let token = crate::flows::link::access_token_in(state, env, true).await?;
         result = ask_usps(&client, &token, &ids).await;
     }
     match result {
         Ok(()) => {}
         Err(e @ PaymentsError::Unauthorized(_)) => {
-            crate::link::mark_broken(state, env, &e.to_string()).await?;
+            crate::flows::link::mark_broken(state, env, &e.to_string()).await?;
             return Err(e.to_ipc());
         }
         Err(e) => {
@@ -92,13 +91,12 @@ pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<Identifie
 }
 
 /// *Email summary*: the system mail client with the summary as a new message.
-pub fn email_summary<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<(), IpcError> {
-    let state = app.state::<AppState>();
-    let summary = state
-        .identifiers_record(state.environment())
-        .summary
-        .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "there is no summary yet: verify your identifiers first"))?;
-    crate::link::open_mail(app, &summary.mailto())
+pub fn email_summary(host: &impl super::Host) -> Result<(), IpcError> {
+    let state = host.state();
+    let summary = state.identifiers_record(state.environment()).summary.ok_or_else(|| {
+        IpcError::new(ErrorKind::NotConfigured, "there is no summary yet: verify your identifiers first")
+    })?;
+    crate::flows::link::open_mail(host, &summary.mailto())
 }
 
 #[cfg(test)]
@@ -116,7 +114,7 @@ mod tests {
     }
 
     async fn at_identifiers(user: &str) -> AppState {
-        let (s, _p) = crate::link::tests::linked_state(user).await;
+        let (s, _p) = crate::flows::link::tests::linked_state(user).await;
         let env = Environment::Sandbox;
         for step in [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount] {
             s.apply(env, OnboardingEvent::Complete(step)).unwrap();
@@ -147,5 +145,33 @@ mod tests {
         let done = verify(&s, form()).await.unwrap();
         assert!(done.identifiers.summary.is_some());
         assert!(!s.link_record(env).needs_reconnecting);
+    }
+
+    #[test]
+    fn the_identifiers_draft_is_saved_when_it_changes_and_prefilled_from_the_link() {
+        use uspslink_core::payments::IdentifiersForm;
+        use uspslink_core::usps::AccountHints;
+        let p = std::sync::Arc::new(crate::state::tests::MemoryPersist::default());
+        let s = crate::state::tests::state_over(p.clone());
+        let hints =
+            AccountHints { crids: vec!["20538353".into()], mids: vec![], eps_accounts: vec!["1000000001".into()] };
+        s.set_link_record(
+            Environment::Sandbox,
+            uspslink_core::usps::LinkRecord { linked: true, hints, ..uspslink_core::usps::LinkRecord::default() },
+        )
+        .unwrap();
+        let typed = IdentifiersForm { mid: "123456".into(), ..IdentifiersForm::default() };
+        let view = save_draft(&s, Environment::Sandbox, typed.clone()).unwrap();
+        assert_eq!(
+            (view.form.crid.as_str(), view.form.mid.as_str(), view.form.eps_account.as_str()),
+            ("20538353", "123456", "1000000001")
+        );
+        assert_eq!(view.prefilled, ["crid", "eps_account"]);
+        save_draft(&s, Environment::Sandbox, typed).unwrap();
+        let saved = crate::state::lock(&p.saved);
+        let keys: Vec<&str> = saved.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["sandbox/usps_link", "sandbox/identifiers"], "an unchanged draft is not written again");
+        assert_eq!(saved[1].1["draft"]["mid"], "123456");
+        assert_eq!(saved[1].1["draft"]["crid"], "", "the store keeps what was typed; pre-fill is only shown");
     }
 }

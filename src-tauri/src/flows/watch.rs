@@ -8,44 +8,20 @@
 
 use std::time::Duration;
 
-use tauri::{Emitter, Manager, Runtime};
-use tauri_plugin_notification::NotificationExt;
-use uspslink_core::approval::ApprovalView;
 use uspslink_core::settings::Environment;
 use uspslink_core::usps::{unix_now, REFRESH_MARGIN_SECS};
 use uspslink_core::ErrorKind;
 
-use crate::approval::{self, CheckOutcome, Trigger};
+use super::Host;
+use crate::flows::approval::{self, CheckOutcome, Trigger};
 use crate::state::AppState;
 
-/// Sent to the UI after every check (the dashboard's "Last checked …, next check …").
-pub const EVENT_APPROVAL: &str = "approval";
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
-
-pub fn emit_approval<R: Runtime>(app: &tauri::AppHandle<R>, view: &ApprovalView) {
-    if let Err(e) = app.emit(EVENT_APPROVAL, view) {
-        tracing::error!("could not emit {EVENT_APPROVAL}: {e}");
-    }
-}
-
-/// A desktop notification (the notification server may be missing: logged, never fatal).
-fn notify<R: Runtime>(app: &tauri::AppHandle<R>, title: &str, body: &str) -> bool {
-    match app.notification().builder().title(title).body(body).show() {
-        Ok(()) => {
-            tracing::info!("desktop notification requested: {title}");
-            true
-        }
-        Err(e) => {
-            tracing::warn!("could not show a desktop notification: {e}");
-            false
-        }
-    }
-}
 
 /// The approval's notification, once per environment (a crash between the two saves sends it again
 /// at the next start rather than never).
-pub fn announce_approval<R: Runtime>(app: &tauri::AppHandle<R>, env: Environment) {
-    let state = app.state::<AppState>();
+pub fn announce_approval(host: &impl Host, env: Environment) {
+    let state = host.state();
     let record = state.approval_record(env);
     let Some(at) = record.approved_at else { return };
     if record.notified {
@@ -53,27 +29,26 @@ pub fn announce_approval<R: Runtime>(app: &tauri::AppHandle<R>, env: Environment
     }
     let (y, m, d) = uspslink_core::usps::civil_date(at);
     let body = format!("USPS approved your NSA rates on {y:04}-{m:02}-{d:02}. You can begin printing with NSA rates.");
-    if notify(app, "USPS approved your NSA rates", &body) {
-        if let Err(e) = approval::mark_notified(&state, env) {
+    if host.notify("USPS approved your NSA rates", &body) {
+        if let Err(e) = approval::mark_notified(state, env) {
             tracing::warn!("could not save that the approval was announced: {}", e.message);
         }
     }
 }
 
 /// What the UI and the desktop are told after a check, by the watch or by *Check now*.
-pub fn after_check<R: Runtime>(app: &tauri::AppHandle<R>, env: Environment, outcome: &CheckOutcome) {
+pub fn after_check(host: &impl Host, env: Environment, outcome: &CheckOutcome) {
     if outcome.checked {
-        emit_approval(app, &outcome.view);
+        host.approval_changed(&outcome.view);
     }
     if outcome.newly_approved {
-        announce_approval(app, env);
+        announce_approval(host, env);
     }
 }
 
-fn announce_broken_link<R: Runtime>(app: &tauri::AppHandle<R>) {
-    crate::link::announce(app);
-    notify(
-        app,
+fn announce_broken_link(host: &impl Host) {
+    crate::flows::link::announce(host);
+    host.notify(
         "Reconnect your USPS business account",
         "USPS no longer accepts uspslink's connection (a password reset does this). Open uspslink and reconnect to keep your NSA rates.",
     );
@@ -87,13 +62,13 @@ struct RefreshBackoff {
     not_before: u64,
 }
 
-async fn tick<R: Runtime>(app: &tauri::AppHandle<R>, env: Environment, backoff: &mut RefreshBackoff) {
-    let state = app.state::<AppState>();
+async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) {
+    let state = host.state();
     let before = state.link_record(env);
     let healthy = before.linked && !before.needs_reconnecting;
     let now = unix_now();
     if healthy && before.needs_refresh(now) && now >= backoff.not_before {
-        match crate::link::refresh_in(&state, env, false).await {
+        match crate::flows::link::refresh_in(state, env, false).await {
             Ok(()) => *backoff = RefreshBackoff::default(),
             Err(e) => {
                 backoff.failures = backoff.failures.saturating_add(1);
@@ -104,8 +79,8 @@ async fn tick<R: Runtime>(app: &tauri::AppHandle<R>, env: Environment, backoff: 
         }
     }
     if healthy {
-        match approval::check_in(&state, env, Trigger::Watch).await {
-            Ok(outcome) => after_check(app, env, &outcome),
+        match approval::check_in(state, env, Trigger::Watch).await {
+            Ok(outcome) => after_check(host, env, &outcome),
             Err(e) if e.kind == ErrorKind::NeedsReconnecting => {}
             Err(e) => tracing::warn!("approval check: {}", e.message),
         }
@@ -113,7 +88,7 @@ async fn tick<R: Runtime>(app: &tauri::AppHandle<R>, env: Environment, backoff: 
     let after = state.link_record(env);
     if healthy && after.needs_reconnecting {
         tracing::warn!("the USPS link broke while the app was running; telling the owner");
-        announce_broken_link(app);
+        announce_broken_link(host);
     }
 }
 
@@ -132,23 +107,81 @@ fn sleep_for(state: &AppState, env: Environment, backoff: &RefreshBackoff) -> Du
 }
 
 /// Runs for the life of the app (started after the first screen, with the sandbox).
-pub async fn run<R: Runtime>(app: tauri::AppHandle<R>) {
+pub async fn run(host: impl Host) {
     let mut backoff = RefreshBackoff::default();
     let mut last_env = None;
     loop {
-        let state = app.state::<AppState>();
+        let state = host.state();
         let env = state.environment();
         if last_env != Some(env) {
             // An approval found when the notification could not go out (or just before a crash).
-            announce_approval(&app, env);
+            announce_approval(&host, env);
             backoff = RefreshBackoff::default();
             last_env = Some(env);
         }
-        tick(&app, env, &mut backoff).await;
-        let wait = sleep_for(&state, env, &backoff);
+        tick(&host, env, &mut backoff).await;
+        let wait = sleep_for(state, env, &backoff);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = state.watch_wake.notified() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The watch's ticks on a recording host, against the sandbox: what it tells and notifies.
+    use uspslink_core::approval::ApprovalState;
+
+    use super::*;
+    use crate::flows::tests::RecordingHost;
+    use crate::state::lock;
+
+    const SB: Environment = Environment::Sandbox;
+
+    async fn completed_host() -> RecordingHost {
+        let s = crate::flows::approval::tests::completed("merchant").await;
+        RecordingHost::new(s)
+    }
+
+    #[tokio::test]
+    async fn a_tick_checks_once_and_the_approval_is_notified_once() {
+        let host = completed_host().await;
+        let mut backoff = RefreshBackoff::default();
+        tick(&host, SB, &mut backoff).await;
+        assert_eq!(lock(&host.approvals).len(), 1);
+        assert_eq!(lock(&host.approvals)[0].state, ApprovalState::Waiting);
+        tick(&host, SB, &mut backoff).await;
+        assert_eq!(lock(&host.approvals).len(), 1, "not due again");
+        crate::flows::approval::tests::approve(host.state()).await;
+        let now = approval::check_in(host.state(), SB, Trigger::CheckNow).await.unwrap();
+        after_check(&host, SB, &now);
+        assert_eq!(lock(&host.notifications).len(), 1);
+        assert_eq!(lock(&host.notifications)[0].0, "USPS approved your NSA rates");
+        assert!(host.state().approval_record(SB).notified);
+        // A restart's catch-up, and later ticks, say nothing more.
+        announce_approval(&host, SB);
+        tick(&host, SB, &mut backoff).await;
+        assert_eq!(lock(&host.notifications).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_password_reset_is_found_by_the_next_tick_and_said() {
+        let host = completed_host().await;
+        let url = format!("{}/sandbox/usps/revoke-user", host.state().sandbox().base_url());
+        let r =
+            reqwest::Client::new().post(url).json(&serde_json::json!({"username": "merchant"})).send().await.unwrap();
+        assert!(r.status().is_success());
+        tick(&host, SB, &mut RefreshBackoff::default()).await;
+        assert!(host.state().link_record(SB).needs_reconnecting);
+        assert!(matches!(
+            lock(&host.links).last().unwrap().status,
+            uspslink_core::usps::LinkStatus::NeedsReconnecting { .. }
+        ));
+        assert_eq!(lock(&host.notifications).len(), 1);
+        assert_eq!(lock(&host.notifications)[0].0, "Reconnect your USPS business account");
+        // Broken: the next ticks ask nothing and say nothing again.
+        tick(&host, SB, &mut RefreshBackoff::default()).await;
+        assert_eq!(lock(&host.notifications).len(), 1);
     }
 }

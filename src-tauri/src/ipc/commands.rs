@@ -14,7 +14,7 @@ use serde::Serialize;
 use tauri::State;
 use ts_rs::TS;
 use uspslink_core::approval::ApprovalView;
-use uspslink_core::error::{FieldProblem, HasKind};
+use uspslink_core::error::FieldProblem;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
 use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
 use uspslink_core::settings::{Environment, Preferences};
@@ -22,10 +22,11 @@ use uspslink_core::shipengine::{RegistrationForm, StampsDraft};
 use uspslink_core::vault::{SecretSlot, Vault, VaultStatus};
 use uspslink_core::{ErrorKind, IpcError};
 
-use crate::identifiers::IdentifiersUpdate;
-use crate::link::LinkUpdate;
-use crate::stamps::StampsUpdate;
-use crate::state::{AppSnapshot, AppState, DeepLinkNotice};
+use super::events::TauriHost;
+use crate::flows::identifiers::IdentifiersUpdate;
+use crate::flows::link::LinkUpdate;
+use crate::flows::stamps::StampsUpdate;
+use crate::state::{blocking, AppSnapshot, AppState, DeepLinkNotice};
 
 type CmdResult<T> = Result<T, IpcError>;
 
@@ -56,14 +57,8 @@ async fn guarded<T>(command: &'static str, body: impl Future<Output = CmdResult<
     result
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> CmdResult<T> + Send + 'static) -> CmdResult<T> {
-    // A panic on the blocking pool comes back as a JoinError, whose text may quote the panic
-    // message: it is not passed on.
-    tauri::async_runtime::spawn_blocking(f).await.map_err(|_| internal("a keyring call"))?
-}
-
 fn presence(vault: &Vault) -> CmdResult<SecretPresence> {
-    let has = |slot| vault.has(slot).map_err(|e| e.to_ipc());
+    let has = |slot| vault.has(slot).map_err(IpcError::from);
     Ok(SecretPresence {
         shipengine_api_key: has(SecretSlot::ShipEngineApiKey)?,
         usps_consumer_secret: has(SecretSlot::UspsConsumerSecret)?,
@@ -110,10 +105,16 @@ pub async fn dismiss_storage_notice(state: State<'_, AppState>) -> CmdResult<()>
 
 /// *About* in Settings: versions, folders and the diagnostics text.
 #[tauri::command]
-pub async fn about<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<crate::about::About> {
+pub async fn about<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+) -> CmdResult<crate::about::About> {
     guarded("about", async {
         use tauri::Manager;
-        let data = app.path().app_data_dir().map_err(|e| IpcError::new(ErrorKind::Internal, format!("no data folder: {e}")))?;
+        let data = app
+            .path()
+            .app_data_dir()
+            .map_err(|e| IpcError::new(ErrorKind::Internal, format!("no data folder: {e}")))?;
         let log = app.try_state::<crate::LogFilePath>().and_then(|l| l.0.clone());
         Ok(crate::about::about(&state, &data, log.as_deref()))
     })
@@ -145,7 +146,7 @@ pub async fn store_secret(state: State<'_, AppState>, slot: SecretSlot, value: S
         let (vault, env) = (state.vault_access(), env(&state));
         blocking(move || {
             let vault = vault.open(env);
-            vault.set(slot, &value).map_err(|e| e.to_ipc())?;
+            vault.set(slot, &value)?;
             presence(&vault)
         })
         .await
@@ -160,7 +161,7 @@ pub async fn forget_secret(state: State<'_, AppState>, slot: SecretSlot) -> CmdR
         let (vault, env) = (state.vault_access(), env(&state));
         blocking(move || {
             let vault = vault.open(env);
-            vault.delete(slot).map_err(|e| e.to_ipc())?;
+            vault.delete(slot)?;
             presence(&vault)
         })
         .await
@@ -200,82 +201,92 @@ pub async fn app_ready<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State
 
 #[tauri::command]
 pub async fn start_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    guarded("start_usps_link", crate::link::start(&app)).await
+    guarded("start_usps_link", crate::flows::link::start(&TauriHost(app.clone()))).await
 }
 
 #[tauri::command]
 pub async fn cancel_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    guarded("cancel_usps_link", async { Ok(crate::link::cancel(&app)) }).await
+    guarded("cancel_usps_link", async { Ok(crate::flows::link::cancel(&TauriHost(app.clone()))) }).await
 }
 
 /// Link health before use: refreshes the token when needed and reports the link.
 #[tauri::command]
 pub async fn refresh_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    guarded("refresh_usps_link", crate::link::refresh_if_needed(&app)).await
+    guarded("refresh_usps_link", crate::flows::link::refresh_if_needed(&TauriHost(app.clone()))).await
 }
 
 #[tauri::command]
 pub async fn disconnect_usps<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    guarded("disconnect_usps", crate::link::disconnect(&app)).await
+    guarded("disconnect_usps", crate::flows::link::disconnect(&TauriHost(app.clone()))).await
 }
 
 /// *New to USPS?*: the Business Portal sign-up in the system browser.
 #[tauri::command]
-pub async fn open_usps_signup<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<()> {
+pub async fn open_usps_signup<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+) -> CmdResult<()> {
     guarded("open_usps_signup", async {
         let endpoints = state.endpoints_ready(env(&state)).await?;
-        crate::link::open_external(&app, &endpoints.usps_signup)
+        crate::flows::link::open_external(&TauriHost(app.clone()), &endpoints.usps_signup)
     })
     .await
 }
 
 #[tauri::command]
 pub async fn save_shipengine_key(state: State<'_, AppState>, key: String) -> CmdResult<StampsUpdate> {
-    guarded("save_shipengine_key", crate::stamps::save_key(&state, key)).await
+    guarded("save_shipengine_key", crate::flows::stamps::save_key(&state, key)).await
 }
 
 #[tauri::command]
 pub async fn use_existing_stamps(state: State<'_, AppState>, carrier_id: String) -> CmdResult<StampsUpdate> {
-    guarded("use_existing_stamps", async { crate::stamps::use_existing(&state, carrier_id) }).await
+    guarded("use_existing_stamps", async { crate::flows::stamps::use_existing(&state, carrier_id) }).await
 }
 
 #[tauri::command]
 pub async fn register_stamps(state: State<'_, AppState>, form: RegistrationForm) -> CmdResult<StampsUpdate> {
-    guarded("register_stamps", crate::stamps::register(&state, form)).await
+    guarded("register_stamps", crate::flows::stamps::register(&state, form)).await
 }
 
 #[tauri::command]
 pub async fn send_sms_code(state: State<'_, AppState>, phone: String) -> CmdResult<StampsUpdate> {
-    guarded("send_sms_code", crate::stamps::send_code(&state, phone)).await
+    guarded("send_sms_code", crate::flows::stamps::send_code(&state, phone)).await
 }
 
 #[tauri::command]
 pub async fn verify_sms_code(state: State<'_, AppState>, code: String) -> CmdResult<StampsUpdate> {
-    guarded("verify_sms_code", crate::stamps::verify(&state, code)).await
+    guarded("verify_sms_code", crate::flows::stamps::verify(&state, code)).await
 }
 
 /// Validation as the user types: every problem of the form so far, without sending anything.
 #[tauri::command]
 pub async fn check_registration(form: RegistrationForm) -> CmdResult<Vec<FieldProblem>> {
-    guarded("check_registration", async { Ok(form.to_request(crate::stamps::today()).err().unwrap_or_default()) }).await
+    guarded("check_registration", async {
+        Ok(form.to_request(crate::flows::stamps::today()).err().unwrap_or_default())
+    })
+    .await
 }
 
 #[tauri::command]
 pub async fn check_identifiers(form: IdentifiersForm) -> CmdResult<Vec<FieldProblem>> {
-    guarded("check_identifiers", async { Ok(crate::identifiers::check(&form)) }).await
+    guarded("check_identifiers", async { Ok(crate::flows::identifiers::check(&form)) }).await
 }
 
 #[tauri::command]
 pub async fn save_identifiers_draft(state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersView> {
-    guarded("save_identifiers_draft", async { crate::identifiers::save_draft(&state, env(&state), form) }).await
+    guarded("save_identifiers_draft", async { crate::flows::identifiers::save_draft(&state, env(&state), form) }).await
 }
 
 #[tauri::command]
-pub async fn verify_identifiers<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersUpdate> {
+pub async fn verify_identifiers<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    form: IdentifiersForm,
+) -> CmdResult<IdentifiersUpdate> {
     guarded("verify_identifiers", async {
-        let result = crate::identifiers::verify(&state, form).await;
+        let result = crate::flows::identifiers::verify(&state, form).await;
         match &result {
-            Err(e) if e.kind == ErrorKind::NeedsReconnecting => crate::link::announce(&app),
+            Err(e) if e.kind == ErrorKind::NeedsReconnecting => crate::flows::link::announce(&TauriHost(app.clone())),
             // The link is complete: the approval watch makes its first check now.
             Ok(_) => state.watch_wake.notify_one(),
             Err(_) => {}
@@ -287,12 +298,12 @@ pub async fn verify_identifiers<R: tauri::Runtime>(app: tauri::AppHandle<R>, sta
 
 #[tauri::command]
 pub async fn email_link_summary<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
-    guarded("email_link_summary", async { crate::identifiers::email_summary(&app) }).await
+    guarded("email_link_summary", async { crate::flows::identifiers::email_summary(&TauriHost(app.clone())) }).await
 }
 
 #[tauri::command]
 pub async fn save_stamps_draft(state: State<'_, AppState>, draft: StampsDraft) -> CmdResult<()> {
-    guarded("save_stamps_draft", async { crate::stamps::save_draft(&state, env(&state), draft) }).await
+    guarded("save_stamps_draft", async { crate::flows::stamps::save_draft(&state, env(&state), draft) }).await
 }
 
 #[cfg(test)]
@@ -323,25 +334,34 @@ mod tests {
         }))
         .unwrap();
         let problems = check_registration(form.clone()).await.unwrap();
-        assert!(problems.iter().any(|p| p.field == "address.postal_code" && p.message.contains("5 digits")), "{problems:?}");
-        let form = RegistrationForm { address: uspslink_core::shipengine::AddressForm { postal_code: "1234é5678".into(), ..form.address }, ..form };
+        assert!(
+            problems.iter().any(|p| p.field == "address.postal_code" && p.message.contains("5 digits")),
+            "{problems:?}"
+        );
+        let form = RegistrationForm {
+            address: uspslink_core::shipengine::AddressForm { postal_code: "1234é5678".into(), ..form.address },
+            ..form
+        };
         assert!(check_registration(form).await.unwrap().iter().any(|p| p.field == "address.postal_code"));
     }
 }
 
 /// *Check now*: ask USPS whether the NSA rates are approved (within the daily ceiling).
 #[tauri::command]
-pub async fn check_approval_now<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<ApprovalView> {
+pub async fn check_approval_now<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+) -> CmdResult<ApprovalView> {
     guarded("check_approval_now", async {
         let env = state.environment();
-        match crate::approval::check_in(&state, env, crate::approval::Trigger::CheckNow).await {
+        match crate::flows::approval::check_in(&state, env, crate::flows::approval::Trigger::CheckNow).await {
             Ok(outcome) => {
-                crate::watch::after_check(&app, env, &outcome);
+                crate::flows::watch::after_check(&TauriHost(app.clone()), env, &outcome);
                 Ok(outcome.view)
             }
             Err(e) => {
                 if e.kind == ErrorKind::NeedsReconnecting {
-                    crate::link::announce(&app);
+                    crate::flows::link::announce(&TauriHost(app.clone()));
                 }
                 Err(e)
             }

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 use serde::Serialize;
-use tauri::{Emitter, Manager, Runtime};
 use ts_rs::TS;
 use uspslink_core::callback::{state_fingerprint, CallbackOutcome, OAuthCallback};
 use uspslink_core::error::HasKind;
@@ -22,12 +21,8 @@ use uspslink_core::usps::{
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
-use crate::commands::blocking;
-use crate::state::{AppState, UnsavedTokens};
-
-pub const EVENT_USPS_LINK: &str = "usps-link";
-/// A command that replaces the system browser (the URL is appended as its last argument).
-pub const ENV_BROWSER: &str = "USPSLINK_BROWSER";
+use super::Host;
+use crate::state::{blocking, AppState, UnsavedTokens};
 
 /// Sent to the UI whenever the link changes.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -58,10 +53,7 @@ async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcErro
     let prefs = state.preferences();
     let (client_id, secret) = if env == Environment::Sandbox && prefs.usps_consumer_key.is_empty() {
         // The sandbox's own app credentials: the whole flow works with none of the user's.
-        (
-            uspslink_sandbox::usps::CLIENT_ID.to_string(),
-            SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET),
-        )
+        (uspslink_sandbox::usps::CLIENT_ID.to_string(), SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET))
     } else {
         if prefs.usps_consumer_key.is_empty() {
             return Err(LinkError::NotConfigured(
@@ -85,9 +77,13 @@ async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcErro
 }
 
 /// One secret of one environment, from the keyring (on the blocking pool).
-pub(crate) async fn vault_get(state: &AppState, env: Environment, slot: SecretSlot) -> Result<Option<SecretString>, IpcError> {
+pub(crate) async fn vault_get(
+    state: &AppState,
+    env: Environment,
+    slot: SecretSlot,
+) -> Result<Option<SecretString>, IpcError> {
     let vault = state.vault_access();
-    blocking(move || vault.open(env).get(slot).map_err(|e| e.to_ipc())).await
+    blocking(move || vault.open(env).get(slot).map_err(IpcError::from)).await
 }
 
 /// The link as the UI shows it now, for the environment in force.
@@ -96,89 +92,72 @@ pub fn update(state: &AppState) -> LinkUpdate {
     LinkUpdate { status: state.link_status(env), view: state.view(env), identifiers: state.identifiers_view(env) }
 }
 
-fn emit<R: Runtime>(app: &tauri::AppHandle<R>) -> LinkUpdate {
-    let update = update(&app.state::<AppState>());
-    if let Err(e) = app.emit(EVENT_USPS_LINK, &update) {
-        tracing::error!("could not emit {EVENT_USPS_LINK}: {e}");
-    }
+fn emit(host: &impl Host) -> LinkUpdate {
+    let update = update(host.state());
+    host.link_changed(&update);
     update
 }
 
-/// Open an http(s) address in the system browser (or the `USPSLINK_BROWSER` command).
-pub fn open_external<R: Runtime>(app: &tauri::AppHandle<R>, url: &str) -> Result<(), IpcError> {
+/// Open an http(s) address in the system browser.
+pub fn open_external(host: &impl Host, url: &str) -> Result<(), IpcError> {
     let parsed = url::Url::parse(url).map_err(|_| IpcError::new(ErrorKind::InvalidInput, "not a web address"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(IpcError::new(ErrorKind::InvalidInput, "only web addresses are opened in the browser"));
     }
-    launch(app, url)
+    host.open_url(url)
 }
 
-/// Hand a `mailto:` URL to the system mail client (or the `USPSLINK_BROWSER` command).
-pub fn open_mail<R: Runtime>(app: &tauri::AppHandle<R>, mailto: &str) -> Result<(), IpcError> {
+/// Hand a `mailto:` URL to the system mail client.
+pub fn open_mail(host: &impl Host, mailto: &str) -> Result<(), IpcError> {
     if !mailto.starts_with("mailto:") {
         return Err(IpcError::new(ErrorKind::InvalidInput, "not an e-mail address"));
     }
-    launch(app, mailto)
-}
-
-fn launch<R: Runtime>(app: &tauri::AppHandle<R>, url: &str) -> Result<(), IpcError> {
-    if let Ok(cmd) = std::env::var(ENV_BROWSER) {
-        let mut parts = cmd.split_whitespace();
-        let program = parts.next().ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, format!("{ENV_BROWSER} is empty")))?;
-        std::process::Command::new(program)
-            .args(parts)
-            .arg(url)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| IpcError::new(ErrorKind::Internal, format!("could not start the browser ({program}): {e}")))?;
-        return Ok(());
-    }
-    use tauri_plugin_opener::OpenerExt;
-    app.opener()
-        .open_url(url, None::<&str>)
-        .map_err(|e| IpcError::new(ErrorKind::Internal, format!("could not open {}: {e}", url.split(':').next().unwrap_or("it"))))
+    host.open_url(mailto)
 }
 
 /// *Link your business account* (or *Reconnect* / *Try again*).
-pub async fn start<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpdate, IpcError> {
-    let state = app.state::<AppState>();
+pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
+    let state = host.state();
     let env = state.environment();
-    let usps = usps_app(&state, env).await?;
-    let started = crate::state::lock(&state.attempts)
-        .begin(&usps.authorize, &usps.client_id, &usps.redirect_uri, Instant::now())
-        .map_err(|e| e.to_ipc())?;
+    let usps = usps_app(state, env).await?;
+    let started = crate::state::lock(&state.attempts).begin(
+        &usps.authorize,
+        &usps.client_id,
+        &usps.redirect_uri,
+        Instant::now(),
+    )?;
     if let Err(e) = state.remember_sign_in(&started.state) {
         // Only the "started before a restart" message depends on it; the sign-in itself works.
         tracing::warn!("could not remember the sign-in across a restart: {}", e.message);
     }
     state.set_link_failure(None);
-    if let Err(e) = open_external(app, &started.authorize_url) {
+    if let Err(e) = open_external(host, &started.authorize_url) {
         crate::state::lock(&state.attempts).cancel_all();
         return Err(e);
     }
     tracing::info!(state = %state_fingerprint(&started.state), "USPS sign-in opened in the browser");
     // A sign-in left open past its 10 minutes stops showing "Waiting", whether or not USPS answers.
-    let handle = app.clone();
-    tauri::async_runtime::spawn(async move {
+    let later = host.clone();
+    tokio::spawn(async move {
         tokio::time::sleep(ATTEMPT_TTL + std::time::Duration::from_secs(1)).await;
-        let state = handle.state::<AppState>();
+        let state = later.state();
         let expired = crate::state::lock(&state.attempts).expire_due(Instant::now());
         if expired {
             state.set_link_failure(Some(LinkError::ExpiredState.to_ipc()));
         }
         // Always: even when a late answer already closed the sign-in, the screen must not stay on
         // "Waiting" (the status itself is computed from the time).
-        emit(&handle);
+        emit(&later);
     });
-    Ok(emit(app))
+    Ok(emit(host))
 }
 
-pub fn cancel<R: Runtime>(app: &tauri::AppHandle<R>) -> LinkUpdate {
-    let state = app.state::<AppState>();
+pub fn cancel(host: &impl Host) -> LinkUpdate {
+    let state = host.state();
     crate::state::lock(&state.attempts).cancel_all();
     let _ = state.forget_sign_ins(|_| true);
     state.set_link_failure(None);
-    emit(app)
+    emit(host)
 }
 
 /// Write the tokens USPS issued: the rotated refresh token before the access token, so a failure
@@ -200,9 +179,9 @@ async fn write_tokens(state: &AppState, env: Environment, tokens: &UnsavedTokens
     blocking(move || {
         let vault = vault.open(env);
         if let Some(r) = &tokens.refresh {
-            vault.set(SecretSlot::UspsRefreshToken, r).map_err(|e| e.to_ipc())?;
+            vault.set(SecretSlot::UspsRefreshToken, r)?;
         }
-        vault.set(SecretSlot::UspsAccessToken, &tokens.access).map_err(|e| e.to_ipc())
+        vault.set(SecretSlot::UspsAccessToken, &tokens.access).map_err(IpcError::from)
     })
     .await
 }
@@ -237,8 +216,8 @@ async fn forget_tokens(state: &AppState, env: Environment) -> Result<(), IpcErro
     let vault = state.vault_access();
     blocking(move || {
         let vault = vault.open(env);
-        vault.delete(SecretSlot::UspsAccessToken).map_err(|e| e.to_ipc())?;
-        vault.delete(SecretSlot::UspsRefreshToken).map_err(|e| e.to_ipc())
+        vault.delete(SecretSlot::UspsAccessToken)?;
+        vault.delete(SecretSlot::UspsRefreshToken).map_err(IpcError::from)
     })
     .await
 }
@@ -273,23 +252,23 @@ pub fn decide(state: &AppState, callback: &OAuthCallback) -> CallbackDecision {
 }
 
 /// The user-visible half of [`CallbackDecision::StartedBeforeRestart`].
-pub fn started_before_restart<R: Runtime>(app: &tauri::AppHandle<R>) {
-    let state = app.state::<AppState>();
+pub fn started_before_restart(host: &impl Host) {
+    let state = host.state();
     state.set_link_failure(Some(LinkError::StartedBeforeRestart.to_ipc()));
-    emit(app);
+    emit(host);
     if let Err(e) = state.save_sign_ins() {
         tracing::warn!("could not save the answered sign-in: {}", e.message);
     }
 }
 
 /// The answer to an open sign-in: exchange the code (or report the error) and store the tokens.
-pub async fn complete<R: Runtime>(app: tauri::AppHandle<R>, env: Environment, attempt: LinkAttempt, callback: OAuthCallback) {
-    let state = app.state::<AppState>();
+pub async fn complete(host: impl Host, env: Environment, attempt: LinkAttempt, callback: OAuthCallback) {
+    let state = host.state();
     // decide() forgot the answered sign-in in memory; the disk follows, off the path to the window.
     if let Err(e) = state.save_sign_ins() {
         tracing::warn!("could not save the answered sign-in: {}", e.message);
     }
-    let outcome = complete_in(&state, env, &attempt, callback).await;
+    let outcome = complete_in(state, env, &attempt, callback).await;
     match outcome {
         Ok(()) => {
             tracing::info!("USPS business account linked");
@@ -307,21 +286,26 @@ pub async fn complete<R: Runtime>(app: tauri::AppHandle<R>, env: Environment, at
             state.set_link_failure(Some(e));
         }
     }
-    emit(&app);
+    emit(&host);
 }
 
 /// The exchange itself, without the UI: plain Rust over the state (unit-tested against the sandbox).
-pub async fn complete_in(state: &AppState, env: Environment, attempt: &LinkAttempt, callback: OAuthCallback) -> Result<(), IpcError> {
+pub async fn complete_in(
+    state: &AppState,
+    env: Environment,
+    attempt: &LinkAttempt,
+    callback: OAuthCallback,
+) -> Result<(), IpcError> {
     match callback.outcome {
-        CallbackOutcome::Error { error, description } if error == "access_denied" => Err(LinkError::Denied(description).to_ipc()),
-        CallbackOutcome::Error { error, description } => Err(LinkError::AuthorizationFailed { error, description }.to_ipc()),
+        CallbackOutcome::Error { error, description } if error == "access_denied" => {
+            Err(LinkError::Denied(description).to_ipc())
+        }
+        CallbackOutcome::Error { error, description } => {
+            Err(LinkError::AuthorizationFailed { error, description }.to_ipc())
+        }
         CallbackOutcome::Code(code) => {
             let usps = usps_app(state, env).await?;
-            let tokens = usps
-                .client(state)
-                .exchange_code(&code, attempt.verifier(), &attempt.redirect_uri)
-                .await
-                .map_err(|e| e.to_ipc())?;
+            let tokens = usps.client(state).exchange_code(&code, attempt.verifier(), &attempt.redirect_uri).await?;
             store_tokens(state, env, &tokens).await;
             state.set_link_record(env, LinkRecord::linked(&tokens, unix_now()))
         }
@@ -357,10 +341,10 @@ pub async fn refresh_in(state: &AppState, env: Environment, force: bool) -> Resu
     }
 }
 
-pub async fn refresh_if_needed<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpdate, IpcError> {
-    let state = app.state::<AppState>();
-    refresh_in(&state, state.environment(), false).await?;
-    Ok(emit(app))
+pub async fn refresh_if_needed(host: &impl Host) -> Result<LinkUpdate, IpcError> {
+    let state = host.state();
+    refresh_in(state, state.environment(), false).await?;
+    Ok(emit(host))
 }
 
 /// USPS no longer accepts the link (a refused refresh, or an API answering 401 after a refresh): the
@@ -376,7 +360,10 @@ pub async fn mark_broken(state: &AppState, env: Environment, reason: &str) -> Re
 pub async fn access_token_in(state: &AppState, env: Environment, force: bool) -> Result<SecretString, IpcError> {
     refresh_in(state, env, force).await?;
     if crate::state::lock(&state.attempts).is_waiting_at(Instant::now()) {
-        return Err(IpcError::new(ErrorKind::NotConfigured, "Finish signing in to USPS in your browser first, then verify again."));
+        return Err(IpcError::new(
+            ErrorKind::NotConfigured,
+            "Finish signing in to USPS in your browser first, then verify again.",
+        ));
     }
     let record = state.link_record(env);
     if record.needs_reconnecting {
@@ -389,25 +376,29 @@ pub async fn access_token_in(state: &AppState, env: Environment, force: bool) ->
         Some(t) => Ok(t),
         None => {
             mark_broken(state, env, "no access token is stored").await?;
-            Err(IpcError::new(ErrorKind::NeedsReconnecting, "Your USPS connection is gone: reconnect your USPS business account."))
+            Err(IpcError::new(
+                ErrorKind::NeedsReconnecting,
+                "Your USPS connection is gone: reconnect your USPS business account.",
+            ))
         }
     }
 }
 
 /// Tell the UI the link changed (after a flow that may have marked it broken).
-pub fn announce<R: Runtime>(app: &tauri::AppHandle<R>) {
-    emit(app);
+pub fn announce(host: &impl Host) {
+    emit(host);
 }
 
 /// *Disconnect*: revoke at USPS (best effort: the local tokens go either way), then forget.
-pub async fn disconnect<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpdate, IpcError> {
-    let state = app.state::<AppState>();
+pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, IpcError> {
+    let state = host.state();
     let env = state.environment();
     crate::state::lock(&state.attempts).cancel_all();
-    let tokens = (token(&state, env, SecretSlot::UspsRefreshToken).await?, token(&state, env, SecretSlot::UspsAccessToken).await?);
-    match usps_app(&state, env).await {
+    let tokens =
+        (token(state, env, SecretSlot::UspsRefreshToken).await?, token(state, env, SecretSlot::UspsAccessToken).await?);
+    match usps_app(state, env).await {
         Ok(usps) => {
-            let client = usps.client(&state);
+            let client = usps.client(state);
             for (token, hint) in [(tokens.0, "refresh_token"), (tokens.1, "access_token")] {
                 if let Some(t) = token {
                     if let Err(e) = client.revoke(&t, hint).await {
@@ -418,10 +409,10 @@ pub async fn disconnect<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<LinkUpd
         }
         Err(e) => tracing::warn!("could not revoke at USPS: {}", e.message),
     }
-    forget_tokens(&state, env).await?;
+    forget_tokens(state, env).await?;
     state.set_link_record(env, LinkRecord::default())?;
     state.set_link_failure(None);
-    Ok(emit(app))
+    Ok(emit(host))
 }
 
 #[cfg(test)]
@@ -449,9 +440,17 @@ pub(crate) mod tests {
             let url = format!("{base}{path}");
             async move { http.post(url).form(&form).send().await.unwrap().text().await.unwrap() }
         };
-        post("/cop-navigator/sign-in", vec![("flow", flow.clone()), ("username", user.into()), ("password", "sandbox-password".into())]).await;
+        post(
+            "/cop-navigator/sign-in",
+            vec![("flow", flow.clone()), ("username", user.into()), ("password", "sandbox-password".into())],
+        )
+        .await;
         post("/cop-navigator/mfa", vec![("flow", flow.clone()), ("code", "123456".into())]).await;
-        let page = post("/cop-navigator/grant", vec![("flow", flow), ("agree", "yes".into()), ("decision", "authorize".into())]).await;
+        let page = post(
+            "/cop-navigator/grant",
+            vec![("flow", flow), ("agree", "yes".into()), ("decision", "authorize".into())],
+        )
+        .await;
         let href = page.split("id=\"go\" href=\"").nth(1).unwrap().split('"').next().unwrap();
         href.replace("&amp;", "&")
     }
@@ -473,7 +472,12 @@ pub(crate) mod tests {
     async fn signed_in_url(s: &AppState, user: &str) -> String {
         let endpoints = s.endpoints_ready(SB).await.unwrap();
         let started = crate::state::lock(&s.attempts)
-            .begin(&endpoints.usps_authorize, uspslink_sandbox::usps::CLIENT_ID, "uspslink://oauth/callback", Instant::now())
+            .begin(
+                &endpoints.usps_authorize,
+                uspslink_sandbox::usps::CLIENT_ID,
+                "uspslink://oauth/callback",
+                Instant::now(),
+            )
             .unwrap();
         sign_in(&started.authorize_url, user).await
     }
@@ -504,7 +508,10 @@ pub(crate) mod tests {
         let token = access_token_in(&s, SB, true).await.unwrap();
         let after = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
         assert_ne!(before.expose_secret(), after.expose_secret(), "USPS rotated it and the new one was kept");
-        assert_eq!(token.expose_secret(), s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret());
+        assert_eq!(
+            token.expose_secret(),
+            s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret()
+        );
         // The old refresh token is dead at USPS: only the stored new one keeps the link alive.
         access_token_in(&s, SB, true).await.unwrap();
         assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
@@ -525,7 +532,10 @@ pub(crate) mod tests {
         assert_eq!(used.expose_secret(), kept.access.expose_secret(), "and used meanwhile");
         let rotated = kept.refresh.clone().unwrap();
         assert_ne!(rotated.expose_secret(), old_refresh.expose_secret());
-        assert_eq!(s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(), old_refresh.expose_secret());
+        assert_eq!(
+            s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(),
+            old_refresh.expose_secret()
+        );
         // A refresh now uses the rotated token from memory (the old one is dead at USPS).
         access_token_in(&s, SB, true).await.unwrap();
         assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
@@ -559,5 +569,62 @@ pub(crate) mod tests {
         let cb = callback::parse("uspslink://oauth/callback?code=abc&state=stateOfTheLastRun0123").unwrap();
         assert!(matches!(decide(&s, &cb), CallbackDecision::StartedBeforeRestart));
         assert!(matches!(decide(&s, &cb), CallbackDecision::Refuse(LinkError::UnknownState)), "once");
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    //! The link flow as the window drives it, on a recording host: what it opens, what it tells.
+    use std::sync::Arc;
+
+    use uspslink_core::callback;
+
+    use super::*;
+    use crate::flows::tests::RecordingHost;
+    use crate::state::lock;
+    use crate::state::tests::{state_over, MemoryPersist};
+
+    #[tokio::test]
+    async fn start_opens_the_sign_in_and_the_answer_links_and_is_told_once() {
+        let host = RecordingHost::new(state_over(Arc::new(MemoryPersist::default())));
+        let shown = start(&host).await.unwrap();
+        assert!(matches!(shown.status, LinkStatus::Waiting));
+        let opened = lock(&host.opened).clone();
+        assert_eq!(opened.len(), 1);
+        assert!(opened[0].contains("code_challenge_method=S256") && opened[0].contains("state="), "{}", opened[0]);
+        let url = tests::sign_in(&opened[0], "merchant").await;
+        let cb = callback::parse(&url).unwrap();
+        let CallbackDecision::Complete(attempt) = decide(host.state(), &cb) else { panic!("our own sign-in") };
+        complete(host.clone(), Environment::Sandbox, attempt, cb).await;
+        let told = lock(&host.links).clone();
+        assert!(matches!(told.last().unwrap().status, LinkStatus::Linked { .. }), "{:?}", told.last());
+        // The same answer again is refused before anything is told.
+        let before = lock(&host.links).len();
+        assert!(matches!(decide(host.state(), &callback::parse(&url).unwrap()), CallbackDecision::Refuse(_)));
+        assert_eq!(lock(&host.links).len(), before);
+        // Disconnect: revoked at USPS, forgotten here, and told.
+        let after = disconnect(&host).await.unwrap();
+        assert!(matches!(after.status, LinkStatus::NotLinked));
+        assert!(host.state().vault(Environment::Sandbox).get(SecretSlot::UspsRefreshToken).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_denied_sign_in_is_told_as_a_failure_and_only_web_or_mail_addresses_are_opened() {
+        let host = RecordingHost::new(state_over(Arc::new(MemoryPersist::default())));
+        start(&host).await.unwrap();
+        let opened = lock(&host.opened)[0].clone();
+        let state = url::Url::parse(&opened).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.to_string();
+        let cb = callback::parse(&format!("uspslink://oauth/callback?error=access_denied&state={state}")).unwrap();
+        let CallbackDecision::Complete(attempt) = decide(host.state(), &cb) else { panic!() };
+        complete(host.clone(), Environment::Sandbox, attempt, cb).await;
+        assert!(matches!(
+            &lock(&host.links).last().unwrap().status,
+            LinkStatus::Failed { kind: ErrorKind::LoginFailed, .. }
+        ));
+        for bad in ["file:///etc/passwd", "javascript:alert(1)", "uspslink://x", "not a url"] {
+            assert_eq!(open_external(&host, bad).unwrap_err().kind, ErrorKind::InvalidInput, "{bad}");
+        }
+        assert_eq!(open_mail(&host, "https://example.com").unwrap_err().kind, ErrorKind::InvalidInput);
+        assert_eq!(lock(&host.opened).len(), 1, "nothing else was opened");
     }
 }

@@ -1,0 +1,83 @@
+//! The flows: what each step of the guide does, as plain Rust over [`AppState`] and a [`Host`]
+//! (the window and the desktop). No Tauri type appears here: `ipc::events::TauriHost` is the host
+//! in the app, a recording host in the unit tests, which run every flow against the sandbox without
+//! a window.
+//!
+//! Layers point one way (docs/DESIGN.md, "Architecture"): `ipc` (commands, events: the only Tauri code)
+//! → `flows` → `state` → `uspslink-core`.
+
+pub mod approval;
+pub mod identifiers;
+pub mod link;
+pub mod stamps;
+pub mod watch;
+
+use uspslink_core::approval::ApprovalView;
+use uspslink_core::IpcError;
+
+use crate::state::AppState;
+use link::LinkUpdate;
+
+/// What a flow needs of the app around it besides the state: telling the window, opening the
+/// system browser or mail client, a desktop notification. Cloned into tasks that outlive a command
+/// (the sign-in's expiry timer, the background watch).
+pub trait Host: Clone + Send + Sync + 'static {
+    fn state(&self) -> &AppState;
+    /// The link changed (status, guidelines, pre-fill): the window redraws it.
+    fn link_changed(&self, update: &LinkUpdate);
+    /// The approval watch made a check.
+    fn approval_changed(&self, view: &ApprovalView);
+    /// Hand an address the flow checked (`http(s):`, `mailto:`) to the system.
+    fn open_url(&self, url: &str) -> Result<(), IpcError>;
+    /// A desktop notification; false when it could not be shown (no notification server).
+    fn notify(&self, title: &str, body: &str) -> bool;
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! A host that records what the flows asked of it.
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone)]
+    pub(crate) struct RecordingHost {
+        pub state: Arc<AppState>,
+        pub links: Arc<Mutex<Vec<LinkUpdate>>>,
+        pub approvals: Arc<Mutex<Vec<ApprovalView>>>,
+        pub opened: Arc<Mutex<Vec<String>>>,
+        pub notifications: Arc<Mutex<Vec<(String, String)>>>,
+    }
+
+    impl RecordingHost {
+        pub(crate) fn new(state: AppState) -> Self {
+            Self {
+                state: Arc::new(state),
+                links: Arc::default(),
+                approvals: Arc::default(),
+                opened: Arc::default(),
+                notifications: Arc::default(),
+            }
+        }
+    }
+
+    impl Host for RecordingHost {
+        fn state(&self) -> &AppState {
+            &self.state
+        }
+        fn link_changed(&self, update: &LinkUpdate) {
+            crate::state::lock(&self.links).push(update.clone());
+        }
+        fn approval_changed(&self, view: &ApprovalView) {
+            crate::state::lock(&self.approvals).push(view.clone());
+        }
+        fn open_url(&self, url: &str) -> Result<(), IpcError> {
+            crate::state::lock(&self.opened).push(url.to_string());
+            Ok(())
+        }
+        fn notify(&self, title: &str, body: &str) -> bool {
+            crate::state::lock(&self.notifications).push((title.into(), body.into()));
+            true
+        }
+    }
+}

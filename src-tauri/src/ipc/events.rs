@@ -1,0 +1,86 @@
+//! The events the window listens to, and [`TauriHost`]: the flows' [`Host`] in the app (emits those
+//! events, opens the system browser, shows desktop notifications).
+
+use tauri::{Emitter, Manager, Runtime};
+use tauri_plugin_notification::NotificationExt;
+use uspslink_core::approval::ApprovalView;
+use uspslink_core::{ErrorKind, IpcError};
+
+use crate::flows::link::LinkUpdate;
+use crate::flows::Host;
+use crate::state::AppState;
+
+/// A `uspslink://` callback answering one of our sign-ins arrived.
+pub const EVENT_DEEP_LINK: &str = "deep-link";
+/// The link changed (`LinkUpdate`).
+pub const EVENT_USPS_LINK: &str = "usps-link";
+/// A retried call is about to wait (`RetryWait`; the UI counts the wait down).
+pub const EVENT_RETRY_WAIT: &str = "retry-wait";
+/// The approval watch made a check (`ApprovalView`).
+pub const EVENT_APPROVAL: &str = "approval";
+/// A command that replaces the system browser (the URL is appended as its last argument).
+pub const ENV_BROWSER: &str = "USPSLINK_BROWSER";
+
+pub fn emit<R: Runtime, T: serde::Serialize + Clone>(app: &tauri::AppHandle<R>, event: &str, payload: &T) {
+    if let Err(e) = app.emit(event, payload) {
+        tracing::error!("could not emit {event}: {e}");
+    }
+}
+
+pub struct TauriHost<R: Runtime>(pub tauri::AppHandle<R>);
+
+// By hand: a derive would ask `R: Clone` of the runtime, while the handle clones regardless.
+impl<R: Runtime> Clone for TauriHost<R> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<R: Runtime> Host for TauriHost<R> {
+    fn state(&self) -> &AppState {
+        self.0.state::<AppState>().inner()
+    }
+
+    fn link_changed(&self, update: &LinkUpdate) {
+        emit(&self.0, EVENT_USPS_LINK, update);
+    }
+
+    fn approval_changed(&self, view: &ApprovalView) {
+        emit(&self.0, EVENT_APPROVAL, view);
+    }
+
+    fn open_url(&self, url: &str) -> Result<(), IpcError> {
+        if let Ok(cmd) = std::env::var(ENV_BROWSER) {
+            let mut parts = cmd.split_whitespace();
+            let program = parts
+                .next()
+                .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, format!("{ENV_BROWSER} is empty")))?;
+            std::process::Command::new(program)
+                .args(parts)
+                .arg(url)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    IpcError::new(ErrorKind::Internal, format!("could not start the browser ({program}): {e}"))
+                })?;
+            return Ok(());
+        }
+        use tauri_plugin_opener::OpenerExt;
+        self.0.opener().open_url(url, None::<&str>).map_err(|e| {
+            IpcError::new(ErrorKind::Internal, format!("could not open {}: {e}", url.split(':').next().unwrap_or("it")))
+        })
+    }
+
+    fn notify(&self, title: &str, body: &str) -> bool {
+        match self.0.notification().builder().title(title).body(body).show() {
+            Ok(()) => {
+                tracing::info!("desktop notification requested: {title}");
+                true
+            }
+            Err(e) => {
+                tracing::warn!("could not show a desktop notification: {e}");
+                false
+            }
+        }
+    }
+}
