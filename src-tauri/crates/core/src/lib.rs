@@ -5,6 +5,7 @@
 
 pub mod approval;
 pub mod callback;
+pub mod clock;
 pub mod durable;
 pub mod error;
 pub mod http;
