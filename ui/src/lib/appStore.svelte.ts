@@ -1,0 +1,108 @@
+// The app's state as the window holds it: the snapshot, the link, the errors. Every kind of update
+// the backend sends (a command's answer, an event) is applied here and only here; components get
+// the store through context (`appStore()`), not through a chain of props.
+import { getContext, setContext } from "svelte";
+import type {
+  AppSnapshot,
+  ApprovalView,
+  IdentifiersUpdate,
+  IdentifiersView,
+  IpcError,
+  LinkStatus,
+  LinkUpdate,
+  OnboardingEvent,
+  StampsUpdate,
+} from "./bindings";
+import { call } from "./ipc";
+
+const KEY = Symbol("uspslink app store");
+
+export class AppStore {
+  snapshot: AppSnapshot | null = $state(null);
+  link: LinkStatus = $state({ state: "not_linked" });
+  linkBusy = $state(false);
+  linkError: IpcError | null = $state(null);
+  /** The last refused action (shown at the top of the page); a failed save is shown elsewhere. */
+  error: IpcError | null = $state(null);
+
+  /** A whole new snapshot (start, Settings saved, the sandbox came up). */
+  setSnapshot(snapshot: AppSnapshot) {
+    this.snapshot = snapshot;
+    this.link = snapshot.usps_link;
+  }
+
+  applyLinkUpdate(u: LinkUpdate) {
+    this.link = u.status;
+    if (this.snapshot) this.snapshot = { ...this.snapshot, view: u.view, identifiers: u.identifiers };
+  }
+
+  applyStamps(u: StampsUpdate) {
+    if (this.snapshot) this.snapshot = { ...this.snapshot, stamps: u.record, view: u.view };
+  }
+
+  applyIdentifiers(u: IdentifiersUpdate) {
+    if (this.snapshot) this.snapshot = { ...this.snapshot, identifiers: u.identifiers, view: u.view };
+  }
+
+  setIdentifiersDraft(identifiers: IdentifiersView) {
+    if (this.snapshot) this.snapshot = { ...this.snapshot, identifiers };
+  }
+
+  applyApproval(approval: ApprovalView) {
+    if (this.snapshot) this.snapshot = { ...this.snapshot, approval };
+  }
+
+  /** Send an onboarding event; returns whether it was accepted. */
+  async send(event: OnboardingEvent): Promise<boolean> {
+    if (!this.snapshot) return false;
+    try {
+      const view = await call("onboarding_event", { event });
+      this.snapshot = { ...this.snapshot, view };
+      this.error = null;
+      return true;
+    } catch (e) {
+      // A failed save is shown once, by the save-problem alert.
+      this.error = (e as IpcError).kind === "storage" ? null : (e as IpcError);
+      return false;
+    }
+  }
+
+  async startLink() {
+    this.linkBusy = true;
+    this.linkError = null;
+    try {
+      this.applyLinkUpdate(await call("start_usps_link"));
+    } catch (e) {
+      this.linkError = e as IpcError;
+    } finally {
+      this.linkBusy = false;
+    }
+  }
+
+  async cancelLink() {
+    this.applyLinkUpdate(await call("cancel_usps_link"));
+  }
+
+  async openSignup() {
+    try {
+      await call("open_usps_signup");
+    } catch (e) {
+      this.error = e as IpcError;
+    }
+  }
+}
+
+export function provideAppStore(store: AppStore): AppStore {
+  return setContext(KEY, store);
+}
+
+export function appStore(): AppStore {
+  const store = getContext<AppStore | undefined>(KEY);
+  if (!store) throw new Error("appStore() outside the App (provideAppStore first)");
+  return store;
+}
+
+/** For component tests: a context map holding `store`. */
+export function storeContext(store: AppStore): Map<symbol, AppStore> {
+  return new Map([[KEY, store]]);
+}
