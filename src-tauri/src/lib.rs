@@ -21,11 +21,6 @@ macro_rules! handler_of {
         tauri::generate_handler![$(ipc::commands::$name),*]
     };
 }
-macro_rules! command_handler {
-    () => {
-        for_each_command!(handler_of)
-    };
-}
 
 use std::time::Instant;
 
@@ -86,7 +81,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             tauri::webview::PageLoadEvent::Started => startup::phase("page load started"),
             tauri::webview::PageLoadEvent::Finished => startup::phase("page load finished"),
         })
-        .invoke_handler(command_handler!())
+        .invoke_handler(for_each_command!(handler_of))
 }
 
 fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {

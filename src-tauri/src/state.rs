@@ -94,9 +94,15 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, IpcError> {
     // A panic on the blocking pool comes back as a JoinError, whose text may quote the panic
     // message: it is not passed on.
-    tokio::task::spawn_blocking(f).await.map_err(|_| {
-        IpcError::new(ErrorKind::Internal, "Something went wrong inside uspslink (a keyring call). Nothing was changed; please try again. The details are in the log.")
-    })?
+    tokio::task::spawn_blocking(f).await.map_err(|_| internal("a keyring call"))?
+}
+
+/// A bug inside uspslink (a panic), as the UI is told of it: `what` says where, never what it said.
+pub(crate) fn internal(what: &str) -> IpcError {
+    IpcError::new(
+        ErrorKind::Internal,
+        format!("Something went wrong inside uspslink ({what}). Nothing was changed; please try again. The details are in the log."),
+    )
 }
 
 /// The store key of an environment's record.

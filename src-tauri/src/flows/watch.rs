@@ -27,8 +27,10 @@ pub fn announce_approval(host: &impl Host, env: Environment) {
     if record.notified {
         return;
     }
-    let (y, m, d) = uspslink_core::usps::civil_date(at);
-    let body = format!("USPS approved your NSA rates on {y:04}-{m:02}-{d:02}. You can begin printing with NSA rates.");
+    let body = format!(
+        "USPS approved your NSA rates on {}. You can begin printing with NSA rates.",
+        uspslink_core::clock::iso_date(at)
+    );
     if host.notify("USPS approved your NSA rates", &body) {
         if let Err(e) = approval::mark_notified(state, env) {
             tracing::warn!("could not save that the approval was announced: {}", e.message);

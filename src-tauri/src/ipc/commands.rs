@@ -26,7 +26,7 @@ use super::events::TauriHost;
 use crate::flows::identifiers::IdentifiersUpdate;
 use crate::flows::link::LinkUpdate;
 use crate::flows::stamps::StampsUpdate;
-use crate::state::{blocking, AppSnapshot, AppState, DeepLinkNotice};
+use crate::state::{blocking, internal, AppSnapshot, AppState, DeepLinkNotice};
 
 type CmdResult<T> = Result<T, IpcError>;
 
@@ -36,13 +36,6 @@ pub struct SecretPresence {
     pub shipengine_api_key: bool,
     pub usps_consumer_secret: bool,
     pub usps_linked: bool,
-}
-
-fn internal(command: &str) -> IpcError {
-    IpcError::new(
-        ErrorKind::Internal,
-        format!("Something went wrong inside uspslink ({command}). Nothing was changed; please try again. The details are in the log."),
-    )
 }
 
 /// Run a command body; a panic becomes an `internal` error instead of a dead app.

@@ -342,18 +342,13 @@ pub struct ApprovalView {
     pub check_now_allowed: bool,
 }
 
-fn ymd(unix_secs: u64) -> String {
-    let (y, m, d) = crate::usps::civil_date(unix_secs);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// `HH:MM UTC` of a Unix second, or the date too when it is not today (for messages).
 fn when(unix_secs: u64, now: u64) -> String {
     let hm = format!("{:02}:{:02} UTC", (unix_secs % 86_400) / 3600, (unix_secs % 3600) / 60);
     if unix_secs / 86_400 == now / 86_400 {
         hm
     } else {
-        format!("{} {hm}", ymd(unix_secs))
+        format!("{} {hm}", crate::clock::iso_date(unix_secs))
     }
 }
 
@@ -395,7 +390,7 @@ impl ApprovalRecord {
 
     pub fn view(&self, schedule: &Schedule, link_complete: bool, now: u64) -> ApprovalView {
         let state = match (&self.approved_at, &self.last_answer) {
-            (Some(at), _) => ApprovalState::Approved { approved_on: ymd(*at) },
+            (Some(at), _) => ApprovalState::Approved { approved_on: crate::clock::iso_date(*at) },
             _ if !link_complete => ApprovalState::NotStarted,
             (None, None) => ApprovalState::Unchecked,
             (None, Some(ApprovalAnswer::CouldNotCheck { reason })) => {

@@ -20,3 +20,9 @@ pub fn civil_date(unix_secs: u64) -> (u32, u32, u32) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year as u32, month as u32, day as u32)
 }
+
+/// `YYYY-MM-DD` (UTC) of a Unix time, as the summary and the approval show dates.
+pub fn iso_date(unix_secs: u64) -> String {
+    let (y, m, d) = civil_date(unix_secs);
+    format!("{y:04}-{m:02}-{d:02}")
+}

@@ -15,8 +15,7 @@ pub struct LinkSummary {
 
 impl LinkSummary {
     pub fn new(ids: &Identifiers, unix_secs: u64) -> Self {
-        let (y, m, d) = crate::usps::civil_date(unix_secs);
-        LinkSummary { identifiers: ids.clone(), linked_on: format!("{y:04}-{m:02}-{d:02}") }
+        LinkSummary { identifiers: ids.clone(), linked_on: crate::clock::iso_date(unix_secs) }
     }
 
     pub fn subject(&self) -> String {
