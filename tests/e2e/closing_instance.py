@@ -8,18 +8,12 @@ import os
 import sys
 
 from jeepney import HeaderFields, MessageType
-from jeepney.bus_messages import message_bus
-from jeepney.io.blocking import open_dbus_connection
+
+from bus_name import own
 
 NAME, MARKER = sys.argv[1], sys.argv[2]
-DO_NOT_QUEUE = 4
-PRIMARY_OWNER = 1
 
-conn = open_dbus_connection(bus="SESSION")
-owned = conn.send_and_get_reply(message_bus.RequestName(NAME, DO_NOT_QUEUE)).body[0]
-if owned != PRIMARY_OWNER:
-    sys.exit(f"closing_instance: could not own {NAME} (reply {owned})")
-print("ready", flush=True)
+conn = own(NAME, "closing_instance")
 while True:
     msg = conn.receive()
     if msg.header.message_type == MessageType.method_call and msg.header.fields.get(HeaderFields.member) == "ExecuteCallback":

@@ -8,19 +8,13 @@ import json
 import sys
 
 from jeepney import HeaderFields, MessageType, new_error, new_method_return
-from jeepney.bus_messages import message_bus
-from jeepney.io.blocking import open_dbus_connection
+
+from bus_name import own
 
 NAME = "org.freedesktop.Notifications"
 LOG = sys.argv[1]
-DO_NOT_QUEUE = 4
-PRIMARY_OWNER = 1
 
-conn = open_dbus_connection(bus="SESSION")
-owned = conn.send_and_get_reply(message_bus.RequestName(NAME, DO_NOT_QUEUE)).body[0]
-if owned != PRIMARY_OWNER:
-    sys.exit(f"notification_server: could not own {NAME} (reply {owned})")
-print("ready", flush=True)
+conn = own(NAME, "notification_server")
 next_id = 1
 while True:
     msg = conn.receive()
