@@ -152,4 +152,22 @@ proptest! {
         let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&payload);
         let _ = account_hints(&SecretString::from(format!("h.{enc}.s")));
     }
+
+    /// The approval check's request template (`USPSLINK_APPROVAL_QUERY`, typed by whoever runs the
+    /// app): anything accepted names both placeholders, and filling it never fails.
+    #[test]
+    fn approval_query_template(s in text(), number in text()) {
+        use uspslink_core::approval::ApprovalQuery;
+        use uspslink_core::payments::PaymentAccount;
+        let wrapped = format!(r#"{{"priceType":"CONTRACT","accountType":"{{accountType}}","accountNumber":"{{accountNumber}}","x":{}}}"#, serde_json::Value::String(s.clone()));
+        for candidate in [s.as_str(), wrapped.as_str()] {
+            if let Ok(q) = ApprovalQuery::from_json(candidate) {
+                let names_both = candidate.contains("{accountType}") && candidate.contains("{accountNumber}");
+                prop_assert!(names_both, "accepted without both placeholders: {:?}", candidate);
+                let body = q.body(&PaymentAccount::Eps { account_number: number.clone() });
+                prop_assert!(body.is_object());
+            }
+        }
+        prop_assert!(ApprovalQuery::from_json(&wrapped).is_ok(), "a JSON object naming both placeholders is taken");
+    }
 }
