@@ -139,8 +139,13 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     format!("{redirect_uri}{sep}{query}")
 }
 
+/// The app's scheme, an https callback, or a loopback http one (the in-process sign-in service the
+/// app runs in front of the sandbox; real USPS is expected to want https).
 fn redirect_allowed(uri: &str) -> bool {
-    uri == "uspslink://oauth/callback" || uri.starts_with("https://")
+    uri == "uspslink://oauth/callback"
+        || uri.starts_with("https://")
+        || uri.starts_with("http://127.0.0.1:")
+        || uri.starts_with("http://localhost:")
 }
 
 #[derive(Deserialize)]
