@@ -314,6 +314,39 @@ impl VaultAccess {
     }
 }
 
+/// The Sandbox environment's servers, in this process: the fake USPS and ShipEngine, and the real
+/// sign-in service (`uspslink-broker`) in front of it with the sandbox's USPS app, so the default
+/// first run signs in exactly the way a live one does.
+struct SandboxServices {
+    sandbox: Sandbox,
+    sign_in_service: uspslink_broker::Broker,
+}
+
+impl SandboxServices {
+    async fn start() -> std::io::Result<SandboxServices> {
+        let sandbox = Sandbox::start("127.0.0.1:0").await?;
+        let (api, authorize) = (sandbox.base_url(), format!("{}/cop-navigator", sandbox.base_url()));
+        let sign_in_service = uspslink_broker::Broker::start("127.0.0.1:0", |addr| {
+            uspslink_broker::Config::new(
+                &api,
+                &authorize,
+                uspslink_sandbox::usps::CLIENT_ID,
+                secrecy::SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET),
+                &format!("http://{addr}"),
+                uspslink_broker::seal::Keys::random(),
+            )
+            .expect("the sandbox's addresses are URLs")
+        })
+        .await?;
+        tracing::info!(
+            "sandbox listening on {}, its sign-in service on {}",
+            sandbox.base_url(),
+            sign_in_service.base_url()
+        );
+        Ok(SandboxServices { sandbox, sign_in_service })
+    }
+}
+
 pub struct AppState {
     started: Instant,
     persist: Arc<dyn Persist>,
@@ -321,7 +354,7 @@ pub struct AppState {
     env_override: Option<Environment>,
     records: Mutex<HashMap<Environment, EnvRecords>>,
     vault: VaultAccess,
-    sandbox: tokio::sync::OnceCell<Sandbox>,
+    sandbox: tokio::sync::OnceCell<SandboxServices>,
     deep_links: Mutex<VecDeque<DeepLinkNotice>>,
     pub(crate) attempts: Mutex<AttemptStore>,
     /// Fingerprints of this run's open sign-ins and of the last run's (still within 10 minutes).
@@ -452,35 +485,34 @@ impl AppState {
         self.env_override.unwrap_or_else(|| lock(&self.preferences).environment)
     }
 
-    /// Start the in-process sandbox if the Sandbox environment is in force. Idempotent.
+    /// Start the in-process sandbox, and the sign-in service in front of it, if the Sandbox
+    /// environment is in force. Idempotent.
     pub async fn ensure_sandbox(&self) -> Result<Option<String>, IpcError> {
         if self.environment() != Environment::Sandbox {
             return Ok(None);
         }
-        let sb = self
+        let services = self
             .sandbox
-            .get_or_try_init(|| async {
-                let sb = Sandbox::start("127.0.0.1:0").await?;
-                tracing::info!("sandbox listening on {}", sb.base_url());
-                Ok::<_, std::io::Error>(sb)
-            })
+            .get_or_try_init(SandboxServices::start)
             .await
             .map_err(|e| IpcError::new(ErrorKind::Internal, format!("the sandbox could not start: {e}")))?;
-        Ok(Some(sb.base_url()))
+        Ok(Some(services.sandbox.base_url()))
     }
 
     /// The in-process sandbox, for tests that make it misbehave.
     #[cfg(test)]
     pub(crate) fn sandbox(&self) -> &Sandbox {
-        self.sandbox.get().expect("the sandbox was started (endpoints_ready)")
+        &self.sandbox.get().expect("the sandbox was started (endpoints_ready)").sandbox
     }
 
     /// The endpoints of an environment; None for the Sandbox while it has not started yet.
     pub fn endpoints_of(&self, env: Environment) -> Option<Endpoints> {
         match (env, self.sandbox.get()) {
             (Environment::Sandbox, None) => None,
-            (Environment::Sandbox, Some(sb)) => Some(Endpoints::for_environment(env, &sb.base_url())),
-            _ => Some(Endpoints::for_environment(env, "")),
+            (Environment::Sandbox, Some(s)) => {
+                Some(Endpoints::for_environment(env, &s.sandbox.base_url(), Some(&s.sign_in_service.base_url())))
+            }
+            _ => Some(Endpoints::for_environment(env, "", None)),
         }
     }
 

@@ -14,9 +14,10 @@ use uspslink_core::callback::{state_fingerprint, CallbackOutcome, OAuthCallback}
 use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
 use uspslink_core::payments::IdentifiersView;
-use uspslink_core::settings::Environment;
+use uspslink_core::settings::{Environment, SignInMethod};
 use uspslink_core::usps::{
-    unix_now, LinkAttempt, LinkError, LinkRecord, LinkStatus, TokenExchange, TokenSet, UspsOAuthClient, ATTEMPT_TTL,
+    unix_now, LinkAttempt, LinkError, LinkRecord, LinkStatus, PkcePair, SignInServiceClient, TokenExchange, TokenSet,
+    UspsOAuthClient, ATTEMPT_TTL,
 };
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
@@ -33,19 +34,13 @@ pub struct LinkUpdate {
     pub identifiers: IdentifiersView,
 }
 
-/// The app credentials and addresses in force.
+/// The business's own USPS developer app: its credentials and addresses in force.
 struct UspsApp {
     client_id: String,
     secret: SecretString,
     api_base: String,
     authorize: String,
     redirect_uri: String,
-}
-
-impl UspsApp {
-    fn client(&self, state: &AppState) -> UspsOAuthClient {
-        UspsOAuthClient::new(&self.api_base, &self.client_id, self.secret.clone()).with_retry(state.retry())
-    }
 }
 
 async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcError> {
@@ -74,6 +69,74 @@ async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcErro
         authorize: endpoints.usps_authorize,
         redirect_uri: prefs.redirect_uri,
     })
+}
+
+/// The uspslink sign-in service for `env`: the Sandbox's own, the address typed in Settings, or
+/// the build's.
+async fn sign_in_service(state: &AppState, env: Environment) -> Result<SignInServiceClient, IpcError> {
+    let endpoints = state.endpoints_ready(env).await?;
+    let url = state.preferences().sign_in_service(env, &endpoints).ok_or_else(|| {
+        LinkError::NotConfigured(format!(
+            "This copy of uspslink has no sign-in service for {}: enter the address your vendor gave you in \
+             Settings, or sign in with your own USPS developer app.",
+            env.label()
+        ))
+        .to_ipc()
+    })?;
+    Ok(SignInServiceClient::new(&url).with_retry(state.retry()))
+}
+
+/// Who exchanges, renews and revokes the tokens: the same way they were issued.
+enum TokenClient {
+    OwnApp(UspsOAuthClient),
+    Service(SignInServiceClient),
+}
+
+async fn token_client(state: &AppState, env: Environment, via: SignInMethod) -> Result<TokenClient, IpcError> {
+    Ok(match via {
+        SignInMethod::OwnApp => {
+            let app = usps_app(state, env).await?;
+            TokenClient::OwnApp(
+                UspsOAuthClient::new(&app.api_base, &app.client_id, app.secret.clone()).with_retry(state.retry()),
+            )
+        }
+        SignInMethod::Service => TokenClient::Service(sign_in_service(state, env).await?),
+    })
+}
+
+impl TokenExchange for TokenClient {
+    async fn exchange_code(
+        &self,
+        code: &SecretString,
+        verifier: &SecretString,
+        redirect_uri: &str,
+        state: &str,
+    ) -> Result<TokenSet, LinkError> {
+        match self {
+            TokenClient::OwnApp(c) => c.exchange_code(code, verifier, redirect_uri, state).await,
+            TokenClient::Service(c) => c.exchange_code(code, verifier, redirect_uri, state).await,
+        }
+    }
+
+    async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, LinkError> {
+        match self {
+            TokenClient::OwnApp(c) => c.refresh(refresh_token).await,
+            TokenClient::Service(c) => c.refresh(refresh_token).await,
+        }
+    }
+
+    async fn revoke(&self, token: &SecretString, hint: &'static str) -> Result<(), LinkError> {
+        match self {
+            TokenClient::OwnApp(c) => c.revoke(token, hint).await,
+            TokenClient::Service(c) => c.revoke(token, hint).await,
+        }
+    }
+}
+
+/// The tokens of links made before the sign-in method was recorded came from the business's app
+/// (or the sandbox's, directly).
+fn issued_via(record: &LinkRecord) -> SignInMethod {
+    record.issued_via.unwrap_or(SignInMethod::OwnApp)
 }
 
 /// One secret of one environment, from the keyring (on the blocking pool).
@@ -119,13 +182,25 @@ pub fn open_mail(host: &impl Host, mailto: &str) -> Result<(), IpcError> {
 pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
     let state = host.state();
     let env = state.environment();
-    let usps = usps_app(state, env).await?;
-    let started = crate::state::lock(&state.attempts).begin(
-        &usps.authorize,
-        &usps.client_id,
-        &usps.redirect_uri,
-        Instant::now(),
-    )?;
+    let started = match state.preferences().sign_in_method() {
+        SignInMethod::OwnApp => {
+            let usps = usps_app(state, env).await?;
+            crate::state::lock(&state.attempts).begin(
+                &usps.authorize,
+                &usps.client_id,
+                &usps.redirect_uri,
+                Instant::now(),
+            )?
+        }
+        SignInMethod::Service => {
+            // The challenge goes to the service, which signs it into the state; the verifier stays here.
+            let pkce = PkcePair::new();
+            let challenge = pkce.challenge.clone();
+            let started = sign_in_service(state, env).await?.begin(&challenge).await.map_err(|e| e.to_ipc())?;
+            crate::state::lock(&state.attempts).open_prepared(&started.state, pkce, Instant::now())?;
+            uspslink_core::usps::StartedAttempt { state: started.state, authorize_url: started.authorize_url }
+        }
+    };
     if let Err(e) = state.remember_sign_in(&started.state) {
         // Only the "started before a restart" message depends on it; the sign-in itself works.
         tracing::warn!("could not remember the sign-in across a restart: {}", e.message);
@@ -304,10 +379,10 @@ pub async fn complete_in(
             Err(LinkError::AuthorizationFailed { error, description }.to_ipc())
         }
         CallbackOutcome::Code(code) => {
-            let usps = usps_app(state, env).await?;
-            let tokens = usps.client(state).exchange_code(&code, attempt.verifier(), &attempt.redirect_uri).await?;
+            let client = token_client(state, env, attempt.via).await?;
+            let tokens = client.exchange_code(&code, attempt.verifier(), &attempt.redirect_uri, &attempt.state).await?;
             store_tokens(state, env, &tokens).await;
-            state.set_link_record(env, LinkRecord::linked(&tokens, unix_now()))
+            state.set_link_record(env, LinkRecord::linked(&tokens, unix_now(), attempt.via))
         }
     }
 }
@@ -324,9 +399,9 @@ pub async fn refresh_in(state: &AppState, env: Environment, force: bool) -> Resu
     if !due {
         return Ok(());
     }
-    let usps = usps_app(state, env).await?;
+    let client = token_client(state, env, issued_via(&record)).await?;
     let result = match token(state, env, SecretSlot::UspsRefreshToken).await? {
-        Some(rt) => usps.client(state).refresh(&rt).await,
+        Some(rt) => client.refresh(&rt).await,
         None => Err(LinkError::NeedsReconnecting("no refresh token is stored".into())),
     };
     match result {
@@ -396,9 +471,8 @@ pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, IpcError> {
     crate::state::lock(&state.attempts).cancel_all();
     let tokens =
         (token(state, env, SecretSlot::UspsRefreshToken).await?, token(state, env, SecretSlot::UspsAccessToken).await?);
-    match usps_app(state, env).await {
-        Ok(usps) => {
-            let client = usps.client(state);
+    match token_client(state, env, issued_via(&state.link_record(env))).await {
+        Ok(client) => {
             for (token, hint) in [(tokens.0, "refresh_token"), (tokens.1, "access_token")] {
                 if let Some(t) = token {
                     if let Err(e) = client.revoke(&t, hint).await {
@@ -451,8 +525,13 @@ pub(crate) mod tests {
             vec![("flow", flow), ("agree", "yes".into()), ("decision", "authorize".into())],
         )
         .await;
-        let href = page.split("id=\"go\" href=\"").nth(1).unwrap().split('"').next().unwrap();
-        href.replace("&amp;", "&")
+        let href = page.split("id=\"go\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+        if !href.starts_with("http") {
+            return href;
+        }
+        // Through the sign-in service: USPS sends the browser to its callback page, which hands on.
+        let page = http.get(&href).send().await.unwrap().text().await.unwrap();
+        page.split("id=\"open-app\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&")
     }
 
     pub(crate) async fn linked_state(user: &str) -> (AppState, Arc<MemoryPersist>) {
@@ -606,6 +685,70 @@ mod host_tests {
         let after = disconnect(&host).await.unwrap();
         assert!(matches!(after.status, LinkStatus::NotLinked));
         assert!(host.state().vault(Environment::Sandbox).get(SecretSlot::UspsRefreshToken).unwrap().is_none());
+    }
+
+    /// Start, sign in in the "browser", complete: the link record.
+    async fn link_through(host: &RecordingHost) -> LinkRecord {
+        start(host).await.unwrap();
+        let opened = lock(&host.opened).last().unwrap().clone();
+        let cb = callback::parse(&tests::sign_in(&opened, "merchant").await).unwrap();
+        let CallbackDecision::Complete(attempt) = decide(host.state(), &cb) else { panic!("our own sign-in") };
+        complete(host.clone(), Environment::Sandbox, attempt, cb).await;
+        match &lock(&host.links).last().unwrap().status {
+            LinkStatus::Linked { record } => record.clone(),
+            other => panic!("not linked: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_default_sign_in_goes_through_the_service_and_the_own_app_way_stays() {
+        let host = RecordingHost::new(state_over(Arc::new(MemoryPersist::default())));
+        let record = link_through(&host).await;
+        let opened = lock(&host.opened)[0].clone();
+        let redirect =
+            url::Url::parse(&opened).unwrap().query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.to_string();
+        assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/usps/callback"), "{redirect}");
+        assert_eq!(record.issued_via, Some(SignInMethod::Service));
+        // Renewed the way it was issued (the service's USPS app), and still linked after it.
+        let state = host.state();
+        crate::flows::link::access_token_in(state, Environment::Sandbox, true).await.unwrap();
+        assert!(matches!(state.link_status(Environment::Sandbox), LinkStatus::Linked { .. }));
+        disconnect(&host).await.unwrap();
+
+        let mut prefs = state.preferences();
+        prefs.usps_sign_in = Some(SignInMethod::OwnApp);
+        state.save_preferences(prefs).unwrap();
+        let record = link_through(&host).await;
+        let opened = lock(&host.opened).last().unwrap().clone();
+        assert!(opened.contains("redirect_uri=uspslink%3A%2F%2Foauth%2Fcallback"), "{opened}");
+        assert_eq!(record.issued_via, Some(SignInMethod::OwnApp));
+        crate::flows::link::access_token_in(state, Environment::Sandbox, true).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_live_environment_without_a_sign_in_service_says_what_to_do() {
+        let host = RecordingHost::new(state_over(Arc::new(MemoryPersist::default())));
+        let state = host.state();
+        let mut prefs = state.preferences();
+        prefs.environment = Environment::Production;
+        state.save_preferences(prefs.clone()).unwrap();
+        if uspslink_core::settings::BUILT_IN_SIGN_IN_SERVICE.is_none()
+            && std::env::var("USPSLINK_SIGN_IN_SERVICE_URL").is_err()
+        {
+            let e = start(&host).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::NotConfigured);
+            assert!(e.message.contains("no sign-in service for Production"), "{}", e.message);
+            assert!(lock(&host.opened).is_empty(), "nothing opened");
+        }
+        // A typed address that answers nothing: said, and nothing opened.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        prefs.sign_in_service_url = format!("http://{closed}");
+        state.save_preferences(prefs).unwrap();
+        let e = start(&host).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Network);
+        assert!(e.message.contains("sign-in service cannot be reached"), "{}", e.message);
+        assert!(lock(&host.opened).is_empty());
+        assert!(!lock(&state.attempts).is_waiting());
     }
 
     #[tokio::test]

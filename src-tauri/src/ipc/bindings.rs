@@ -8,7 +8,7 @@ use uspslink_core::callback::CallbackSummary;
 use uspslink_core::error::{ErrorKind, FieldProblem, IpcError};
 use uspslink_core::onboarding::{ChecklistItem, DashboardView, OnboardingEvent, Step, StepStatus, StepView};
 use uspslink_core::payments::{AccountType, IdentifiersForm, IdentifiersView, LinkSummary, PaymentAccount};
-use uspslink_core::settings::{Endpoints, Environment, Preferences};
+use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
 use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsDraft, StampsRecord};
 use uspslink_core::vault::{SecretSlot, VaultStatus};
 
@@ -77,6 +77,7 @@ pub fn typescript() -> String {
         Environment::decl(&cfg),
         Endpoints::decl(&cfg),
         Preferences::decl(&cfg),
+        SignInMethod::decl(&cfg),
         SecretSlot::decl(&cfg),
         VaultStatus::decl(&cfg),
         SecretPresence::decl(&cfg),

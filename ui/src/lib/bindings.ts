@@ -51,13 +51,28 @@ usps_signup: string,
 /**
  * ShipEngine (`/v1/...`).
  */
-shipengine_api: string, };
+shipengine_api: string, 
+/**
+ * The uspslink sign-in service (`/v1/usps/...`): the app's own in the Sandbox, the build's
+ * for live environments; None when this build has none.
+ */
+sign_in_service: string | null, };
 
 export type Preferences = { environment: Environment, 
 /**
  * USPS developer app consumer key (public by nature: it appears in authorize URLs).
  */
-usps_consumer_key: string, redirect_uri: string, };
+usps_consumer_key: string, redirect_uri: string, 
+/**
+ * How to sign in; None in files from before the choice existed (see [`Preferences::sign_in_method`]).
+ */
+usps_sign_in: SignInMethod | null, 
+/**
+ * The sign-in service to use instead of the build's (empty: the build's).
+ */
+sign_in_service_url: string, };
+
+export type SignInMethod = "service" | "own_app";
 
 export type SecretSlot = "shipengine_api_key" | "usps_consumer_secret" | "usps_access_token" | "usps_refresh_token";
 
@@ -87,7 +102,12 @@ needs_reconnecting: boolean,
 /**
  * Unix seconds.
  */
-linked_at: number, access_expires_at: number, refresh_expires_at: number | null, hints: AccountHints, };
+linked_at: number, access_expires_at: number, refresh_expires_at: number | null, hints: AccountHints, 
+/**
+ * Who the tokens were issued through: a refresh or revoke must go the same way (the service's
+ * USPS app and the business's own are different clients). None in records from before.
+ */
+issued_via: SignInMethod | null, };
 
 export type LinkStatus = { "state": "not_linked" } | { "state": "waiting" } | { "state": "linked", record: LinkRecord, } | { "state": "failed", kind: ErrorKind, message: string, } | { "state": "needs_reconnecting", message: string, };
 

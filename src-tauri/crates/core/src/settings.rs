@@ -43,6 +43,21 @@ impl Environment {
 
 pub const DEFAULT_REDIRECT_URI: &str = "uspslink://oauth/callback";
 
+/// How the app signs the merchant in to USPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMethod {
+    /// Through the uspslink sign-in service (the vendor's USPS app; the merchant only signs in).
+    Service,
+    /// With the business's own USPS developer app (consumer key and secret in Settings).
+    OwnApp,
+}
+
+/// The sign-in service a build uses for USPS test and Production, set when it is built
+/// (`USPSLINK_SIGN_IN_SERVICE_URL=https://… cargo build`); a build without one asks for it in
+/// Settings. The Sandbox always runs its own in the app.
+pub const BUILT_IN_SIGN_IN_SERVICE: Option<&str> = option_env!("USPSLINK_SIGN_IN_SERVICE_URL");
+
 /// Where each API lives. Every client takes its base URL from here, so the same code runs against
 /// the sandbox in tests and the real hosts in use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -55,6 +70,9 @@ pub struct Endpoints {
     pub usps_signup: String,
     /// ShipEngine (`/v1/...`).
     pub shipengine_api: String,
+    /// The uspslink sign-in service (`/v1/usps/...`): the app's own in the Sandbox, the build's
+    /// for live environments; None when this build has none.
+    pub sign_in_service: Option<String>,
 }
 
 /// Environment-variable overrides, documented in the README, so tests and staging can point the
@@ -63,35 +81,45 @@ pub const ENV_USPS_API: &str = "USPSLINK_USPS_API_BASE";
 pub const ENV_USPS_AUTHORIZE: &str = "USPSLINK_USPS_AUTHORIZE_URL";
 pub const ENV_USPS_SIGNUP: &str = "USPSLINK_USPS_SIGNUP_URL";
 pub const ENV_SHIPENGINE_API: &str = "USPSLINK_SHIPENGINE_API_BASE";
+pub const ENV_SIGN_IN_SERVICE: &str = "USPSLINK_SIGN_IN_SERVICE_URL";
 
 impl Endpoints {
-    /// The endpoints of an environment. `sandbox_base` is the running sandbox's base URL.
-    pub fn for_environment(env: Environment, sandbox_base: &str) -> Self {
+    /// The endpoints of an environment. `sandbox_base` is the running sandbox's base URL,
+    /// `sandbox_service` the sign-in service the app runs in front of it.
+    pub fn for_environment(env: Environment, sandbox_base: &str, sandbox_service: Option<&str>) -> Self {
         let sandbox_base = sandbox_base.trim_end_matches('/');
+        let built_in =
+            BUILT_IN_SIGN_IN_SERVICE.filter(|u| Url::parse(u).is_ok()).map(|u| u.trim_end_matches('/').to_string());
         let defaults = match env {
             Environment::Sandbox => Endpoints {
                 usps_api: sandbox_base.to_string(),
                 usps_authorize: format!("{sandbox_base}/cop-navigator"),
                 usps_signup: format!("{sandbox_base}/business-portal"),
                 shipengine_api: sandbox_base.to_string(),
+                sign_in_service: sandbox_service.map(|s| s.trim_end_matches('/').to_string()),
             },
             Environment::UspsTest => Endpoints {
                 usps_api: "https://apis-tem.usps.com".into(),
                 usps_authorize: "https://cop.usps.com/cop-navigator".into(),
                 usps_signup: "https://gateway.usps.com/".into(),
                 shipengine_api: "https://api.shipengine.com".into(),
+                sign_in_service: built_in.clone(),
             },
             Environment::Production => Endpoints {
                 usps_api: "https://apis.usps.com".into(),
                 usps_authorize: "https://cop.usps.com/cop-navigator".into(),
                 usps_signup: "https://gateway.usps.com/".into(),
                 shipengine_api: "https://api.shipengine.com".into(),
+                sign_in_service: built_in.clone(),
             },
         };
         defaults.with_overrides(|k| std::env::var(k).ok())
     }
 
     fn with_overrides(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
+        if let Some(v) = get(ENV_SIGN_IN_SERVICE).filter(|v| Url::parse(v).is_ok()) {
+            self.sign_in_service = Some(v.trim_end_matches('/').to_string());
+        }
         for (key, field) in [
             (ENV_USPS_API, &mut self.usps_api),
             (ENV_USPS_AUTHORIZE, &mut self.usps_authorize),
@@ -114,6 +142,10 @@ pub struct Preferences {
     /// USPS developer app consumer key (public by nature: it appears in authorize URLs).
     pub usps_consumer_key: String,
     pub redirect_uri: String,
+    /// How to sign in; None in files from before the choice existed (see [`Preferences::sign_in_method`]).
+    pub usps_sign_in: Option<SignInMethod>,
+    /// The sign-in service to use instead of the build's (empty: the build's).
+    pub sign_in_service_url: String,
 }
 
 impl Default for Preferences {
@@ -122,6 +154,8 @@ impl Default for Preferences {
             environment: Environment::Sandbox,
             usps_consumer_key: String::new(),
             redirect_uri: DEFAULT_REDIRECT_URI.into(),
+            usps_sign_in: None,
+            sign_in_service_url: String::new(),
         }
     }
 }
@@ -132,6 +166,8 @@ pub enum SettingsError {
     BadRedirectUri,
     #[error("the consumer key may only hold letters, digits, '-' and '_' (at most 128)")]
     BadConsumerKey,
+    #[error("the sign-in service address must be an https:// address (or http:// on this computer)")]
+    BadSignInService,
 }
 
 impl HasKind for SettingsError {
@@ -153,8 +189,42 @@ impl Preferences {
         if key.len() > 128 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(SettingsError::BadConsumerKey);
         }
+        let service = self.sign_in_service_url.trim();
+        if !service.is_empty() && !sign_in_service_allowed(service) {
+            return Err(SettingsError::BadSignInService);
+        }
         Ok(())
     }
+
+    /// The sign-in method in force. Files from before the choice existed: whoever had entered a
+    /// consumer key was using their own app and keeps it; everyone else gets the service.
+    pub fn sign_in_method(&self) -> SignInMethod {
+        self.usps_sign_in.unwrap_or(if self.usps_consumer_key.is_empty() {
+            SignInMethod::Service
+        } else {
+            SignInMethod::OwnApp
+        })
+    }
+
+    /// The sign-in service for `endpoints`: the one typed in Settings, else the environment's.
+    /// The Sandbox always uses its own (a typed address is for live environments).
+    pub fn sign_in_service(&self, env: Environment, endpoints: &Endpoints) -> Option<String> {
+        let typed = self.sign_in_service_url.trim().trim_end_matches('/');
+        if env != Environment::Sandbox && !typed.is_empty() {
+            return Some(typed.to_string());
+        }
+        endpoints.sign_in_service.clone()
+    }
+}
+
+/// https anywhere; plain http only to this computer (a service run beside the app, for testing).
+fn sign_in_service_allowed(url: &str) -> bool {
+    let Ok(u) = Url::parse(url) else { return false };
+    let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    u.host_str().is_some()
+        && u.query().is_none()
+        && u.username().is_empty()
+        && (u.scheme() == "https" || (u.scheme() == "http" && loopback))
 }
 
 #[cfg(test)]
@@ -163,14 +233,16 @@ mod tests {
 
     #[test]
     fn sandbox_endpoints_point_at_the_sandbox() {
-        let e = Endpoints::for_environment(Environment::Sandbox, "http://127.0.0.1:4000/");
+        let e =
+            Endpoints::for_environment(Environment::Sandbox, "http://127.0.0.1:4000/", Some("http://127.0.0.1:4001/"));
+        assert_eq!(e.sign_in_service.as_deref(), Some("http://127.0.0.1:4001"));
         assert_eq!(e.shipengine_api, "http://127.0.0.1:4000");
         assert_eq!(e.usps_authorize, "http://127.0.0.1:4000/cop-navigator");
     }
 
     #[test]
     fn overrides_replace_only_valid_urls() {
-        let e = Endpoints::for_environment(Environment::Production, "http://x").with_overrides(|k| match k {
+        let e = Endpoints::for_environment(Environment::Production, "http://x", None).with_overrides(|k| match k {
             ENV_SHIPENGINE_API => Some("http://127.0.0.1:9/".into()),
             ENV_USPS_API => Some("not a url".into()),
             _ => None,
@@ -192,6 +264,33 @@ mod tests {
         p.redirect_uri = DEFAULT_REDIRECT_URI.into();
         p.usps_consumer_key = "abc def".into();
         assert_eq!(p.validate(), Err(SettingsError::BadConsumerKey));
+        p.usps_consumer_key.clear();
+        for ok in ["https://signin.vendor.example", "http://127.0.0.1:8443/", ""] {
+            p.sign_in_service_url = ok.into();
+            assert_eq!(p.validate(), Ok(()), "{ok}");
+        }
+        for bad in
+            ["http://signin.vendor.example", "ftp://x", "https://user@x.example", "https://x.example/?a=1", "nope"]
+        {
+            p.sign_in_service_url = bad.into();
+            assert_eq!(p.validate(), Err(SettingsError::BadSignInService), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_sign_in_method_and_service_in_force() {
+        let mut p = Preferences::default();
+        assert_eq!(p.sign_in_method(), SignInMethod::Service, "a new user signs in through the service");
+        p.usps_consumer_key = "their-own-key".into();
+        assert_eq!(p.sign_in_method(), SignInMethod::OwnApp, "someone who had set up their own app keeps it");
+        p.usps_sign_in = Some(SignInMethod::Service);
+        assert_eq!(p.sign_in_method(), SignInMethod::Service, "an explicit choice wins");
+        let live = Endpoints::for_environment(Environment::Production, "", None);
+        let sandbox =
+            Endpoints::for_environment(Environment::Sandbox, "http://127.0.0.1:1", Some("http://127.0.0.1:2"));
+        p.sign_in_service_url = "https://signin.vendor.example/".into();
+        assert_eq!(p.sign_in_service(Environment::Production, &live).as_deref(), Some("https://signin.vendor.example"));
+        assert_eq!(p.sign_in_service(Environment::Sandbox, &sandbox).as_deref(), Some("http://127.0.0.1:2"));
     }
 
     #[test]

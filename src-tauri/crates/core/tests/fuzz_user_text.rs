@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use uspslink_core::payments::{AccountType, IdentifiersForm, IdentifiersRecord, LinkSummary};
-use uspslink_core::settings::{Environment, Preferences};
+use uspslink_core::settings::{Endpoints, Environment, Preferences};
 use uspslink_core::shipengine::{check_api_key, check_carrier_id, AddressForm, CardForm, RegistrationForm};
 use uspslink_core::usps::{account_hints, AccountHints};
 use uspslink_core::validate as v;
@@ -135,12 +135,25 @@ proptest! {
         }
     }
 
-    /// Settings: the consumer key and the redirect URI.
+    /// Settings: the consumer key, the redirect URI and the sign-in service address.
     #[test]
-    fn preferences(key in text(), uri in text()) {
-        let p = Preferences { environment: Environment::Production, usps_consumer_key: key, redirect_uri: uri };
+    fn preferences(key in text(), uri in text(), service in text()) {
+        let p = Preferences {
+            environment: Environment::Production,
+            usps_consumer_key: key,
+            redirect_uri: uri,
+            usps_sign_in: None,
+            sign_in_service_url: service,
+        };
         if p.validate().is_ok() {
             prop_assert!(p.usps_consumer_key.len() <= 128);
+            let endpoints = Endpoints::for_environment(Environment::Production, "", None);
+            if let Some(used) = p.sign_in_service(Environment::Production, &endpoints) {
+                // Whatever is accepted is an address the client can be built for.
+                let u = url::Url::parse(&used).unwrap();
+                prop_assert!(u.scheme() == "https" || u.scheme() == "http");
+                let _ = uspslink_core::usps::SignInServiceClient::new(&used);
+            }
         }
     }
 

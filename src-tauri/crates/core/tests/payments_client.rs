@@ -47,7 +47,7 @@ async fn linked() -> (Sandbox, PaymentsClient, SecretString) {
     let cb = callback::parse(&attr_after(&page, "id=\"go\"", "href")).unwrap();
     let attempt = attempts.take(&cb.state, Instant::now()).unwrap();
     let CallbackOutcome::Code(code) = cb.outcome else { panic!("expected a code") };
-    let tokens = oauth.exchange_code(&code, attempt.verifier(), REDIRECT).await.unwrap();
+    let tokens = oauth.exchange_code(&code, attempt.verifier(), REDIRECT, "").await.unwrap();
     let client = PaymentsClient::new(&sb.base_url());
     (sb, client, tokens.access_token)
 }

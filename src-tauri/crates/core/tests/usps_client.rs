@@ -55,14 +55,14 @@ async fn link_refresh_rotation_and_revoke() {
     let cb = callback::parse(&url).unwrap();
     let attempt = attempts.take(&cb.state, Instant::now()).unwrap();
     let CallbackOutcome::Code(code) = cb.outcome else { panic!("expected a code") };
-    let tokens = client.exchange_code(&code, attempt.verifier(), &attempt.redirect_uri).await.unwrap();
+    let tokens = client.exchange_code(&code, attempt.verifier(), &attempt.redirect_uri, "").await.unwrap();
     assert!(tokens.access_expires_at > uspslink_core::usps::unix_now() + 60);
     let hints = account_hints(&tokens.access_token);
     assert_eq!(hints.crids, [CRID]);
     assert_eq!(hints.eps_accounts, [EPS_ACCOUNT]);
 
     // A replayed code is refused with the server's reason.
-    let e = client.exchange_code(&code, attempt.verifier(), REDIRECT).await.err().unwrap();
+    let e = client.exchange_code(&code, attempt.verifier(), REDIRECT, "").await.err().unwrap();
     assert!(matches!(&e, LinkError::CodeRejected { error, .. } if error == "invalid_grant"), "{e:?}");
     assert_eq!(e.kind(), ErrorKind::LoginFailed);
     assert!(e.to_string().starts_with("Login failed"));
@@ -88,11 +88,11 @@ async fn wrong_verifier_and_wrong_secret() {
     let cb = callback::parse(&url).unwrap();
     let CallbackOutcome::Code(code) = cb.outcome else { panic!() };
     let bad = SecretString::from("x".repeat(50));
-    let e = client.exchange_code(&code, &bad, REDIRECT).await.err().unwrap();
+    let e = client.exchange_code(&code, &bad, REDIRECT, "").await.err().unwrap();
     assert!(e.to_string().contains("PKCE verification failed"), "{e}");
 
     let wrong = UspsOAuthClient::new(&sb.base_url(), CLIENT_ID, SecretString::from("nope"));
-    let e = wrong.exchange_code(&code, &bad, REDIRECT).await.err().unwrap();
+    let e = wrong.exchange_code(&code, &bad, REDIRECT, "").await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::NotConfigured);
     assert!(!e.to_string().contains("nope"), "the secret never appears in messages");
 }
@@ -125,7 +125,7 @@ async fn network_and_malformed_answers() {
     assert!(e.to_string().contains("HTTP 503"));
     // A code exchange is sent once: a code is single use, so the app reports and the user retries.
     sb.inject_fault("/oauth2/v3/token", uspslink_sandbox::Fault { status: Some(503), ..Default::default() }, 1);
-    let e = client.exchange_code(&SecretString::from("c"), &SecretString::from("v"), REDIRECT).await.err().unwrap();
+    let e = client.exchange_code(&SecretString::from("c"), &SecretString::from("v"), REDIRECT, "").await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::Network, "{e:?}");
     let gone = UspsOAuthClient::new("http://127.0.0.1:9", CLIENT_ID, SecretString::from(CLIENT_SECRET));
     assert_eq!(gone.refresh(&SecretString::from("x")).await.err().unwrap().kind(), ErrorKind::Network);

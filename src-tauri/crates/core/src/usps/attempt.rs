@@ -12,6 +12,8 @@ pub struct LinkAttempt {
     pub state: String,
     verifier: SecretString,
     pub redirect_uri: String,
+    /// Whose USPS app the sign-in runs under: the exchange goes the same way.
+    pub via: crate::settings::SignInMethod,
     created: Instant,
 }
 
@@ -27,6 +29,26 @@ pub struct AttemptStore {
     open: HashMap<String, LinkAttempt>,
     /// States already answered (or expired), so a replay says so instead of "unknown".
     closed: Vec<String>,
+}
+
+/// A PKCE S256 pair made before the sign-in service is asked for a state: the challenge goes to
+/// the service, the verifier stays here until the exchange.
+pub struct PkcePair {
+    pub challenge: String,
+    verifier: SecretString,
+}
+
+impl PkcePair {
+    pub fn new() -> Self {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        PkcePair { challenge: challenge.as_str().to_string(), verifier: SecretString::from(verifier.secret().clone()) }
+    }
+}
+
+impl Default for PkcePair {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What the app needs to open the browser.
@@ -66,10 +88,31 @@ impl AttemptStore {
                 state: state.clone(),
                 verifier: SecretString::from(verifier.secret().clone()),
                 redirect_uri: redirect_uri.to_string(),
+                via: crate::settings::SignInMethod::OwnApp,
                 created: now,
             },
         );
         Ok(StartedAttempt { state, authorize_url: url.into() })
+    }
+
+    /// Open an attempt whose state and sign-in address came from the sign-in service, for the
+    /// PKCE pair made before asking it. The same rules apply from here on (once, within the TTL).
+    pub fn open_prepared(&mut self, state: &str, pkce: PkcePair, now: Instant) -> Result<(), LinkError> {
+        if state.is_empty() || state.len() > 2048 || self.open.contains_key(state) {
+            return Err(LinkError::NotConfigured("the sign-in service answered with an unusable state".into()));
+        }
+        self.expire(now);
+        self.open.insert(
+            state.to_string(),
+            LinkAttempt {
+                state: state.to_string(),
+                verifier: pkce.verifier,
+                redirect_uri: String::new(),
+                via: crate::settings::SignInMethod::Service,
+                created: now,
+            },
+        );
+        Ok(())
     }
 
     fn expire(&mut self, now: Instant) {

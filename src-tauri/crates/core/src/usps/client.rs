@@ -1,5 +1,7 @@
-//! The token client: code exchange, refresh with rotation, revoke (`/oauth2/v3/token`,
-//! `/oauth2/v3/revoke`), behind [`TokenExchange`].
+//! The token clients: code exchange, refresh with rotation, revoke, behind [`TokenExchange`]:
+//! [`UspsOAuthClient`] talks to USPS (`/oauth2/v3/token`, `/oauth2/v3/revoke`) with the business's own
+//! app credentials, [`SignInServiceClient`] to the uspslink sign-in service (`/v1/usps/...`), which adds
+//! the vendor's. Both read the same OAuth answers, so the user sees the same messages either way.
 #[allow(unused_imports)]
 use super::*;
 
@@ -33,11 +35,14 @@ struct OAuthErrorBody {
 /// The token operations, behind a trait so a vendor build can move the exchange to its own server
 /// (docs/DESIGN.md, "USPS authorization").
 pub trait TokenExchange: Send + Sync {
+    /// `state` is the one the code answered: USPS ignores it, the sign-in service checks the
+    /// verifier against the challenge it carries.
     fn exchange_code(
         &self,
         code: &SecretString,
         verifier: &SecretString,
         redirect_uri: &str,
+        state: &str,
     ) -> impl Future<Output = Result<TokenSet, LinkError>> + Send;
     fn refresh(&self, refresh_token: &SecretString) -> impl Future<Output = Result<TokenSet, LinkError>> + Send;
     fn revoke(&self, token: &SecretString, hint: &'static str) -> impl Future<Output = Result<(), LinkError>> + Send;
@@ -72,40 +77,70 @@ impl UspsOAuthClient {
     /// The code exchange is sent once (a code is single use); a refresh is retried where safe.
     async fn token_request(&self, body: serde_json::Value, refreshing: bool) -> Result<TokenSet, LinkError> {
         let url = format!("{}/oauth2/v3/token", self.base);
-        let answer = if refreshing {
-            self.retry.fetch_idempotent("renewing your USPS connection", || self.http.post(&url).json(&body)).await
-        } else {
-            crate::http::fetch(self.http.post(&url).json(&body)).await
-        }
-        .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
-        let status = answer.status;
-        let bytes = answer.body;
-        if (200..300).contains(&status) {
-            let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|_| LinkError::Malformed(status))?;
-            let now = unix_now();
-            return Ok(TokenSet {
-                access_token: SecretString::from(t.access_token),
-                refresh_token: t.refresh_token.map(SecretString::from),
-                access_expires_at: now + t.expires_in.unwrap_or(0),
-                refresh_expires_at: t.refresh_token_expires_in.map(|s| now + s),
-            });
-        }
-        if status >= 500 || status == 429 {
-            // Temporary: nothing is wrong with the link or the code, so do not call it a failed login.
-            return Err(LinkError::Network(format!(
-                "USPS is unavailable right now (HTTP {status}); try again shortly"
-            )));
-        }
-        let err: OAuthErrorBody = serde_json::from_slice(&bytes).map_err(|_| LinkError::Malformed(status))?;
-        Err(match err.error.as_str() {
-            "invalid_client" | "unauthorized_client" => LinkError::BadClient(err.error),
-            "invalid_grant" | "invalid_refresh_token" if refreshing => {
-                LinkError::NeedsReconnecting(err.error_description.unwrap_or(err.error))
-            }
-            _ if refreshing => LinkError::AuthorizationFailed { error: err.error, description: err.error_description },
-            _ => LinkError::CodeRejected { error: err.error, description: err.error_description },
-        })
+        send_token_request(&self.http, &self.retry, &url, body, refreshing).await
     }
+}
+
+async fn send_token_request(
+    http: &reqwest::Client,
+    retry: &crate::http::Retry,
+    url: &str,
+    body: serde_json::Value,
+    refreshing: bool,
+) -> Result<TokenSet, LinkError> {
+    let answer = if refreshing {
+        retry.fetch_idempotent("renewing your USPS connection", || http.post(url).json(&body)).await
+    } else {
+        crate::http::fetch(http.post(url).json(&body)).await
+    }
+    .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
+    token_answer(answer.status, &answer.body, refreshing)
+}
+
+/// A token endpoint's answer, from USPS or the sign-in service (which passes USPS's on).
+fn token_answer(status: u16, bytes: &[u8], refreshing: bool) -> Result<TokenSet, LinkError> {
+    if (200..300).contains(&status) {
+        let t: TokenResponse = serde_json::from_slice(bytes).map_err(|_| LinkError::Malformed(status))?;
+        let now = unix_now();
+        return Ok(TokenSet {
+            access_token: SecretString::from(t.access_token),
+            refresh_token: t.refresh_token.map(SecretString::from),
+            access_expires_at: now + t.expires_in.unwrap_or(0),
+            refresh_expires_at: t.refresh_token_expires_in.map(|s| now + s),
+        });
+    }
+    if status >= 500 || status == 429 {
+        // Temporary: nothing is wrong with the link or the code, so do not call it a failed login.
+        let detail = serde_json::from_slice::<OAuthErrorBody>(bytes)
+            .ok()
+            .and_then(|e| e.error_description)
+            .filter(|d| d.len() <= 200)
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        return Err(LinkError::Network(format!(
+            "USPS is unavailable right now (HTTP {status}{detail}); try again shortly"
+        )));
+    }
+    let err: OAuthErrorBody = serde_json::from_slice(bytes).map_err(|_| LinkError::Malformed(status))?;
+    Err(match err.error.as_str() {
+        "invalid_client" | "unauthorized_client" => LinkError::BadClient(err.error),
+        "invalid_grant" | "invalid_refresh_token" if refreshing => {
+            LinkError::NeedsReconnecting(err.error_description.unwrap_or(err.error))
+        }
+        _ if refreshing => LinkError::AuthorizationFailed { error: err.error, description: err.error_description },
+        _ => LinkError::CodeRejected { error: err.error, description: err.error_description },
+    })
+}
+
+fn revoke_answer(status: u16, bytes: &[u8]) -> Result<(), LinkError> {
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let err: OAuthErrorBody = serde_json::from_slice(bytes).map_err(|_| LinkError::Malformed(status))?;
+    Err(match err.error.as_str() {
+        "invalid_client" | "unauthorized_client" => LinkError::BadClient(err.error),
+        _ => LinkError::AuthorizationFailed { error: err.error, description: err.error_description },
+    })
 }
 
 impl TokenExchange for UspsOAuthClient {
@@ -114,6 +149,7 @@ impl TokenExchange for UspsOAuthClient {
         code: &SecretString,
         verifier: &SecretString,
         redirect_uri: &str,
+        _state: &str,
     ) -> Result<TokenSet, LinkError> {
         self.token_request(
             serde_json::json!({
@@ -151,15 +187,102 @@ impl TokenExchange for UspsOAuthClient {
         )
         .await
         .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
-        let status = answer.status;
-        if (200..300).contains(&status) {
-            return Ok(());
+        revoke_answer(answer.status, &answer.body)
+    }
+}
+
+/// The uspslink sign-in service (the `uspslink-broker` crate): it holds the vendor's USPS app
+/// credentials, so the merchant needs none. The app keeps PKCE: the service checks the verifier.
+pub struct SignInServiceClient {
+    base: String,
+    http: reqwest::Client,
+    retry: crate::http::Retry,
+}
+
+/// What the service answers to the start of a sign-in.
+pub struct ServiceSignIn {
+    pub state: String,
+    pub authorize_url: String,
+}
+
+#[derive(Deserialize)]
+struct AuthorizeAnswer {
+    state: String,
+    authorize_url: String,
+}
+
+impl SignInServiceClient {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: crate::http::client_for(base, Duration::from_secs(30)),
+            retry: crate::http::Retry::default(),
         }
-        let bytes = answer.body;
-        let err: OAuthErrorBody = serde_json::from_slice(&bytes).map_err(|_| LinkError::Malformed(status))?;
-        Err(match err.error.as_str() {
-            "invalid_client" | "unauthorized_client" => LinkError::BadClient(err.error),
-            _ => LinkError::AuthorizationFailed { error: err.error, description: err.error_description },
-        })
+    }
+
+    pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    fn unreachable(e: impl std::fmt::Display) -> LinkError {
+        LinkError::Network(format!("the uspslink sign-in service cannot be reached ({e})"))
+    }
+
+    /// Start a sign-in for `challenge`: the USPS sign-in address and the state it will answer with.
+    pub async fn begin(&self, challenge: &str) -> Result<ServiceSignIn, LinkError> {
+        let url = format!("{}/v1/usps/authorize", self.base);
+        let body = serde_json::json!({"code_challenge": challenge, "code_challenge_method": "S256"});
+        let answer = self
+            .retry
+            .fetch_idempotent("starting the USPS sign-in", || self.http.post(&url).json(&body))
+            .await
+            .map_err(|e| Self::unreachable(e.without_url()))?;
+        if !(200..300).contains(&answer.status) {
+            let why = serde_json::from_slice::<OAuthErrorBody>(&answer.body)
+                .map(|e| e.error_description.unwrap_or(e.error))
+                .unwrap_or_else(|_| format!("HTTP {}", answer.status));
+            return Err(Self::unreachable(why));
+        }
+        let a: AuthorizeAnswer =
+            serde_json::from_slice(&answer.body).map_err(|_| LinkError::Malformed(answer.status))?;
+        let ok_url = url::Url::parse(&a.authorize_url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+        if a.state.is_empty() || a.state.len() > 2048 || !ok_url {
+            return Err(LinkError::Malformed(answer.status));
+        }
+        Ok(ServiceSignIn { state: a.state, authorize_url: a.authorize_url })
+    }
+}
+
+impl TokenExchange for SignInServiceClient {
+    async fn exchange_code(
+        &self,
+        code: &SecretString,
+        verifier: &SecretString,
+        _redirect_uri: &str,
+        state: &str,
+    ) -> Result<TokenSet, LinkError> {
+        let body = serde_json::json!({
+            "code": code.expose_secret(),
+            "state": state,
+            "code_verifier": verifier.expose_secret(),
+        });
+        send_token_request(&self.http, &self.retry, &format!("{}/v1/usps/token", self.base), body, false).await
+    }
+
+    async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, LinkError> {
+        let body = serde_json::json!({"refresh_token": refresh_token.expose_secret()});
+        send_token_request(&self.http, &self.retry, &format!("{}/v1/usps/refresh", self.base), body, true).await
+    }
+
+    async fn revoke(&self, token: &SecretString, hint: &'static str) -> Result<(), LinkError> {
+        let answer = crate::http::fetch(
+            self.http
+                .post(format!("{}/v1/usps/revoke", self.base))
+                .json(&serde_json::json!({"token": token.expose_secret(), "token_type_hint": hint})),
+        )
+        .await
+        .map_err(|e| Self::unreachable(e.without_url()))?;
+        revoke_answer(answer.status, &answer.body)
     }
 }

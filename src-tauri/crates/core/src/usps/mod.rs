@@ -171,7 +171,7 @@ mod tests {
             access_expires_at: 10_000,
             refresh_expires_at: Some(50_000),
         };
-        let r = LinkRecord::linked(&tokens, 1_000);
+        let r = LinkRecord::linked(&tokens, 1_000, crate::settings::SignInMethod::OwnApp);
         assert!(!r.needs_refresh(1_000));
         assert!(r.needs_refresh(10_000 - REFRESH_MARGIN_SECS));
         let again = r.refreshed(&TokenSet { access_expires_at: 40_000, refresh_expires_at: None, ..tokens });

@@ -20,10 +20,13 @@ pub struct LinkRecord {
     #[ts(type = "number | null")]
     pub refresh_expires_at: Option<u64>,
     pub hints: AccountHints,
+    /// Who the tokens were issued through: a refresh or revoke must go the same way (the service's
+    /// USPS app and the business's own are different clients). None in records from before.
+    pub issued_via: Option<crate::settings::SignInMethod>,
 }
 
 impl LinkRecord {
-    pub fn linked(tokens: &TokenSet, now: u64) -> Self {
+    pub fn linked(tokens: &TokenSet, now: u64, via: crate::settings::SignInMethod) -> Self {
         LinkRecord {
             linked: true,
             needs_reconnecting: false,
@@ -31,6 +34,7 @@ impl LinkRecord {
             access_expires_at: tokens.access_expires_at,
             refresh_expires_at: tokens.refresh_expires_at,
             hints: account_hints(&tokens.access_token),
+            issued_via: Some(via),
         }
     }
 
