@@ -414,7 +414,9 @@ impl AppState {
         vault: VaultSource,
         storage_notice: Option<StorageNotice>,
     ) -> Self {
-        let preferences: Preferences = read(&*persist, KEY_PREFERENCES);
+        let mut preferences: Preferences = read(&*persist, KEY_PREFERENCES);
+        // Settings shows the method in force; files from before the choice get it decided here.
+        preferences.usps_sign_in = Some(preferences.sign_in_method());
         let legacy_keyring = migrate_to_environments(&*persist, preferences.environment);
         let now = unix_now();
         let before: Vec<SignInInBrowser> = read::<Vec<SignInInBrowser>>(&*persist, KEY_SIGN_INS)

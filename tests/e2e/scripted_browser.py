@@ -2,7 +2,8 @@
 """A scripted stand-in for the system browser (set USPSLINK_BROWSER to run it).
 
 It walks the sandbox's USPS pages as a person would (sign in, MFA code, tick the agreement, Authorize
-and Continue or Deny) and then hands the final uspslink:// URL to the OS exactly as a browser does:
+and Continue or Deny), follows USPS's redirect through the sign-in service's callback page when the
+sign-in goes that way, and then hands the final uspslink:// URL to the OS exactly as a browser does:
 `gio open URL`, which starts (or forwards to) the registered handler, i.e. the app.
 
 Plan: the file named by USPSLINK_SCRIPT_PLAN holds one line per expected sign-in, used in order:
@@ -60,6 +61,15 @@ def href(page: str, element_id: str) -> str:
 
 
 def hand_to_os(url: str) -> None:
+    if url.startswith("http"):
+        # USPS sent the browser to the sign-in service's callback (the default way): load its page
+        # and follow it on to the app, as a browser does with its redirect.
+        log(f"service {url.split('?')[0]}")
+        page = get(url)
+        refresh = re.search(r'http-equiv="refresh" content="0; url=([^"]+)"', page)
+        url = href(page, "open-app")
+        if not refresh or html.unescape(refresh.group(1)) != url:
+            raise SystemExit(f"scripted browser: the service page does not redirect to {url}:\n{page}")
     log(f"handoff {url}")
     subprocess.run(["gio", "open", url], check=True, timeout=20)
 

@@ -2,8 +2,10 @@
 sandbox's real HTML pages) and the uspslink:// redirect handed to the OS with `gio open`."""
 
 import pathlib
+import re
 import sys
 import time
+import urllib.parse
 
 from conftest import by_testid, keyring_clear, keyring_lookup as lookup, present, wait_for, wait_gone
 
@@ -56,10 +58,18 @@ def test_link_succeeds_tokens_only_in_the_keyring(profile):
 
     opened = browser_log.read_text()
     assert "code_challenge_method=S256" in opened and "wf=apis_merchant_user" in opened
+    # The default way: through the sign-in service. USPS redirects to its https-style callback (here
+    # the in-process service on loopback), which hands a sealed code on to uspslink://.
+    assert re.search(r"redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Fusps%2Fcallback", opened), opened
+    assert re.search(r"^service http://127\.0\.0\.1:\d+/usps/callback$", opened, re.M), opened
+    handoff = re.search(r"^handoff (uspslink://\S+)$", opened, re.M).group(1)
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(handoff).query)["code"][0]
+    assert len(code) > 30, f"the code the app got is sealed, not USPS's own: {code}"
     access, refresh = lookup("usps-access-token"), lookup("usps-refresh-token")
     assert access.count(".") == 2 and len(refresh) > 8, "both tokens are in the Secret Service"
     stored = profile.records()
     assert stored["usps_link"]["linked"] is True
+    assert stored["usps_link"]["issued_via"] == "service"
     assert stored["usps_link"]["hints"]["crids"] == ["20538353"]
     profile.stop()
     for path in [p for p in profile.home.rglob("*") if p.is_file()]:
@@ -126,3 +136,35 @@ def test_forged_callback_with_foreign_state_is_ignored(profile):
     d.find_element(*by_testid("link-cancel")).click()
     wait_gone(d, "link-waiting")
     assert wait_for(d, "link-start").text == "Link your business account"
+
+
+def test_link_with_the_businesss_own_developer_app(profile):
+    """The other way in Settings: the business's own USPS app (here the sandbox's credentials), its
+    redirect straight to uspslink://, no sign-in service in between."""
+    clear_tokens()
+    browser_log = with_browser(profile, "authorize")
+    d = profile.start()
+    wait_for(d, "popup")
+    d.find_element(*by_testid("popup-not-now")).click()
+    d.find_element(*by_testid("nav-settings")).click()
+    wait_for(d, "sign-in-own-app").click()
+    assert wait_for(d, "redirect-uri").get_attribute("value") == "uspslink://oauth/callback"
+    d.find_element(*by_testid("save-preferences")).click()
+    assert wait_for(d, "preferences-message").text == "Saved."
+    d.find_element(*by_testid("nav-guidelines")).click()
+    wait_for(d, "guidelines")
+    d.find_element(*by_testid("complete-step")).click()  # Before you start
+    wait_for(d, "step-usps_business_account").click()
+    end = time.monotonic() + 10
+    while wait_for(d, "step-content").get_attribute("data-step") != "usps_business_account" and time.monotonic() < end:
+        time.sleep(0.05)
+    d.find_element(*by_testid("complete-step")).click()
+    wait_for(d, "payment-confirm").click()
+    d.find_element(*by_testid("complete-step")).click()
+    wait_for(d, "link-start").click()
+    wait_for(d, "link-linked", timeout=30)
+    opened = browser_log.read_text()
+    assert "redirect_uri=uspslink%3A%2F%2Foauth%2Fcallback" in opened, opened
+    assert not re.search(r"^service ", opened, re.M), "no sign-in service in between"
+    assert profile.records()["usps_link"]["issued_via"] == "own_app"
+    clear_tokens()
