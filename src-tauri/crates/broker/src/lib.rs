@@ -243,19 +243,37 @@ async fn callback(
     let app = &shared.config.app_redirect;
     match (q.code, q.error) {
         (_, Some(error)) => {
-            let description = q.error_description.unwrap_or_default();
+            // Within what the app's deep-link parser takes (64 and 512 bytes), or it would drop the
+            // whole answer and the user would never learn why the sign-in failed.
+            let error: String =
+                shorten(&error, 64).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let error = if error.is_empty() { "server_error".to_string() } else { error };
+            let description = shorten(&q.error_description.unwrap_or_default(), 300).to_string();
             let mut params = vec![("error", error.as_str()), ("state", state.as_str())];
             if !description.is_empty() {
                 params.insert(1, ("error_description", description.as_str()));
             }
             pages::hand_on(app, &params, &pages::Outcome::Refused(&description))
         }
-        (Some(code), None) if !code.is_empty() => {
+        // A USPS code is eight characters; the sealed form of one this long still fits the app's limit.
+        (Some(code), None) if !code.is_empty() && code.len() <= MAX_CODE => {
             let sealed = shared.config.keys.seal_code(&code, &state);
             pages::hand_on(app, &[("code", &sealed), ("state", &state)], &pages::Outcome::SignedIn)
         }
         _ => pages::not_valid(),
     }
+}
+
+/// The longest USPS code handed on (sealed, it stays within the app's 512-byte limit).
+const MAX_CODE: usize = 256;
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn shorten(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 #[derive(Deserialize)]

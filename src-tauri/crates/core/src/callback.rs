@@ -18,7 +18,8 @@ pub const CALLBACK_HOST: &str = "oauth";
 pub const CALLBACK_PATH: &str = "/callback";
 /// Real callbacks are a few hundred bytes; anything near this bound is hostile or broken.
 pub const MAX_URL_LEN: usize = 2048;
-const MAX_STATE_LEN: usize = 128;
+// The sign-in service's signed state is 119 characters (uspslink-broker's seal.rs); room to spare.
+const MAX_STATE_LEN: usize = 256;
 const MIN_STATE_LEN: usize = 16;
 const MAX_CODE_LEN: usize = 512;
 const MAX_ERROR_LEN: usize = 64;

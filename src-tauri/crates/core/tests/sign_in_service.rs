@@ -117,3 +117,22 @@ async fn a_service_that_cannot_be_reached_is_said_so() {
     assert!(!attempts.is_waiting(), "nothing was opened");
     assert!(attempts.open_prepared("", PkcePair::new(), Instant::now()).is_err());
 }
+
+#[tokio::test]
+async fn a_long_usps_error_still_reaches_the_app_and_says_why() {
+    let (_sb, broker) = service().await;
+    let client = SignInServiceClient::new(&broker.base_url());
+    let started = client.begin(&PkcePair::new().challenge).await.unwrap();
+    let description = "Your USPS account is locked – ".repeat(40);
+    let url = url::Url::parse_with_params(
+        &format!("{}/usps/callback", broker.base_url()),
+        [("error", "login_failed"), ("error_description", description.as_str()), ("state", started.state.as_str())],
+    )
+    .unwrap();
+    let page = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let cb = callback::parse(&between(&page, "id=\"open-app\" href=\"")).expect("within the parser's limits");
+    assert_eq!(cb.state, started.state);
+    let CallbackOutcome::Error { error, description } = cb.outcome else { panic!("an error answer") };
+    assert_eq!(error, "login_failed");
+    assert!(description.unwrap().starts_with("Your USPS account is locked"));
+}
