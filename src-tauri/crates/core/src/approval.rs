@@ -179,24 +179,17 @@ impl ApprovalQuery {
 
 /// Asks USPS. A search changes nothing at USPS, so it is retried where safe.
 pub struct ApprovalClient {
-    base: String,
-    http: reqwest::Client,
-    retry: Retry,
+    api: crate::http::Api,
     query: ApprovalQuery,
 }
 
 impl ApprovalClient {
     pub fn new(base: &str, query: ApprovalQuery) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-            http: crate::http::client_for(base, Duration::from_secs(30)),
-            retry: Retry::default(),
-            query,
-        }
+        Self { api: crate::http::Api::new(base, Duration::from_secs(30)), query }
     }
 
     pub fn with_retry(mut self, retry: Retry) -> Self {
-        self.retry = retry;
+        self.api.retry = retry;
         self
     }
 
@@ -205,12 +198,13 @@ impl ApprovalClient {
         access_token: &SecretString,
         account: &PaymentAccount,
     ) -> Result<ApprovalAnswer, ApprovalError> {
-        let url = format!("{}/prices/v3/total-rates/search", self.base);
+        let url = format!("{}/prices/v3/total-rates/search", self.api.base);
         let body = self.query.body(account);
         let answer = self
+            .api
             .retry
             .fetch_idempotent("checking whether USPS approved your NSA rates", || {
-                self.http.post(&url).bearer_auth(access_token.expose_secret()).json(&body)
+                self.api.http.post(&url).bearer_auth(access_token.expose_secret()).json(&body)
             })
             .await;
         match answer {

@@ -44,6 +44,26 @@ pub fn client_for(base: &str, timeout: Duration) -> reqwest::Client {
         .expect("a reqwest client with static settings builds")
 }
 
+/// What every API client holds: the service's base URL, a client for it (see [`client_for`]) and
+/// the retry policy.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub retry: Retry,
+}
+
+impl Api {
+    pub fn new(base: &str, timeout: Duration) -> Self {
+        Api { base: base.trim_end_matches('/').to_string(), http: client_for(base, timeout), retry: Retry::default() }
+    }
+
+    /// The base URL with `path` (starting with `/`) after it.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
 /// A whole answer: status, headers and body, read to the end (a connection dropped mid-body is an
 /// error of the call, so it can be retried like one that never connected).
 pub struct Answer {

@@ -323,9 +323,7 @@ pub struct Verification {
 
 #[derive(Clone)]
 pub struct ShipEngineClient {
-    base: String,
-    http: reqwest::Client,
-    retry: Retry,
+    api: crate::http::Api,
 }
 
 fn network(e: reqwest::Error) -> ShipEngineError {
@@ -338,26 +336,23 @@ impl ShipEngineClient {
     }
 
     pub fn with_timeout(base: &str, timeout: Duration) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-            http: crate::http::client_for(base, timeout),
-            retry: Retry::default(),
-        }
+        Self { api: crate::http::Api::new(base, timeout) }
     }
 
     /// Who hears about the waits between retries (the UI counts them down).
     pub fn with_retry(mut self, retry: Retry) -> Self {
-        self.retry = retry;
+        self.api.retry = retry;
         self
     }
 
     /// `GET /v1/carriers`: also the cheapest way to check an API key. A read: retried where safe.
     pub async fn list_carriers(&self, api_key: &SecretString) -> Result<Vec<Carrier>, ShipEngineError> {
-        let url = format!("{}/v1/carriers", self.base);
+        let url = format!("{}/v1/carriers", self.api.base);
         let answer = self
+            .api
             .retry
             .fetch_idempotent("checking your ShipStation account", || {
-                self.http.get(&url).header("API-Key", api_key.expose_secret())
+                self.api.http.get(&url).header("API-Key", api_key.expose_secret())
             })
             .await
             .map_err(network)?;
@@ -382,8 +377,8 @@ impl ShipEngineClient {
         if let Some(existing) = self.existing_stamps(api_key).await? {
             return Ok(existing);
         }
-        let url = format!("{}/v1/registration/stamps_com", self.base);
-        let sent = self.send(self.http.post(url).json(request), api_key).await;
+        let url = format!("{}/v1/registration/stamps_com", self.api.base);
+        let sent = self.send(self.api.http.post(url).json(request), api_key).await;
         let result = sent.and_then(read_json::<serde_json::Value>);
         match result {
             Ok(body) => {
@@ -419,9 +414,9 @@ impl ShipEngineClient {
         carrier_id: &str,
         phone: &str,
     ) -> Result<Verification, ShipEngineError> {
-        let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification", self.base);
+        let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification", self.api.base);
         let body = serde_json::json!({"phone": phone, "verification_type": "sms"});
-        read_json(self.send(self.http.post(url).json(&body), api_key).await?)
+        read_json(self.send(self.api.http.post(url).json(&body), api_key).await?)
     }
 
     /// `PUT .../verification/{id}` with the code the user received.
@@ -433,9 +428,9 @@ impl ShipEngineClient {
         code: &SecretString,
     ) -> Result<Verification, ShipEngineError> {
         let url =
-            format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}", self.base);
+            format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}", self.api.base);
         let body = serde_json::json!({"verification_code": code.expose_secret()});
-        read_json(self.send(self.http.put(url).json(&body), api_key).await?)
+        read_json(self.send(self.api.http.put(url).json(&body), api_key).await?)
     }
 }
 

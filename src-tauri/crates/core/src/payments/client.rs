@@ -20,23 +20,17 @@ pub struct PaymentAuthorization {
 }
 
 pub struct PaymentsClient {
-    base: String,
-    http: reqwest::Client,
-    retry: crate::http::Retry,
+    api: crate::http::Api,
 }
 
 impl PaymentsClient {
     pub fn new(base: &str) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-            http: crate::http::client_for(base, Duration::from_secs(30)),
-            retry: crate::http::Retry::default(),
-        }
+        Self { api: crate::http::Api::new(base, Duration::from_secs(30)) }
     }
 
     /// Who hears about the waits between retries (the UI counts them down).
     pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
-        self.retry = retry;
+        self.api.retry = retry;
         self
     }
 
@@ -52,8 +46,8 @@ impl PaymentsClient {
                 (permit_number, vec![("accountType", "PERMIT"), ("permitZIPCode", permit_zip)])
             }
         };
-        let mut url = url::Url::parse(&format!("{}/payments/v3/payment-account/", self.base))
-            .map_err(|_| PaymentsError::Network(format!("{:?} is not a valid USPS address", self.base)))?;
+        let mut url = url::Url::parse(&format!("{}/payments/v3/payment-account/", self.api.base))
+            .map_err(|_| PaymentsError::Network(format!("{:?} is not a valid USPS address", self.api.base)))?;
         url.path_segments_mut()
             .map_err(|_| PaymentsError::Network("bad USPS address".into()))?
             .pop_if_empty()
@@ -61,9 +55,10 @@ impl PaymentsClient {
         url.query_pairs_mut().extend_pairs(query);
         // A read: retried where safe.
         let answer = self
+            .api
             .retry
             .fetch_idempotent("looking up your payment account at USPS", || {
-                self.http.get(url.clone()).bearer_auth(access_token.expose_secret())
+                self.api.http.get(url.clone()).bearer_auth(access_token.expose_secret())
             })
             .await;
         let bytes = read(answer, account)?;
@@ -78,8 +73,9 @@ impl PaymentsClient {
     ) -> Result<PaymentAuthorization, PaymentsError> {
         // A write: sent once.
         let answer = crate::http::fetch(
-            self.http
-                .post(format!("{}/payments/v3/payment-authorization", self.base))
+            self.api
+                .http
+                .post(format!("{}/payments/v3/payment-authorization", self.api.base))
                 .bearer_auth(access_token.expose_secret())
                 .json(&ids.roles()),
         )

@@ -50,34 +50,30 @@ pub trait TokenExchange: Send + Sync {
 
 /// Talks to `/oauth2/v3/token` and `/oauth2/v3/revoke` with the business's own app credentials.
 pub struct UspsOAuthClient {
-    base: String,
+    api: crate::http::Api,
     client_id: String,
     client_secret: SecretString,
-    http: reqwest::Client,
-    retry: crate::http::Retry,
 }
 
 impl UspsOAuthClient {
     pub fn new(base: &str, client_id: &str, client_secret: SecretString) -> Self {
         Self {
-            base: base.trim_end_matches('/').to_string(),
+            api: crate::http::Api::new(base, Duration::from_secs(30)),
             client_id: client_id.to_string(),
             client_secret,
-            http: crate::http::client_for(base, Duration::from_secs(30)),
-            retry: crate::http::Retry::default(),
         }
     }
 
     /// Who hears about the waits between retries (the UI counts them down).
     pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
-        self.retry = retry;
+        self.api.retry = retry;
         self
     }
 
     /// The code exchange is sent once (a code is single use); a refresh is retried where safe.
     async fn token_request(&self, body: serde_json::Value, refreshing: bool) -> Result<TokenSet, LinkError> {
-        let url = format!("{}/oauth2/v3/token", self.base);
-        send_token_request(&self.http, &self.retry, &url, body, refreshing).await
+        let url = format!("{}/oauth2/v3/token", self.api.base);
+        send_token_request(&self.api.http, &self.api.retry, &url, body, refreshing).await
     }
 }
 
@@ -180,8 +176,9 @@ impl TokenExchange for UspsOAuthClient {
 
     async fn revoke(&self, token: &SecretString, hint: &'static str) -> Result<(), LinkError> {
         let answer = crate::http::fetch(
-            self.http
-                .post(format!("{}/oauth2/v3/revoke", self.base))
+            self.api
+                .http
+                .post(format!("{}/oauth2/v3/revoke", self.api.base))
                 .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
                 .json(&serde_json::json!({"token": token.expose_secret(), "token_type_hint": hint})),
         )
@@ -194,9 +191,7 @@ impl TokenExchange for UspsOAuthClient {
 /// The uspslink sign-in service (the `uspslink-broker` crate): it holds the vendor's USPS app
 /// credentials, so the merchant needs none. The app keeps PKCE: the service checks the verifier.
 pub struct SignInServiceClient {
-    base: String,
-    http: reqwest::Client,
-    retry: crate::http::Retry,
+    api: crate::http::Api,
 }
 
 /// What the service answers to the start of a sign-in.
@@ -213,15 +208,11 @@ struct AuthorizeAnswer {
 
 impl SignInServiceClient {
     pub fn new(base: &str) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-            http: crate::http::client_for(base, Duration::from_secs(30)),
-            retry: crate::http::Retry::default(),
-        }
+        Self { api: crate::http::Api::new(base, Duration::from_secs(30)) }
     }
 
     pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
-        self.retry = retry;
+        self.api.retry = retry;
         self
     }
 
@@ -231,11 +222,12 @@ impl SignInServiceClient {
 
     /// Start a sign-in for `challenge`: the USPS sign-in address and the state it will answer with.
     pub async fn begin(&self, challenge: &str) -> Result<ServiceSignIn, LinkError> {
-        let url = format!("{}/v1/usps/authorize", self.base);
+        let url = format!("{}/v1/usps/authorize", self.api.base);
         let body = serde_json::json!({"code_challenge": challenge, "code_challenge_method": "S256"});
         let answer = self
+            .api
             .retry
-            .fetch_idempotent("starting the USPS sign-in", || self.http.post(&url).json(&body))
+            .fetch_idempotent("starting the USPS sign-in", || self.api.http.post(&url).json(&body))
             .await
             .map_err(|e| Self::unreachable(e.without_url()))?;
         if !(200..300).contains(&answer.status) {
@@ -267,18 +259,21 @@ impl TokenExchange for SignInServiceClient {
             "state": state,
             "code_verifier": verifier.expose_secret(),
         });
-        send_token_request(&self.http, &self.retry, &format!("{}/v1/usps/token", self.base), body, false).await
+        send_token_request(&self.api.http, &self.api.retry, &format!("{}/v1/usps/token", self.api.base), body, false)
+            .await
     }
 
     async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, LinkError> {
         let body = serde_json::json!({"refresh_token": refresh_token.expose_secret()});
-        send_token_request(&self.http, &self.retry, &format!("{}/v1/usps/refresh", self.base), body, true).await
+        send_token_request(&self.api.http, &self.api.retry, &format!("{}/v1/usps/refresh", self.api.base), body, true)
+            .await
     }
 
     async fn revoke(&self, token: &SecretString, hint: &'static str) -> Result<(), LinkError> {
         let answer = crate::http::fetch(
-            self.http
-                .post(format!("{}/v1/usps/revoke", self.base))
+            self.api
+                .http
+                .post(format!("{}/v1/usps/revoke", self.api.base))
                 .json(&serde_json::json!({"token": token.expose_secret(), "token_type_hint": hint})),
         )
         .await
