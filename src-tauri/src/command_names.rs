@@ -24,6 +24,7 @@ macro_rules! for_each_command {
             refresh_usps_link() -> LinkUpdate,
             disconnect_usps() -> LinkUpdate,
             open_usps_signup() -> (),
+            open_carrier_terms() -> (),
             save_shipengine_key(key: String) -> StampsUpdate,
             use_existing_stamps(carrier_id: String) -> StampsUpdate,
             register_stamps(form: RegistrationForm) -> StampsUpdate,

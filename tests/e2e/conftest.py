@@ -273,6 +273,10 @@ def wait_step(driver, step: str, timeout: float = 15) -> None:
 
 def fill(driver, field: str, value: str) -> None:
     el = driver.find_element(By.CSS_SELECTOR, f'[data-field="{field}"]')
+    if el.tag_name.lower() == "select":
+        from selenium.webdriver.support.ui import Select
+        Select(el).select_by_value(value)
+        return
     el.clear()
     el.send_keys(value)
 
@@ -289,3 +293,30 @@ def sandbox_base(profile, runs_before: int = 0) -> str:
         time.sleep(0.1)
     raise AssertionError("the app's sandbox never started")
 
+
+
+AXE_JS = ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(driver, label: str) -> list[dict]:
+    """axe-core (from npm) run inside the webview on the page as it is now: every rule of its
+    default set (WCAG 2.x A/AA and best practice). Returns the violations, each with its nodes."""
+    assert AXE_JS.exists(), f"npm ci in ui/ first: {AXE_JS}"
+    if not driver.execute_script("return typeof window.axe !== 'undefined'"):
+        driver.execute_script(AXE_JS.read_text())
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        "  .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        "     nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary}))}))))"
+        "  .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));")
+    for v in result:
+        print(f"axe [{label}] {v['impact']} {v['id']}: {v['help']}")
+        for n in v["nodes"][:5]:
+            print(f"    {n['target']}: {n['summary']}")
+    return result
+
+
+def assert_accessible(driver, label: str) -> None:
+    violations = axe_violations(driver, label)
+    assert violations == [], f"axe found {len(violations)} violation(s) on {label}: " + ", ".join(v["id"] for v in violations)

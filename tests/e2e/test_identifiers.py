@@ -26,8 +26,7 @@ def stamps_account(d, profile) -> None:
         "email": "john.doe@example.com", "address.name": "John Doe", "address.phone": "111-111-1111",
         "address.address_line1": "4009 Marathon Blvd", "address.city_locality": "Austin",
         "address.state_province": "TX", "address.postal_code": "78756", "credit_card.name": "John Doe",
-        "credit_card.number": "4111111111111111", "credit_card.expiration_month": "07",
-        "credit_card.expiration_year": "2030",
+        "credit_card.number": "4111111111111111", "credit_card.expiry": "07/30",
     }
     for f, v in values.items():
         fill(d, f, v)

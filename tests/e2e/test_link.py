@@ -147,6 +147,7 @@ def test_link_with_the_businesss_own_developer_app(profile):
     wait_for(d, "popup")
     d.find_element(*by_testid("popup-not-now")).click()
     d.find_element(*by_testid("nav-settings")).click()
+    wait_for(d, "settings-advanced-toggle").click()  # the developer-app way is under Advanced
     wait_for(d, "sign-in-own-app").click()
     assert wait_for(d, "redirect-uri").get_attribute("value") == "uspslink://oauth/callback"
     d.find_element(*by_testid("save-preferences")).click()

@@ -62,6 +62,7 @@ def test_not_now_closes_popup_and_settings_rejects_bad_redirect(profile):
     assert present(d, "connect-banner")
     d.find_element(*by_testid("nav-settings")).click()
     assert not present(d, "redirect-uri"), "developer fields only for the own-app way"
+    wait_for(d, "settings-advanced-toggle").click()  # the developer-app way is under Advanced
     wait_for(d, "sign-in-own-app").click()
     field = wait_for(d, "redirect-uri")
     field.clear()

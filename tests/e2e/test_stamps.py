@@ -42,7 +42,7 @@ def test_register_and_verify_with_the_guide_values(profile):
         "address.address_line1": "4009 Marathon Blvd", "address.address_line2": "Suite 300",
         "address.city_locality": "Austin", "address.state_province": "TX", "address.postal_code": "787",
         "credit_card.name": "my credit card", "credit_card.number": CARD,
-        "credit_card.expiration_month": "07", "credit_card.expiration_year": "2030",
+        "credit_card.expiry": "07/30",
     }
     for f, v in values.items():
         fill(d, f, v)
@@ -70,8 +70,7 @@ def test_register_and_verify_with_the_guide_values(profile):
     assert kept["credit_card.number"] == "" and kept["credit_card.name"] == "", "nothing of the card is kept"
     assert "4111" not in profile.store_file.read_text()
     fill(d, "credit_card.name", "my credit card")
-    fill(d, "credit_card.expiration_month", "07")
-    fill(d, "credit_card.expiration_year", "2030")
+    fill(d, "credit_card.expiry", "07/30")
     fill(d, "address.postal_code", "78756")
     fill(d, "credit_card.number", CARD)
     d.find_element("css selector", '[data-field="agree_to_carrier_terms"]').click()

@@ -66,6 +66,11 @@ pub async fn save_key(state: &AppState, key: String) -> Result<StampsUpdate, Ipc
 }
 
 /// Use a Stamps.com carrier the account already has.
+/// The Stamps.com terms, in the system browser.
+pub fn open_carrier_terms(host: &impl super::Host) -> Result<(), IpcError> {
+    super::link::open_external(host, uspslink_core::shipengine::STAMPS_CARRIER_TERMS_URL)
+}
+
 pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate, IpcError> {
     let env = state.environment();
     let carrier_id = uspslink_core::shipengine::check_carrier_id(&carrier_id)?;
@@ -164,7 +169,8 @@ pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, IpcE
         e
     })?;
     if v.status == "verified" {
-        state.set_stamps_record(env, StampsRecord { verified: true, ..record })?;
+        let verified_on = Some(uspslink_core::clock::iso_date(unix_now()));
+        state.set_stamps_record(env, StampsRecord { verified: true, verified_on, ..record })?;
         if let Err(e) = state.apply(env, OnboardingEvent::Complete(Step::StampsAccount)) {
             tracing::debug!("Stamps.com step not completed in the guidelines: {}", e.message);
         }

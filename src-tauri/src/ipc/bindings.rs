@@ -130,6 +130,14 @@ pub fn typescript() -> String {
         "/** Every error kind, from the Rust enum: the UI trusts no other. */\nexport const ERROR_KINDS: readonly ErrorKind[] = [{}];\n\n",
         kinds.join(", ")
     ));
+    let states: Vec<String> = uspslink_core::validate::US_STATE_NAMES
+        .iter()
+        .map(|(code, name)| format!("{{ code: {code:?}, name: {name:?} }}"))
+        .collect();
+    out.push_str(&format!(
+        "/** The states, DC, territories and APO/FPO \"states\" the address validator takes, with their names. */\nexport const US_STATES: readonly {{ code: string; name: string }}[] = [{}];\n\n",
+        states.join(", ")
+    ));
     out.push_str(&format!("export const EVENT_DEEP_LINK = {:?};\n", crate::ipc::events::EVENT_DEEP_LINK));
     out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::ipc::events::EVENT_USPS_LINK));
     out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::ipc::events::EVENT_RETRY_WAIT));

@@ -226,6 +226,12 @@ pub async fn open_usps_signup<R: tauri::Runtime>(
     .await
 }
 
+/// The Stamps.com terms the registration agrees to, in the system browser.
+#[tauri::command]
+pub async fn open_carrier_terms<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
+    guarded("open_carrier_terms", async { crate::flows::stamps::open_carrier_terms(&TauriHost(app.clone())) }).await
+}
+
 #[tauri::command]
 pub async fn save_shipengine_key(state: State<'_, AppState>, key: String) -> CmdResult<StampsUpdate> {
     guarded("save_shipengine_key", crate::flows::stamps::save_key(&state, key)).await

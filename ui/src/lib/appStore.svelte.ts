@@ -5,6 +5,7 @@ import { getContext, setContext } from "svelte";
 import type {
   AppSnapshot,
   ApprovalView,
+  DeepLinkNotice,
   IdentifiersUpdate,
   IdentifiersView,
   IpcError,
@@ -22,6 +23,9 @@ export class AppStore {
   link: LinkStatus = $state({ state: "not_linked" });
   linkBusy = $state(false);
   linkError: IpcError | null = $state(null);
+  /** The browser came back from USPS for the sign-in now open: the link step says "Signed in"
+   * while the code is exchanged. Nothing of the OAuth answer itself is ever shown. */
+  signInAnswer: DeepLinkNotice | null = $state(null);
   /** The last refused action (shown at the top of the page); a failed save is shown elsewhere. */
   error: IpcError | null = $state(null);
 
@@ -33,6 +37,8 @@ export class AppStore {
 
   applyLinkUpdate(u: LinkUpdate) {
     this.link = u.status;
+    // The answer has been dealt with (linked, failed, or a new sign-in started).
+    if (u.status.state !== "not_linked") this.signInAnswer = null;
     if (this.snapshot) this.snapshot = { ...this.snapshot, view: u.view, identifiers: u.identifiers };
   }
 
@@ -68,6 +74,7 @@ export class AppStore {
   }
 
   async startLink() {
+    this.signInAnswer = null;
     this.linkBusy = true;
     this.linkError = null;
     try {

@@ -14,3 +14,8 @@ export function nextCheckTime(unixSecs: number | null, now: Date = new Date()): 
   if (unixSecs !== null && unixSecs * 1000 <= now.getTime()) return "in a moment";
   return checkTime(unixSecs, now);
 }
+
+/** `YYYY-MM-DD` (UTC) of a Unix time, the format of the other dates the backend gives. */
+export function isoDay(unixSecs: number): string {
+  return new Date(unixSecs * 1000).toISOString().slice(0, 10);
+}

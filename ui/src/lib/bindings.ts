@@ -146,6 +146,10 @@ carrier_id: string | null, phone: string | null, verification_id: string | null,
  */
 code_sent_at: number | null, verified: boolean, 
 /**
+ * `YYYY-MM-DD` (UTC) of the SMS verification, for the dashboard.
+ */
+verified_on: string | null, 
+/**
  * The registration form as typed so far (no card), until the account is registered.
  */
 draft: StampsDraft | null, };
@@ -278,6 +282,7 @@ export type Commands = {
   refresh_usps_link: { args: {  }; returns: LinkUpdate };
   disconnect_usps: { args: {  }; returns: LinkUpdate };
   open_usps_signup: { args: {  }; returns: null };
+  open_carrier_terms: { args: {  }; returns: null };
   save_shipengine_key: { args: { key: string }; returns: StampsUpdate };
   use_existing_stamps: { args: { carrierId: string }; returns: StampsUpdate };
   register_stamps: { args: { form: RegistrationForm }; returns: StampsUpdate };
@@ -294,6 +299,9 @@ export type Commands = {
 
 /** Every error kind, from the Rust enum: the UI trusts no other. */
 export const ERROR_KINDS: readonly ErrorKind[] = ["invalid_deep_link", "keyring_unavailable", "keyring_locked", "keyring_failure", "login_failed", "needs_reconnecting", "not_configured", "invalid_input", "invalid_api_key", "rate_limited", "busy", "remote_error", "network", "malformed_response", "storage", "internal"];
+
+/** The states, DC, territories and APO/FPO "states" the address validator takes, with their names. */
+export const US_STATES: readonly { code: string; name: string }[] = [{ code: "AL", name: "Alabama" }, { code: "AK", name: "Alaska" }, { code: "AZ", name: "Arizona" }, { code: "AR", name: "Arkansas" }, { code: "CA", name: "California" }, { code: "CO", name: "Colorado" }, { code: "CT", name: "Connecticut" }, { code: "DE", name: "Delaware" }, { code: "FL", name: "Florida" }, { code: "GA", name: "Georgia" }, { code: "HI", name: "Hawaii" }, { code: "ID", name: "Idaho" }, { code: "IL", name: "Illinois" }, { code: "IN", name: "Indiana" }, { code: "IA", name: "Iowa" }, { code: "KS", name: "Kansas" }, { code: "KY", name: "Kentucky" }, { code: "LA", name: "Louisiana" }, { code: "ME", name: "Maine" }, { code: "MD", name: "Maryland" }, { code: "MA", name: "Massachusetts" }, { code: "MI", name: "Michigan" }, { code: "MN", name: "Minnesota" }, { code: "MS", name: "Mississippi" }, { code: "MO", name: "Missouri" }, { code: "MT", name: "Montana" }, { code: "NE", name: "Nebraska" }, { code: "NV", name: "Nevada" }, { code: "NH", name: "New Hampshire" }, { code: "NJ", name: "New Jersey" }, { code: "NM", name: "New Mexico" }, { code: "NY", name: "New York" }, { code: "NC", name: "North Carolina" }, { code: "ND", name: "North Dakota" }, { code: "OH", name: "Ohio" }, { code: "OK", name: "Oklahoma" }, { code: "OR", name: "Oregon" }, { code: "PA", name: "Pennsylvania" }, { code: "RI", name: "Rhode Island" }, { code: "SC", name: "South Carolina" }, { code: "SD", name: "South Dakota" }, { code: "TN", name: "Tennessee" }, { code: "TX", name: "Texas" }, { code: "UT", name: "Utah" }, { code: "VT", name: "Vermont" }, { code: "VA", name: "Virginia" }, { code: "WA", name: "Washington" }, { code: "WV", name: "West Virginia" }, { code: "WI", name: "Wisconsin" }, { code: "WY", name: "Wyoming" }, { code: "DC", name: "District of Columbia" }, { code: "AS", name: "American Samoa" }, { code: "GU", name: "Guam" }, { code: "MP", name: "Northern Mariana Islands" }, { code: "PR", name: "Puerto Rico" }, { code: "VI", name: "U.S. Virgin Islands" }, { code: "UM", name: "U.S. Minor Outlying Islands" }, { code: "AA", name: "Armed Forces Americas (APO/FPO)" }, { code: "AE", name: "Armed Forces Europe, Middle East, Africa, Canada (APO/FPO)" }, { code: "AP", name: "Armed Forces Pacific (APO/FPO)" }, { code: "FM", name: "Micronesia" }, { code: "MH", name: "Marshall Islands" }];
 
 export const EVENT_DEEP_LINK = "deep-link";
 export const EVENT_USPS_LINK = "usps-link";

@@ -18,6 +18,11 @@ const REGISTRATION_RECHECK_GAP: Duration = Duration::from_secs(1);
 /// The public test account's keys start with this (ShipEngine "sandbox" keys).
 pub const TEST_KEY_PREFIX: &str = "TEST_";
 
+/// The Stamps.com terms and conditions a registration agrees to (`agree_to_carrier_terms`), as
+/// Stamps.com publishes them.
+pub const STAMPS_CARRIER_TERMS_URL: &str =
+    "https://content.stamps.com/ContentService/conditions/GeneralTerms/stamps.html";
+
 /// The API key as typed, trimmed; refused before anything is sent when it is empty, not a key at all,
 /// or the public test key (the guide: the test account cannot be linked).
 pub fn check_api_key(typed: &str) -> Result<SecretString, ShipEngineError> {
@@ -289,6 +294,8 @@ pub struct StampsRecord {
     #[ts(type = "number | null")]
     pub code_sent_at: Option<u64>,
     pub verified: bool,
+    /// `YYYY-MM-DD` (UTC) of the SMS verification, for the dashboard.
+    pub verified_on: Option<String>,
     /// The registration form as typed so far (no card), until the account is registered.
     pub draft: Option<StampsDraft>,
 }

@@ -9,6 +9,72 @@ pub const US_STATES: [&str; 62] = [
     "AA", "AE", "AP", "FM", "MH",
 ];
 
+/// The names the state list shows, in the order of [`US_STATES`] (a test holds the two together).
+pub const US_STATE_NAMES: [(&str, &str); 62] = [
+    ("AL", "Alabama"),
+    ("AK", "Alaska"),
+    ("AZ", "Arizona"),
+    ("AR", "Arkansas"),
+    ("CA", "California"),
+    ("CO", "Colorado"),
+    ("CT", "Connecticut"),
+    ("DE", "Delaware"),
+    ("FL", "Florida"),
+    ("GA", "Georgia"),
+    ("HI", "Hawaii"),
+    ("ID", "Idaho"),
+    ("IL", "Illinois"),
+    ("IN", "Indiana"),
+    ("IA", "Iowa"),
+    ("KS", "Kansas"),
+    ("KY", "Kentucky"),
+    ("LA", "Louisiana"),
+    ("ME", "Maine"),
+    ("MD", "Maryland"),
+    ("MA", "Massachusetts"),
+    ("MI", "Michigan"),
+    ("MN", "Minnesota"),
+    ("MS", "Mississippi"),
+    ("MO", "Missouri"),
+    ("MT", "Montana"),
+    ("NE", "Nebraska"),
+    ("NV", "Nevada"),
+    ("NH", "New Hampshire"),
+    ("NJ", "New Jersey"),
+    ("NM", "New Mexico"),
+    ("NY", "New York"),
+    ("NC", "North Carolina"),
+    ("ND", "North Dakota"),
+    ("OH", "Ohio"),
+    ("OK", "Oklahoma"),
+    ("OR", "Oregon"),
+    ("PA", "Pennsylvania"),
+    ("RI", "Rhode Island"),
+    ("SC", "South Carolina"),
+    ("SD", "South Dakota"),
+    ("TN", "Tennessee"),
+    ("TX", "Texas"),
+    ("UT", "Utah"),
+    ("VT", "Vermont"),
+    ("VA", "Virginia"),
+    ("WA", "Washington"),
+    ("WV", "West Virginia"),
+    ("WI", "Wisconsin"),
+    ("WY", "Wyoming"),
+    ("DC", "District of Columbia"),
+    ("AS", "American Samoa"),
+    ("GU", "Guam"),
+    ("MP", "Northern Mariana Islands"),
+    ("PR", "Puerto Rico"),
+    ("VI", "U.S. Virgin Islands"),
+    ("UM", "U.S. Minor Outlying Islands"),
+    ("AA", "Armed Forces Americas (APO/FPO)"),
+    ("AE", "Armed Forces Europe, Middle East, Africa, Canada (APO/FPO)"),
+    ("AP", "Armed Forces Pacific (APO/FPO)"),
+    ("FM", "Micronesia"),
+    ("MH", "Marshall Islands"),
+];
+
 pub fn email(v: &str) -> Result<String, String> {
     let v = v.trim();
     let (local, domain) = v.split_once('@').ok_or("an e-mail address needs an @, like name@example.com")?;
@@ -282,6 +348,13 @@ mod tests {
         ] {
             assert!(email(bad).unwrap_err().contains(msg), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_state_has_its_name_in_the_same_order() {
+        let codes: Vec<&str> = US_STATE_NAMES.iter().map(|(c, _)| *c).collect();
+        assert_eq!(codes, US_STATES);
+        assert!(US_STATE_NAMES.iter().all(|(_, n)| !n.is_empty()));
     }
 
     #[test]
