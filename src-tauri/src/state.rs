@@ -890,10 +890,12 @@ pub(crate) mod tests {
     fn invalid_preferences_are_refused_and_change_nothing() {
         let p = Arc::new(MemoryPersist::default());
         let s = state(p.clone());
+        let before = s.snapshot().preferences;
         let bad = Preferences { redirect_uri: "http://evil.example/cb".into(), ..Preferences::default() };
         assert_eq!(s.save_preferences(bad).unwrap_err().kind, ErrorKind::InvalidInput);
         assert!(lock(&p.saved).is_empty());
-        assert_eq!(s.snapshot().preferences, Preferences::default());
+        assert_eq!(s.snapshot().preferences, before);
+        assert_eq!(before.usps_sign_in, Some(uspslink_core::settings::SignInMethod::Service), "decided at load");
     }
 
     #[test]
