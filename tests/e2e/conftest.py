@@ -249,6 +249,23 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
 
 
+# WebKitWebDriver clicks an element below the fold without scrolling it into view first (the click
+# lands on whatever is at those coordinates in the viewport, and nothing happens), where the WebDriver
+# spec scrolls it. A person scrolls; the harness does it for them before every click. The app itself
+# runs as users get it.
+from selenium.webdriver.remote.webelement import WebElement
+
+_webdriver_click = WebElement.click
+
+
+def _click_in_view(self: WebElement) -> None:
+    self.parent.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})", self)
+    _webdriver_click(self)
+
+
+WebElement.click = _click_in_view
+
+
 def by_testid(testid: str):
     return (By.CSS_SELECTOR, f'[data-testid="{testid}"]')
 

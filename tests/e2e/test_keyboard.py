@@ -129,11 +129,16 @@ def test_the_whole_flow_by_keyboard_with_no_axe_violation(profile):
     screen("08-link")
     tab_to(d, "link-start")
     keys(d, Keys.ENTER)
-    wait_for(d, "link-linked", timeout=30)
+    # Linked: the guidelines move on to the identifiers by themselves (the Stamps.com step is done).
+    wait_step(d, "identifiers", timeout=30)
+    wait_for(d, "identifiers-form")
+    tab_to(d, "step-link_business_account")
+    keys(d, Keys.ENTER)
+    wait_for(d, "link-linked")
     screen("09-linked")
-    page = d.page_source
-    for oauth_text in ("state=", "code=", "authorization code", "callback"):
-        assert oauth_text not in page, f"{oauth_text!r} is shown to the user"
+    shown = d.find_element("tag name", "body").text
+    for oauth_text in ("state", "code=", "authorization code", "callback", "uspslink://"):
+        assert oauth_text not in shown, f"{oauth_text!r} is shown to the user"
     tab_to(d, "continue-to-identifiers")
     keys(d, Keys.ENTER)
 
@@ -207,3 +212,14 @@ def test_errors_are_announced_and_tied_to_their_field(profile):
     keys(d, "6", Keys.TAB)
     WebDriverWait(d, 10).until(lambda drv: drv.find_element("css selector", '[data-field="address.postal_code"]').get_attribute("aria-invalid") == "false")
     assert not d.find_elements("css selector", sel)
+
+
+def test_the_axe_check_can_fail(profile):
+    """The accessibility check is real: a control with no name, put into the page, is found."""
+    from conftest import axe_violations
+    d = profile.start()
+    wait_for(d, "popup")
+    assert axe_violations(d, "the pop-up") == []
+    d.execute_script("const b = document.createElement('button'); b.id = 'nameless'; document.body.appendChild(b);")
+    ids = [v["id"] for v in axe_violations(d, "a nameless button added")]
+    assert "button-name" in ids, ids
