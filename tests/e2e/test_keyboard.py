@@ -36,6 +36,12 @@ def tab_to(d, testid: str | None = None, field: str | None = None, limit: int = 
                          f"{d.switch_to.active_element.get_attribute('outerHTML')[:200]}")
 
 
+def activate(d, testid: str, key=Keys.ENTER) -> None:
+    """Tab to a control and press Enter (a button) or Space (a checkbox) on it."""
+    tab_to(d, testid)
+    keys(d, key)
+
+
 def type_into(d, field: str, text: str) -> None:
     tab_to(d, field=field)
     keys(d, text)
@@ -64,10 +70,8 @@ def test_the_whole_flow_by_keyboard_with_no_axe_violation(profile):
     keys(d, Keys.ENTER)
     wait_for(d, "guidelines")
     screen("02-before-you-start")
-    tab_to(d, "checklist-crid")
-    keys(d, Keys.SPACE)
-    tab_to(d, "complete-step")
-    keys(d, Keys.ENTER)
+    activate(d, "checklist-crid", Keys.SPACE)
+    activate(d, "complete-step")
 
     # Stamps.com: the focus moves to the new step's heading.
     wait_step(d, "stamps_account")
@@ -99,11 +103,9 @@ def test_the_whole_flow_by_keyboard_with_no_axe_violation(profile):
     tab_to(d, field="agree_to_carrier_terms")
     keys(d, Keys.SPACE)
     screen("04-stamps-filled")
-    tab_to(d, "stamps-register")
-    keys(d, Keys.ENTER)
+    activate(d, "stamps-register")
     wait_for(d, "sms-send", timeout=30)
-    tab_to(d, "sms-send")
-    keys(d, Keys.ENTER)
+    activate(d, "sms-send")
     wait_for(d, "sms-code")
     inbox = json.load(urllib.request.urlopen(f"{sandbox_base(profile)}/sandbox/phone-inbox/1111111111"))
     screen("05-stamps-sms")
@@ -115,48 +117,39 @@ def test_the_whole_flow_by_keyboard_with_no_axe_violation(profile):
     wait_step(d, "usps_business_account")
     WebDriverWait(d, 5).until(lambda drv: focused_heading(drv) != "")
     screen("06-usps-business-account")
-    tab_to(d, "complete-step")
-    keys(d, Keys.ENTER)
+    activate(d, "complete-step")
     wait_step(d, "payment_account")
     screen("07-payment-account")
-    tab_to(d, "payment-confirm")
-    keys(d, Keys.SPACE)
-    tab_to(d, "complete-step")
-    keys(d, Keys.ENTER)
+    activate(d, "payment-confirm", Keys.SPACE)
+    activate(d, "complete-step")
 
     # The link: Enter on Link, the (scripted) browser signs in, the app is linked.
     wait_step(d, "link_business_account")
     screen("08-link")
-    tab_to(d, "link-start")
-    keys(d, Keys.ENTER)
+    activate(d, "link-start")
     # Linked: the guidelines move on to the identifiers by themselves (the Stamps.com step is done).
     wait_step(d, "identifiers", timeout=30)
     wait_for(d, "identifiers-form")
-    tab_to(d, "step-link_business_account")
-    keys(d, Keys.ENTER)
+    activate(d, "step-link_business_account")
     wait_for(d, "link-linked")
     screen("09-linked")
     shown = d.find_element("tag name", "body").text
     for oauth_text in ("state", "code=", "authorization code", "callback", "uspslink://"):
         assert oauth_text not in shown, f"{oauth_text!r} is shown to the user"
-    tab_to(d, "continue-to-identifiers")
-    keys(d, Keys.ENTER)
+    activate(d, "continue-to-identifiers")
 
     # The identifiers, pre-filled from the sign-in: confirm and verify.
     wait_step(d, "identifiers")
     wait_for(d, "identifiers-form")
     screen("10-identifiers")
-    tab_to(d, "identifiers-confirm")
-    keys(d, Keys.SPACE)
-    tab_to(d, "identifiers-verify")
-    keys(d, Keys.ENTER)
+    activate(d, "identifiers-confirm", Keys.SPACE)
+    activate(d, "identifiers-verify")
     wait_step(d, "waiting_for_approval", timeout=30)
     wait_for(d, "status-banner")
     screen("11-waiting-for-approval")
 
     # The dashboard: every part with its state, the next action.
-    tab_to(d, "nav-dashboard")
-    keys(d, Keys.ENTER)
+    activate(d, "nav-dashboard")
     wait_for(d, "dashboard-parts")
     for part in ("stamps", "link", "identifiers"):
         assert wait_for(d, f"part-{part}").get_attribute("data-tone") == "done", part
@@ -164,12 +157,10 @@ def test_the_whole_flow_by_keyboard_with_no_axe_violation(profile):
     screen("12-dashboard")
 
     # Settings, with the advanced part open.
-    tab_to(d, "nav-settings")
-    keys(d, Keys.ENTER)
+    activate(d, "nav-settings")
     wait_for(d, "settings")
     screen("13-settings")
-    tab_to(d, "settings-advanced-toggle")
-    keys(d, Keys.ENTER)
+    activate(d, "settings-advanced-toggle")
     wait_for(d, "sign-in-own-app")
     assert present(d, "sign-in-service")
     screen("14-settings-advanced")
@@ -190,8 +181,7 @@ def test_errors_are_announced_and_tied_to_their_field(profile):
     wait_for(d, "popup")
     keys(d, Keys.ENTER)
     wait_for(d, "guidelines")
-    tab_to(d, "complete-step")
-    keys(d, Keys.ENTER)
+    activate(d, "complete-step")
     tab_to(d, "stamps-key")
     keys(d, KEY, Keys.TAB, Keys.ENTER)
     wait_for(d, "stamps-form", timeout=20)
