@@ -44,3 +44,44 @@ describe("the card field", () => {
     expect(splitExpiry("0730")).toEqual(["0730", ""]);
   });
 });
+
+/** Arbitrary Unicode (any code point, lone surrogates too), from a seeded generator: repeatable. */
+function* arbitraryText(cases: number, seed = 20261201): Generator<string> {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < cases; i++) {
+    const len = Math.floor(next() * 40);
+    let out = "";
+    for (let j = 0; j < len; j++) {
+      const pick = next();
+      // Mostly digits and separators (what the fields expect), the rest anywhere in Unicode.
+      if (pick < 0.4) out += String(Math.floor(next() * 10));
+      else if (pick < 0.5) out += " -/"[Math.floor(next() * 3)];
+      else if (pick < 0.6) out += String.fromCharCode(0xd800 + Math.floor(next() * 0x800));
+      else out += String.fromCodePoint(Math.floor(next() * 0x110000) & 0x10ffff);
+    }
+    yield out;
+  }
+}
+
+describe("the card field with arbitrary typed text", () => {
+  it("never throws and keeps its shapes (10,000 cases)", () => {
+    for (const typed of arbitraryText(10_000)) {
+      const digits = digitsOf(typed);
+      expect(digits).toMatch(/^\d{0,19}$/);
+      expect(groupCard(digits).replace(/ /g, "")).toBe(digits);
+      expect(maskCard(digits).length).toBeLessThanOrEqual(9);
+      expect(["Visa", "MasterCard", "American Express", "Discover", null]).toContain(cardBrand(digits));
+      const expiry = formatExpiry(typed);
+      expect(expiry).toMatch(/^\d{0,2}(\/\d{0,2})?$/);
+      const [m, y] = splitExpiry(expiry);
+      expect(m).toMatch(/^\d{0,2}$/);
+      expect(y).toMatch(/^\d{0,2}$/);
+    }
+  });
+});

@@ -30,6 +30,8 @@ export function groupCard(digits: string): string {
     out.push(digits.slice(at, at + g));
     at += g;
   }
+  // Digits past the brand's length stay visible (the validator says the number is too long).
+  if (at < digits.length) out.push(digits.slice(at));
   return out.join(" ");
 }
 
