@@ -195,10 +195,9 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
         SignInMethod::Service => {
             // The challenge goes to the service, which signs it into the state; the verifier stays here.
             let pkce = PkcePair::new();
-            let challenge = pkce.challenge.clone();
-            let started = sign_in_service(state, env).await?.begin(&challenge).await.map_err(|e| e.to_ipc())?;
+            let started = sign_in_service(state, env).await?.begin(&pkce.challenge).await.map_err(|e| e.to_ipc())?;
             crate::state::lock(&state.attempts).open_prepared(&started.state, pkce, Instant::now())?;
-            uspslink_core::usps::StartedAttempt { state: started.state, authorize_url: started.authorize_url }
+            started
         }
     };
     if let Err(e) = state.remember_sign_in(&started.state) {

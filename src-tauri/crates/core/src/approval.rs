@@ -198,7 +198,7 @@ impl ApprovalClient {
         access_token: &SecretString,
         account: &PaymentAccount,
     ) -> Result<ApprovalAnswer, ApprovalError> {
-        let url = format!("{}/prices/v3/total-rates/search", self.api.base);
+        let url = self.api.url("/prices/v3/total-rates/search");
         let body = self.query.body(account);
         let answer = self
             .api

@@ -354,7 +354,7 @@ impl ShipEngineClient {
 
     /// `GET /v1/carriers`: also the cheapest way to check an API key. A read: retried where safe.
     pub async fn list_carriers(&self, api_key: &SecretString) -> Result<Vec<Carrier>, ShipEngineError> {
-        let url = format!("{}/v1/carriers", self.api.base);
+        let url = self.api.url("/v1/carriers");
         let answer = self
             .api
             .retry
@@ -384,7 +384,7 @@ impl ShipEngineClient {
         if let Some(existing) = self.existing_stamps(api_key).await? {
             return Ok(existing);
         }
-        let url = format!("{}/v1/registration/stamps_com", self.api.base);
+        let url = self.api.url("/v1/registration/stamps_com");
         let sent = self.send(self.api.http.post(url).json(request), api_key).await;
         let result = sent.and_then(read_json::<serde_json::Value>);
         match result {
@@ -421,7 +421,7 @@ impl ShipEngineClient {
         carrier_id: &str,
         phone: &str,
     ) -> Result<Verification, ShipEngineError> {
-        let url = format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification", self.api.base);
+        let url = self.api.url(&format!("/v1/connections/carriers/stamps_com/{carrier_id}/verification"));
         let body = serde_json::json!({"phone": phone, "verification_type": "sms"});
         read_json(self.send(self.api.http.post(url).json(&body), api_key).await?)
     }
@@ -435,7 +435,7 @@ impl ShipEngineClient {
         code: &SecretString,
     ) -> Result<Verification, ShipEngineError> {
         let url =
-            format!("{}/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}", self.api.base);
+            self.api.url(&format!("/v1/connections/carriers/stamps_com/{carrier_id}/verification/{verification_id}"));
         let body = serde_json::json!({"verification_code": code.expose_secret()});
         read_json(self.send(self.api.http.put(url).json(&body), api_key).await?)
     }

@@ -46,7 +46,7 @@ impl PaymentsClient {
                 (permit_number, vec![("accountType", "PERMIT"), ("permitZIPCode", permit_zip)])
             }
         };
-        let mut url = url::Url::parse(&format!("{}/payments/v3/payment-account/", self.api.base))
+        let mut url = url::Url::parse(&self.api.url("/payments/v3/payment-account/"))
             .map_err(|_| PaymentsError::Network(format!("{:?} is not a valid USPS address", self.api.base)))?;
         url.path_segments_mut()
             .map_err(|_| PaymentsError::Network("bad USPS address".into()))?
@@ -75,7 +75,7 @@ impl PaymentsClient {
         let answer = crate::http::fetch(
             self.api
                 .http
-                .post(format!("{}/payments/v3/payment-authorization", self.api.base))
+                .post(self.api.url("/payments/v3/payment-authorization"))
                 .bearer_auth(access_token.expose_secret())
                 .json(&ids.roles()),
         )

@@ -51,7 +51,8 @@ impl Default for PkcePair {
     }
 }
 
-/// What the app needs to open the browser.
+/// What the app needs to open the browser (the sign-in service answers with the same two fields).
+#[derive(Deserialize)]
 pub struct StartedAttempt {
     pub state: String,
     pub authorize_url: String,

@@ -69,25 +69,21 @@ impl UspsOAuthClient {
         self.api.retry = retry;
         self
     }
-
-    /// The code exchange is sent once (a code is single use); a refresh is retried where safe.
-    async fn token_request(&self, body: serde_json::Value, refreshing: bool) -> Result<TokenSet, LinkError> {
-        let url = format!("{}/oauth2/v3/token", self.api.base);
-        send_token_request(&self.api.http, &self.api.retry, &url, body, refreshing).await
-    }
 }
 
+/// A token request to `path` of `api`: the code exchange is sent once (a code is single use); a
+/// refresh is retried where safe.
 async fn send_token_request(
-    http: &reqwest::Client,
-    retry: &crate::http::Retry,
-    url: &str,
+    api: &crate::http::Api,
+    path: &str,
     body: serde_json::Value,
     refreshing: bool,
 ) -> Result<TokenSet, LinkError> {
+    let url = api.url(path);
     let answer = if refreshing {
-        retry.fetch_idempotent("renewing your USPS connection", || http.post(url).json(&body)).await
+        api.retry.fetch_idempotent("renewing your USPS connection", || api.http.post(&url).json(&body)).await
     } else {
-        crate::http::fetch(http.post(url).json(&body)).await
+        crate::http::fetch(api.http.post(&url).json(&body)).await
     }
     .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
     token_answer(answer.status, &answer.body, refreshing)
@@ -147,7 +143,9 @@ impl TokenExchange for UspsOAuthClient {
         redirect_uri: &str,
         _state: &str,
     ) -> Result<TokenSet, LinkError> {
-        self.token_request(
+        send_token_request(
+            &self.api,
+            "/oauth2/v3/token",
             serde_json::json!({
                 "grant_type": "authorization_code",
                 "client_id": self.client_id,
@@ -162,7 +160,9 @@ impl TokenExchange for UspsOAuthClient {
     }
 
     async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, LinkError> {
-        self.token_request(
+        send_token_request(
+            &self.api,
+            "/oauth2/v3/token",
             serde_json::json!({
                 "grant_type": "refresh_token",
                 "client_id": self.client_id,
@@ -178,7 +178,7 @@ impl TokenExchange for UspsOAuthClient {
         let answer = crate::http::fetch(
             self.api
                 .http
-                .post(format!("{}/oauth2/v3/revoke", self.api.base))
+                .post(self.api.url("/oauth2/v3/revoke"))
                 .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
                 .json(&serde_json::json!({"token": token.expose_secret(), "token_type_hint": hint})),
         )
@@ -192,18 +192,6 @@ impl TokenExchange for UspsOAuthClient {
 /// credentials, so the merchant needs none. The app keeps PKCE: the service checks the verifier.
 pub struct SignInServiceClient {
     api: crate::http::Api,
-}
-
-/// What the service answers to the start of a sign-in.
-pub struct ServiceSignIn {
-    pub state: String,
-    pub authorize_url: String,
-}
-
-#[derive(Deserialize)]
-struct AuthorizeAnswer {
-    state: String,
-    authorize_url: String,
 }
 
 impl SignInServiceClient {
@@ -221,8 +209,8 @@ impl SignInServiceClient {
     }
 
     /// Start a sign-in for `challenge`: the USPS sign-in address and the state it will answer with.
-    pub async fn begin(&self, challenge: &str) -> Result<ServiceSignIn, LinkError> {
-        let url = format!("{}/v1/usps/authorize", self.api.base);
+    pub async fn begin(&self, challenge: &str) -> Result<StartedAttempt, LinkError> {
+        let url = self.api.url("/v1/usps/authorize");
         let body = serde_json::json!({"code_challenge": challenge, "code_challenge_method": "S256"});
         let answer = self
             .api
@@ -236,13 +224,13 @@ impl SignInServiceClient {
                 .unwrap_or_else(|_| format!("HTTP {}", answer.status));
             return Err(Self::unreachable(why));
         }
-        let a: AuthorizeAnswer =
+        let a: StartedAttempt =
             serde_json::from_slice(&answer.body).map_err(|_| LinkError::Malformed(answer.status))?;
         let ok_url = url::Url::parse(&a.authorize_url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
         if a.state.is_empty() || a.state.len() > 2048 || !ok_url {
             return Err(LinkError::Malformed(answer.status));
         }
-        Ok(ServiceSignIn { state: a.state, authorize_url: a.authorize_url })
+        Ok(a)
     }
 }
 
@@ -259,21 +247,19 @@ impl TokenExchange for SignInServiceClient {
             "state": state,
             "code_verifier": verifier.expose_secret(),
         });
-        send_token_request(&self.api.http, &self.api.retry, &format!("{}/v1/usps/token", self.api.base), body, false)
-            .await
+        send_token_request(&self.api, "/v1/usps/token", body, false).await
     }
 
     async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, LinkError> {
         let body = serde_json::json!({"refresh_token": refresh_token.expose_secret()});
-        send_token_request(&self.api.http, &self.api.retry, &format!("{}/v1/usps/refresh", self.api.base), body, true)
-            .await
+        send_token_request(&self.api, "/v1/usps/refresh", body, true).await
     }
 
     async fn revoke(&self, token: &SecretString, hint: &'static str) -> Result<(), LinkError> {
         let answer = crate::http::fetch(
             self.api
                 .http
-                .post(format!("{}/v1/usps/revoke", self.api.base))
+                .post(self.api.url("/v1/usps/revoke"))
                 .json(&serde_json::json!({"token": token.expose_secret(), "token_type_hint": hint})),
         )
         .await
