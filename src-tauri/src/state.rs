@@ -211,6 +211,11 @@ pub trait Persist: Send + Sync {
 
 pub(crate) fn io_words(e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
+    if uspslink_core::durable::held_by_another_program(e) {
+        return "another program has uspslink's progress file open (a backup, sync or virus scan); \
+                close it or wait a moment"
+            .into();
+    }
     match e.kind() {
         K::StorageFull => "the disk is full".into(),
         K::ReadOnlyFilesystem => "the disk is read-only".into(),

@@ -8,6 +8,13 @@
 //! A save is: write `NAME.tmp` in the same folder, fsync it, hard-link the current file as the last
 //! good copy (`NAME.last-good`, replaced by rename), rename `NAME.tmp` over `NAME`, fsync the folder.
 //! At every moment `NAME` is either the old complete file or the new complete file.
+//!
+//! Windows differs in three ways, each handled here: a file is flushed only through a handle that
+//! may write to it (`FlushFileBuffers` on a read-only handle is "Access denied"); a folder cannot be
+//! opened to be flushed (the rename is atomic without it); and a rename over a file that another
+//! program holds open without sharing delete access (a virus scanner, a backup or sync client
+//! reading it) is refused for as long as that handle lives, so a refused rename is tried again for a
+//! short while before the save fails (and then changes nothing).
 
 use std::fs;
 use std::io::{self, Write};
@@ -39,6 +46,50 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Write `bytes` to a new file at `path` and flush it to the disk, through the handle that wrote it.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Copy `from` to a new file `to`, flushed to the disk.
+fn copy_synced(from: &Path, to: &Path) -> io::Result<()> {
+    fs::copy(from, to)?;
+    // Opened for writing: Windows flushes only through a handle that may write.
+    fs::OpenOptions::new().write(true).open(to)?.sync_all()
+}
+
+/// How long a refused rename is tried again (Windows: another program has the file open).
+const RENAME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether Windows refused to touch a file because another program holds it open: a sharing or lock
+/// violation (ERROR_SHARING_VIOLATION 32, ERROR_LOCK_VIOLATION 33). Never true elsewhere.
+pub fn held_by_another_program(e: &io::Error) -> bool {
+    cfg!(windows) && matches!(e.raw_os_error(), Some(32 | 33))
+}
+
+/// `fs::rename`, tried again for up to [`RENAME_PATIENCE`] while Windows refuses it because another
+/// program has the file open (a sharing violation, or "Access denied" for a file pending deletion
+/// or mapped): such handles (a scanner, an indexer, a sync client) are short-lived. Elsewhere a
+/// refused rename is a lasting problem and is returned at once.
+fn rename_patiently(from: &Path, to: &Path) -> io::Result<()> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(10);
+    loop {
+        match fs::rename(from, to) {
+            Err(e)
+                if (held_by_another_program(&e) || (cfg!(windows) && e.raw_os_error() == Some(5)))
+                    && started.elapsed() < RENAME_PATIENCE =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Replace `path` with `bytes` atomically, keeping the previous file as the last good copy. On any
 /// error the file at `path` is the one that was there before, and the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -46,31 +97,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let tmp = tmp_path(path);
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
+        write_synced(&tmp, bytes)?;
         if path.exists() {
             // The previous complete file becomes the last good copy; a hard link costs no space, so a
             // full disk cannot fail this step after the new file was written.
             let lg = last_good_path(path);
             let lg_tmp = sibling(path, ".last-good.tmp");
             let _ = fs::remove_file(&lg_tmp);
-            if fs::hard_link(path, &lg_tmp).is_ok() {
-                fs::rename(&lg_tmp, &lg)?;
-            } else {
-                // A file system without hard links: a copy (may fail on a full disk: the save fails
-                // then, and nothing changed).
-                fs::copy(path, &lg_tmp)?;
-                fs::File::open(&lg_tmp)?.sync_all()?;
-                fs::rename(&lg_tmp, &lg)?;
+            if fs::hard_link(path, &lg_tmp).is_err() {
+                // A file system without hard links (FAT, exFAT): a copy (may fail on a full disk:
+                // the save fails then, and nothing changed).
+                copy_synced(path, &lg_tmp)?;
             }
+            rename_patiently(&lg_tmp, &lg)?;
         }
-        fs::rename(&tmp, path)?;
+        rename_patiently(&tmp, path)?;
         sync_dir(dir)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(sibling(path, ".last-good.tmp"));
     }
     result
 }
@@ -126,14 +172,13 @@ pub fn recover(path: &Path, unix_secs: u64) -> io::Result<Recovery> {
         return Ok(Recovery::Clean);
     }
     let set_aside = set_aside_name(path, unix_secs);
-    fs::rename(path, &set_aside)?;
+    rename_patiently(path, &set_aside)?;
     let good = fs::read(last_good_path(path)).ok().filter(|b| parse_object(b).is_some());
     match good {
         Some(good) => {
             let tmp = tmp_path(path);
-            fs::write(&tmp, &good)?;
-            fs::File::open(&tmp)?.sync_all()?;
-            fs::rename(&tmp, path)?;
+            write_synced(&tmp, &good)?;
+            rename_patiently(&tmp, path)?;
             Ok(Recovery::Restored { set_aside })
         }
         None => Ok(Recovery::StartedFresh { set_aside }),
@@ -200,6 +245,56 @@ mod tests {
         assert_eq!(recover(&d.join("none.json"), 7).unwrap(), Recovery::Clean);
         write_atomic(&p, b"{}").unwrap();
         assert_eq!(recover(&p, 7).unwrap(), Recovery::Clean);
+    }
+
+    /// Another program's handle on the file that does not share delete access, as a virus scanner
+    /// or a sync client opens it (Windows only: elsewhere an open file never stops a rename).
+    #[cfg(windows)]
+    fn hold_without_delete_sharing(p: &Path) -> fs::File {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_SHARE_READ: u32 = 0x1;
+        fs::OpenOptions::new().read(true).share_mode(FILE_SHARE_READ).open(p).unwrap()
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn a_save_waits_out_a_program_that_holds_the_file_for_a_moment() {
+        let d = dir();
+        let p = d.join("store.json");
+        write_atomic(&p, br#"{"n":1}"#).unwrap();
+        let held = hold_without_delete_sharing(&p);
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(held);
+        });
+        write_atomic(&p, br#"{"n":2}"#).unwrap();
+        release.join().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), br#"{"n":2}"#);
+        assert_eq!(fs::read(last_good_path(&p)).unwrap(), br#"{"n":1}"#);
+        assert!(!tmp_path(&p).exists());
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn a_file_held_for_good_fails_the_save_and_changes_nothing() {
+        let d = dir();
+        let p = d.join("store.json");
+        write_atomic(&p, br#"{"n":1}"#).unwrap();
+        let held = hold_without_delete_sharing(&p);
+        let started = std::time::Instant::now();
+        let e = write_atomic(&p, br#"{"n":2}"#).unwrap_err();
+        assert!(held_by_another_program(&e), "{e:?}");
+        assert!(started.elapsed() >= RENAME_PATIENCE, "tried again before giving up");
+        drop(held);
+        assert_eq!(fs::read(&p).unwrap(), br#"{"n":1}"#);
+        assert!(!tmp_path(&p).exists());
+        // Once the handle is gone the next save works. (The hard link made for the last good copy
+        // shares the held file's sharing rules, so it could be neither renamed nor removed while the
+        // file was held: the next save clears it.)
+        write_atomic(&p, br#"{"n":3}"#).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), br#"{"n":3}"#);
+        assert_eq!(fs::read(last_good_path(&p)).unwrap(), br#"{"n":1}"#);
+        assert!(!sibling(&p, ".last-good.tmp").exists());
     }
 
     #[test]

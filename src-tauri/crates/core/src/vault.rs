@@ -575,6 +575,68 @@ mod tests {
         assert!(v.get(SecretSlot::UspsAccessToken).unwrap().is_none());
     }
 
+    /// Every Credential Manager target of this user (`CredEnumerateW`). Not the store's own `search`:
+    /// Wine 8 hands back its array of pointers at an address that is not 8-aligned, which the
+    /// store reads as a slice (undefined behaviour; a debug build stops on it). Read one by one here.
+    #[cfg(windows)]
+    fn credential_targets() -> Vec<String> {
+        use windows_sys::Win32::Security::Credentials::{CredEnumerateW, CredFree, CREDENTIALW};
+        let mut count = 0u32;
+        let mut creds: *mut *mut CREDENTIALW = std::ptr::null_mut();
+        // SAFETY: out-parameters of the documented call; freed with CredFree below.
+        if unsafe { CredEnumerateW(std::ptr::null(), 0, &mut count, &mut creds) } == 0 {
+            return Vec::new(); // ERROR_NOT_FOUND: none at all
+        }
+        let targets = (0..count as usize)
+            .map(|i| {
+                // SAFETY: `count` pointers from CredEnumerateW, possibly unaligned under Wine.
+                let cred = unsafe { std::ptr::read_unaligned(creds.add(i)) };
+                let name = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*cred).TargetName)) };
+                let units: Vec<u16> = (0..)
+                    .map(|k| unsafe { std::ptr::read_unaligned(name.add(k)) })
+                    .take_while(|&unit| unit != 0)
+                    .collect();
+                String::from_utf16_lossy(&units)
+            })
+            .collect();
+        unsafe { CredFree(creds.cast()) };
+        targets
+    }
+
+    /// Windows' Credential Manager itself (under Wine in the test command): its limit is real, a
+    /// 4 KB token goes into parts and comes back whole through a second handle, and a delete leaves
+    /// no entry of the account behind (every credential is listed with `CredEnumerateW`).
+    #[cfg(windows)]
+    #[test]
+    fn credential_manager_keeps_a_4_kb_token_in_parts_and_a_delete_leaves_none() {
+        let service = format!("uspslink-unit-test-{}", std::process::id());
+        let store = platform_store().unwrap();
+        let whole = store.build(&service, "probe", None).unwrap();
+        assert!(
+            matches!(whole.set_password(token(4096, 'w').expose_secret()), Err(KeyringError::TooLong(..))),
+            "Credential Manager refuses one 4 KB entry"
+        );
+        // Targets are `<account>.<service>`: everything this test wrote ends with its service.
+        let suffix = format!(".{service}");
+        let entries_left = || credential_targets().iter().filter(|t| t.ends_with(&suffix)).count();
+        assert_eq!(entries_left(), 0);
+
+        let v = Vault::with_store(store.clone(), &service).scoped("sandbox");
+        let big = token(4096, 'w');
+        v.set(SecretSlot::UspsAccessToken, &big).unwrap();
+        let again = Vault::platform_with_service(&service).scoped("sandbox");
+        assert_eq!(again.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), big.expose_secret());
+        assert_eq!(entries_left(), 5, "the first entry and 4 parts of at most {MAX_ENTRY_BYTES} bytes");
+        // Replaced by a longer one: the old generation's parts go.
+        let bigger = token(6000, 'v');
+        again.set(SecretSlot::UspsAccessToken, &bigger).unwrap();
+        assert_eq!(v.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), bigger.expose_secret());
+        assert_eq!(entries_left(), 6, "the first entry and 5 parts");
+        again.delete(SecretSlot::UspsAccessToken).unwrap();
+        assert!(v.get(SecretSlot::UspsAccessToken).unwrap().is_none());
+        assert_eq!(entries_left(), 0, "no part left behind");
+    }
+
     /// Against the real Secret Service: the test command runs the ignored tests inside a dbus session
     /// with an unlocked gnome-keyring (`scripts/test`).
     #[test]
