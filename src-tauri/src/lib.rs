@@ -11,9 +11,11 @@ mod about;
 mod flows;
 pub mod ipc;
 mod relaunch;
-mod scheme;
 mod startup;
 mod state;
+// Windows' start-up check (its text is tested everywhere).
+#[cfg(any(windows, test))]
+mod webview_runtime;
 
 /// The handler for every command of the table (command_names.rs).
 macro_rules! handler_of {
@@ -26,6 +28,7 @@ use std::time::Instant;
 
 use tauri::{Manager, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
+use uspslink_core::scheme;
 
 use flows::{link, watch};
 use ipc::events::{TauriHost, EVENT_DEEP_LINK, EVENT_RETRY_WAIT};
@@ -149,21 +152,12 @@ pub(crate) fn register_scheme<R: Runtime>(app: &tauri::AppHandle<R>) {
     once.0.call_once(move || {
         let forced = std::env::var(scheme::ENV_REGISTER_SCHEME).ok();
         let exe = scheme::current_exe();
-        if !scheme::should_register(forced.as_deref(), exe.as_deref()) {
+        if !scheme::should_register(forced.as_deref(), exe.as_deref(), &scheme::install_roots()) {
             return;
         }
         std::thread::spawn(move || {
-            let paths = (handle.path().data_dir(), handle.path().config_dir(), tauri::utils::platform::current_exe());
-            if let (Ok(data), Ok(config), Ok(bin)) = paths {
-                if scheme::already_registered(
-                    &data.join("applications"),
-                    &config.join("mimeapps.list"),
-                    &bin,
-                    "uspslink",
-                ) {
-                    tracing::debug!("uspslink:// already opens {}", bin.display());
-                    return;
-                }
+            if scheme_in_place(&handle) {
+                return;
             }
             match handle.deep_link().register_all() {
                 Ok(()) => tracing::info!(
@@ -174,6 +168,33 @@ pub(crate) fn register_scheme<R: Runtime>(app: &tauri::AppHandle<R>) {
             }
         });
     });
+}
+
+/// Whether `uspslink://` already opens this binary, so registering again can be skipped.
+#[cfg(target_os = "linux")]
+fn scheme_in_place<R: Runtime>(app: &tauri::AppHandle<R>) -> bool {
+    let paths = (app.path().data_dir(), app.path().config_dir(), tauri::utils::platform::current_exe());
+    let (Ok(data), Ok(config), Ok(bin)) = paths else { return false };
+    let in_place =
+        scheme::already_registered(&data.join("applications"), &config.join("mimeapps.list"), &bin, "uspslink");
+    if in_place {
+        tracing::debug!("uspslink:// already opens {}", bin.display());
+    }
+    in_place
+}
+
+/// Whether `uspslink://` already opens this binary: the plugin compares
+/// `HKCU\Software\Classes\uspslink\shell\open\command` with this exe (a few registry reads; the
+/// Linux way above reads `.desktop` files and would mean nothing here).
+#[cfg(windows)]
+fn scheme_in_place<R: Runtime>(app: &tauri::AppHandle<R>) -> bool {
+    app.deep_link().is_registered("uspslink").unwrap_or(false)
+}
+
+/// macOS: Launch Services takes the scheme from the `.app`'s Info.plist; nothing to write at run time.
+#[cfg(not(any(target_os = "linux", windows)))]
+fn scheme_in_place<R: Runtime>(_app: &tauri::AppHandle<R>) -> bool {
+    true
 }
 
 /// The one entry point for every `uspslink://` URL, from any source. A link that does not answer a
@@ -240,6 +261,13 @@ pub fn run() {
     init_tracing();
     log_panics_without_their_text();
     startup::phase("logging ready");
+    let context = tauri::generate_context!();
+    // Before anything is built: without the runtime Tauri's setup fails with a panic.
+    #[cfg(windows)]
+    webview_runtime::require(
+        // Tauri's app_log_dir on Windows, which only a built app can ask for.
+        dirs::data_local_dir().map(|d| d.join(&context.config().identifier).join("logs")),
+    );
     let mut builder = builder::<tauri::Wry>(started);
     if std::env::var("USPSLINK_NO_SINGLE_INSTANCE").as_deref() != Ok("1") {
         // Registered first (plugin docs): a second launch forwards its argv (a uspslink:// URL) to us
@@ -252,7 +280,7 @@ pub fn run() {
         }));
     }
     startup::phase("builder ready");
-    match builder.run(tauri::generate_context!()) {
+    match builder.run(context) {
         Ok(()) => {}
         Err(tauri::Error::PluginInitialization(plugin, reason)) if plugin == "single-instance" => {
             handover_failed(attempt, started.elapsed(), &reason)

@@ -50,25 +50,7 @@ impl<R: Runtime> Host for TauriHost<R> {
     }
 
     fn open_url(&self, url: &str) -> Result<(), IpcError> {
-        if let Ok(cmd) = std::env::var(ENV_BROWSER) {
-            let mut parts = cmd.split_whitespace();
-            let program = parts
-                .next()
-                .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, format!("{ENV_BROWSER} is empty")))?;
-            std::process::Command::new(program)
-                .args(parts)
-                .arg(url)
-                .stdin(std::process::Stdio::null())
-                .spawn()
-                .map_err(|e| {
-                    IpcError::new(ErrorKind::Internal, format!("could not start the browser ({program}): {e}"))
-                })?;
-            return Ok(());
-        }
-        use tauri_plugin_opener::OpenerExt;
-        self.0.opener().open_url(url, None::<&str>).map_err(|e| {
-            IpcError::new(ErrorKind::Internal, format!("could not open {}: {e}", url.split(':').next().unwrap_or("it")))
-        })
+        open_in_browser(url)
     }
 
     fn notify(&self, title: &str, body: &str) -> bool {
@@ -83,4 +65,24 @@ impl<R: Runtime> Host for TauriHost<R> {
             }
         }
     }
+}
+
+/// Open `url` in the system browser, or with the command in [`ENV_BROWSER`] (the URL its last
+/// argument). The one way uspslink opens a web page.
+pub fn open_in_browser(url: &str) -> Result<(), IpcError> {
+    if let Ok(cmd) = std::env::var(ENV_BROWSER) {
+        let mut parts = cmd.split_whitespace();
+        let program =
+            parts.next().ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, format!("{ENV_BROWSER} is empty")))?;
+        std::process::Command::new(program)
+            .args(parts)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| IpcError::new(ErrorKind::Internal, format!("could not start the browser ({program}): {e}")))?;
+        return Ok(());
+    }
+    tauri_plugin_opener::open_url(url, None::<&str>).map_err(|e| {
+        IpcError::new(ErrorKind::Internal, format!("could not open {}: {e}", url.split(':').next().unwrap_or("it")))
+    })
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod onboarding;
 pub mod payments;
+pub mod scheme;
 pub mod settings;
 pub mod shipengine;
 pub mod usps;
