@@ -11,11 +11,25 @@
 //! does. Both keys come from one broker secret through HKDF; instances that share the secret serve
 //! the same users.
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM_SIV, NONCE_LEN};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use aws_lc_rs::{digest, hkdf, hmac};
+use aes_gcm_siv::aead::{AeadInOut, KeyInit};
+use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+/// AES-GCM-SIV's nonce (RFC 8452: 96 bits).
+const NONCE_LEN: usize = 12;
+
+/// Random bytes from the operating system.
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the system random source");
+    bytes
+}
 
 /// How long a sign-in may take from *Link* to the exchange: the app gives the browser ten minutes,
 /// USPS a code five; the rest is slack for a slow machine.
@@ -73,23 +87,14 @@ impl StateClaims {
         if !(43..=128).contains(&verifier.len()) {
             return false;
         }
-        let hash = digest::digest(&digest::SHA256, verifier.as_bytes());
-        aws_lc_rs::constant_time::verify_slices_are_equal(hash.as_ref(), &self.challenge).is_ok()
+        Sha256::digest(verifier.as_bytes()).as_slice().ct_eq(&self.challenge).into()
     }
 }
 
 /// The broker's keys, derived from its secret.
 pub struct Keys {
-    state: hmac::Key,
-    code: LessSafeKey,
-    rng: SystemRandom,
-}
-
-struct Len32;
-impl hkdf::KeyType for Len32 {
-    fn len(&self) -> usize {
-        32
-    }
+    state: HmacSha256,
+    code: Aes256GcmSiv,
 }
 
 impl Keys {
@@ -101,25 +106,18 @@ impl Keys {
                 secret.len()
             ));
         }
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"uspslink-broker v1").extract(secret);
-        let state = hmac::Key::from(
-            prk.expand(&[b"state signature"], hmac::HMAC_SHA256).map_err(|_| "HKDF failed".to_string())?,
-        );
-        let mut code_key = [0u8; 32];
-        prk.expand(&[b"code seal"], Len32)
-            .and_then(|okm| okm.fill(&mut code_key))
-            .map_err(|_| "HKDF failed".to_string())?;
-        let code = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM_SIV, &code_key).map_err(|_| "AES-256-GCM-SIV key".to_string())?,
-        );
-        Ok(Keys { state, code, rng: SystemRandom::new() })
+        let prk = Hkdf::<Sha256>::new(Some(b"uspslink-broker v1"), secret);
+        let (mut state_key, mut code_key) = ([0u8; 32], [0u8; 32]);
+        prk.expand(b"state signature", &mut state_key).map_err(|_| "HKDF failed".to_string())?;
+        prk.expand(b"code seal", &mut code_key).map_err(|_| "HKDF failed".to_string())?;
+        let state = HmacSha256::new_from_slice(&state_key).map_err(|_| "HMAC key".to_string())?;
+        let code = Aes256GcmSiv::new_from_slice(&code_key).map_err(|_| "AES-256-GCM-SIV key".to_string())?;
+        Ok(Keys { state, code })
     }
 
     /// Keys from a fresh random secret: one instance only, and sign-ins do not survive a restart.
     pub fn random() -> Keys {
-        let mut secret = [0u8; 32];
-        SystemRandom::new().fill(&mut secret).expect("the system random source");
-        Keys::from_secret(&secret).expect("32 bytes")
+        Keys::from_secret(&random::<32>()).expect("32 bytes")
     }
 
     /// A state for a sign-in that starts with `challenge` (base64url, 43 characters) at `now`.
@@ -129,11 +127,9 @@ impl Keys {
         body.push(STATE_VERSION);
         body.extend_from_slice(&(now + STATE_TTL_SECS).to_be_bytes());
         body.extend_from_slice(&challenge);
-        let mut nonce = [0u8; NONCE_BYTES];
-        self.rng.fill(&mut nonce).expect("the system random source");
-        body.extend_from_slice(&nonce);
-        let tag = hmac::sign(&self.state, &body);
-        body.extend_from_slice(tag.as_ref());
+        body.extend_from_slice(&random::<NONCE_BYTES>());
+        let tag = self.state.clone().chain_update(&body).finalize().into_bytes();
+        body.extend_from_slice(&tag);
         Ok(B64.encode(body))
     }
 
@@ -147,7 +143,7 @@ impl Keys {
             return Err(Refusal::StateNotIssuedHere);
         }
         let (body, tag) = bytes.split_at(STATE_LEN - TAG_LEN);
-        hmac::verify(&self.state, body, tag).map_err(|_| Refusal::StateNotIssuedHere)?;
+        self.state.clone().chain_update(body).verify_slice(tag).map_err(|_| Refusal::StateNotIssuedHere)?;
         let expires_at = u64::from_be_bytes(body[1..9].try_into().expect("8 bytes"));
         if now > expires_at {
             return Err(Refusal::StateExpired);
@@ -159,11 +155,10 @@ impl Keys {
 
     /// Encrypt USPS's code to the state it answered.
     pub fn seal_code(&self, code: &str, state: &str) -> String {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).expect("the system random source");
+        let nonce = random::<NONCE_LEN>();
         let mut sealed = code.as_bytes().to_vec();
         self.code
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(state)), &mut sealed)
+            .encrypt_in_place(&Nonce::from(nonce), &aad(state), &mut sealed)
             .expect("AES-GCM-SIV seals any length the callback accepts");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         out.push(CODE_VERSION);
@@ -184,11 +179,10 @@ impl Keys {
         }
         let nonce: [u8; NONCE_LEN] = bytes[1..1 + NONCE_LEN].try_into().expect("NONCE_LEN bytes");
         let mut body = bytes[1 + NONCE_LEN..].to_vec();
-        let plain = self
-            .code
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad(state)), &mut body)
+        self.code
+            .decrypt_in_place(&Nonce::from(nonce), &aad(state), &mut body)
             .map_err(|_| Refusal::CodeNotForThisState)?;
-        String::from_utf8(plain.to_vec()).map_err(|_| Refusal::CodeNotForThisState)
+        String::from_utf8(body).map_err(|_| Refusal::CodeNotForThisState)
     }
 }
 
@@ -208,7 +202,7 @@ fn decode_challenge(challenge: &str) -> Option<[u8; CHALLENGE_LEN]> {
 
 /// The S256 challenge of a verifier (for clients and tests).
 pub fn challenge_of(verifier: &str) -> String {
-    B64.encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
+    B64.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 #[cfg(test)]
@@ -218,6 +212,21 @@ mod tests {
     use super::*;
 
     const VERIFIER: &str = "a-verifier-of-forty-three-characters-or-more-0123";
+
+    /// A state signed with the standard constructions (HKDF-SHA256, then HMAC-SHA256), made outside
+    /// Rust (Python's hmac and hashlib) for a key file of 32 bytes 0x07: states issued before a
+    /// change of crypto library, or by another instance, keep verifying.
+    #[test]
+    fn a_state_signed_by_the_standard_constructions_verifies() {
+        let keys = Keys::from_secret(&[7u8; 32]).unwrap();
+        let state = "AQAAAAD0hlcAsv7mOGT4szSfQZveIn8IfwAWMiciFGyISaxVz5mKBVgAAQIDBAUGBwgJCgsMDQ4P1wx4LjwYNt_0_Iw6INVKT-pNbPszTkIldNwr5s94NTM";
+        let claims = keys.verify_state(state, 1_000).unwrap();
+        assert_eq!(claims.expires_at, 4_102_444_800);
+        assert!(
+            claims.verifier_matches("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-verifier-for-the-known-answer-test")
+        );
+        assert_eq!(Keys::from_secret(&[8u8; 32]).unwrap().verify_state(state, 1_000), Err(Refusal::StateNotIssuedHere));
+    }
 
     #[test]
     fn a_state_carries_the_challenge_and_checks_the_verifier() {
