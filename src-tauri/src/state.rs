@@ -22,7 +22,7 @@ use uspslink_core::error::HasKind;
 use uspslink_core::http::{Retry, RetryObserver};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
-use uspslink_core::settings::{Endpoints, Environment, Preferences};
+use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
 use uspslink_core::shipengine::StampsRecord;
 use uspslink_core::usps::{unix_now, AttemptStore, LinkRecord, LinkStatus, ATTEMPT_TTL};
 use uspslink_core::vault::Vault;
@@ -199,6 +199,9 @@ pub struct AppSnapshot {
     pub approval: ApprovalView,
     /// Said once: what was found wrong with the progress file at start.
     pub storage_notice: Option<StorageNotice>,
+    /// The sign-in service this environment's link came through, when Settings now name another
+    /// way: the link's tokens still go only there; the UI asks the owner to reconnect.
+    pub sign_in_moved_from: Option<String>,
 }
 
 /// Reads and writes JSON values by key. A trait so the state is not generic over the Tauri runtime
@@ -580,6 +583,7 @@ impl AppState {
         let preferences = self.preferences();
         AppSnapshot {
             view,
+            sign_in_moved_from: self.sign_in_moved_from(environment, &preferences),
             preferences,
             environment,
             environment_label: environment.label().to_string(),
@@ -591,6 +595,19 @@ impl AppState {
             approval: self.approval_view(environment),
             storage_notice: lock(&self.storage_notice).clone(),
         }
+    }
+
+    /// See [`AppSnapshot::sign_in_moved_from`]. The Sandbox has one service only, the app's own.
+    fn sign_in_moved_from(&self, env: Environment, preferences: &Preferences) -> Option<String> {
+        if env == Environment::Sandbox {
+            return None;
+        }
+        let endpoints = self.endpoints_of(env)?;
+        let named_now = match preferences.sign_in_method() {
+            SignInMethod::Service => preferences.sign_in_service(env, &endpoints),
+            SignInMethod::OwnApp => None,
+        };
+        self.link_record(env).moved_from(named_now.as_deref()).map(str::to_string)
     }
 
     /// The user read the storage notice: it is not shown again.

@@ -92,7 +92,16 @@ enum TokenClient {
     Service(SignInServiceClient),
 }
 
-async fn token_client(state: &AppState, env: Environment, via: SignInMethod) -> Result<TokenClient, IpcError> {
+/// The client for tokens issued `via` a way, through the sign-in service at `service` when that way
+/// is the service: the exchange goes where the sign-in started, a refresh and a revoke where the
+/// tokens came from. Never to an address typed in Settings since: a token goes only to the service
+/// that issued it.
+async fn token_client(
+    state: &AppState,
+    env: Environment,
+    via: SignInMethod,
+    service: Option<&str>,
+) -> Result<TokenClient, IpcError> {
     Ok(match via {
         SignInMethod::OwnApp => {
             let app = usps_app(state, env).await?;
@@ -100,7 +109,20 @@ async fn token_client(state: &AppState, env: Environment, via: SignInMethod) -> 
                 UspsOAuthClient::new(&app.api_base, &app.client_id, app.secret.clone()).with_retry(state.retry()),
             )
         }
-        SignInMethod::Service => TokenClient::Service(sign_in_service(state, env).await?),
+        SignInMethod::Service => TokenClient::Service(match (env, service) {
+            // The app's own service, in front of the sandbox: the same one, on a new port each run.
+            (Environment::Sandbox, _) => sign_in_service(state, env).await?,
+            (_, Some(url)) => SignInServiceClient::new(url).with_retry(state.retry()),
+            // A link made before the address was recorded: the environment's own service (the
+            // build's), never one typed in Settings since.
+            (_, None) => {
+                let own = state.endpoints_ready(env).await?.sign_in_service.ok_or_else(|| {
+                    LinkError::NotConfigured("This copy of uspslink has no sign-in service for this link.".into())
+                        .to_ipc()
+                })?;
+                SignInServiceClient::new(&own).with_retry(state.retry())
+            }
+        }),
     })
 }
 
@@ -195,8 +217,9 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
         SignInMethod::Service => {
             // The challenge goes to the service, which signs it into the state; the verifier stays here.
             let pkce = PkcePair::new();
-            let started = sign_in_service(state, env).await?.begin(&pkce.challenge).await.map_err(|e| e.to_ipc())?;
-            crate::state::lock(&state.attempts).open_prepared(&started.state, pkce, Instant::now())?;
+            let service = sign_in_service(state, env).await?;
+            let started = service.begin(&pkce.challenge).await.map_err(|e| e.to_ipc())?;
+            crate::state::lock(&state.attempts).open_prepared(&started.state, pkce, service.base(), Instant::now())?;
             started
         }
     };
@@ -378,10 +401,10 @@ pub async fn complete_in(
             Err(LinkError::AuthorizationFailed { error, description }.to_ipc())
         }
         CallbackOutcome::Code(code) => {
-            let client = token_client(state, env, attempt.via).await?;
+            let client = token_client(state, env, attempt.via, attempt.service.as_deref()).await?;
             let tokens = client.exchange_code(&code, attempt.verifier(), &attempt.redirect_uri, &attempt.state).await?;
             store_tokens(state, env, &tokens).await;
-            state.set_link_record(env, LinkRecord::linked(&tokens, unix_now(), attempt.via))
+            state.set_link_record(env, LinkRecord::linked(&tokens, unix_now(), attempt.via, attempt.service.clone()))
         }
     }
 }
@@ -398,7 +421,7 @@ pub async fn refresh_in(state: &AppState, env: Environment, force: bool) -> Resu
     if !due {
         return Ok(());
     }
-    let client = token_client(state, env, issued_via(&record)).await?;
+    let client = token_client(state, env, issued_via(&record), record.issued_by.as_deref()).await?;
     let result = match token(state, env, SecretSlot::UspsRefreshToken).await? {
         Some(rt) => client.refresh(&rt).await,
         None => Err(LinkError::NeedsReconnecting("no refresh token is stored".into())),
@@ -470,7 +493,8 @@ pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, IpcError> {
     crate::state::lock(&state.attempts).cancel_all();
     let tokens =
         (token(state, env, SecretSlot::UspsRefreshToken).await?, token(state, env, SecretSlot::UspsAccessToken).await?);
-    match token_client(state, env, issued_via(&state.link_record(env))).await {
+    let record = state.link_record(env);
+    match token_client(state, env, issued_via(&record), record.issued_by.as_deref()).await {
         Ok(client) => {
             for (token, hint) in [(tokens.0, "refresh_token"), (tokens.1, "access_token")] {
                 if let Some(t) = token {
@@ -722,6 +746,71 @@ mod host_tests {
         assert!(opened.contains("redirect_uri=uspslink%3A%2F%2Foauth%2Fcallback"), "{opened}");
         assert_eq!(record.issued_via, Some(SignInMethod::OwnApp));
         crate::flows::link::access_token_in(state, Environment::Sandbox, true).await.unwrap();
+    }
+
+    /// A stand-in at an address: counts every connection made to it (anything a token could reach).
+    async fn listening_stand_in() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(conn);
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn tokens_go_only_to_the_service_that_issued_them() {
+        // A live environment signing in through a service of the vendor's (a broker in front of the
+        // sandbox), as an owner whose Settings name it.
+        let sandbox = uspslink_sandbox::Sandbox::start("127.0.0.1:0").await.unwrap();
+        let (api, authorize) = (sandbox.base_url(), format!("{}/cop-navigator", sandbox.base_url()));
+        let service = uspslink_broker::Broker::start("127.0.0.1:0", |addr| {
+            uspslink_broker::Config::new(
+                &api,
+                &authorize,
+                uspslink_sandbox::usps::CLIENT_ID,
+                SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET),
+                &format!("http://{addr}"),
+                uspslink_broker::seal::Keys::random(),
+            )
+            .unwrap()
+        })
+        .await
+        .unwrap();
+        let host = RecordingHost::new(state_over(Arc::new(MemoryPersist::default())));
+        let state = host.state();
+        let live = Environment::Production;
+        let mut prefs = state.preferences();
+        prefs.environment = live;
+        prefs.sign_in_service_url = service.base_url();
+        state.save_preferences(prefs.clone()).unwrap();
+        start(&host).await.unwrap();
+        let opened = lock(&host.opened).last().unwrap().clone();
+        let cb = callback::parse(&tests::sign_in(&opened, "merchant").await).unwrap();
+        let CallbackDecision::Complete(attempt) = decide(state, &cb) else { panic!("our own sign-in") };
+        complete(host.clone(), live, attempt, cb).await;
+        let record = state.link_record(live);
+        assert!(record.linked, "{:?}", lock(&host.links).last());
+        assert_eq!(record.issued_by.as_deref(), Some(service.base_url().as_str()));
+        assert_eq!(state.snapshot().sign_in_moved_from, None);
+
+        // Another address typed in Settings after linking: the owner is told the link stays with
+        // its service, and no token ever reaches the new address: not at a refresh, not at
+        // *Disconnect*.
+        let (elsewhere, hits) = listening_stand_in().await;
+        prefs.sign_in_service_url = elsewhere;
+        state.save_preferences(prefs).unwrap();
+        assert_eq!(state.snapshot().sign_in_moved_from, Some(service.base_url()));
+        access_token_in(state, live, true).await.unwrap();
+        assert!(state.link_record(live).linked, "renewed through the service that issued it");
+        disconnect(&host).await.unwrap();
+        assert!(state.vault(live).get(SecretSlot::UspsRefreshToken).unwrap().is_none());
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing was sent to the typed address");
     }
 
     #[tokio::test]

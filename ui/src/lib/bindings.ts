@@ -107,7 +107,13 @@ linked_at: number, access_expires_at: number, refresh_expires_at: number | null,
  * Who the tokens were issued through: a refresh or revoke must go the same way (the service's
  * USPS app and the business's own are different clients). None in records from before.
  */
-issued_via: SignInMethod | null, };
+issued_via: SignInMethod | null, 
+/**
+ * The sign-in service that issued the tokens (its address), when they came through one: their
+ * refresh and revoke go there and nowhere else, whatever address Settings name later. None for
+ * the business's own app, and in records from before.
+ */
+issued_by: string | null, };
 
 export type LinkStatus = { "state": "not_linked" } | { "state": "waiting" } | { "state": "linked", record: LinkRecord, } | { "state": "failed", kind: ErrorKind, message: string, } | { "state": "needs_reconnecting", message: string, };
 
@@ -262,7 +268,12 @@ approval: ApprovalView,
 /**
  * Said once: what was found wrong with the progress file at start.
  */
-storage_notice: StorageNotice | null, };
+storage_notice: StorageNotice | null, 
+/**
+ * The sign-in service this environment's link came through, when Settings now name another
+ * way: the link's tokens still go only there; the UI asks the owner to reconnect.
+ */
+sign_in_moved_from: string | null, };
 
 /** Every IPC command: its arguments and what it resolves to. */
 export type Commands = {

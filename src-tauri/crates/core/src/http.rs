@@ -4,9 +4,10 @@
 //!   replayed to another host because a server (or something between) answered 3xx.
 //! - Plain `http://` only to this machine (the Sandbox, a local test server): anywhere else the
 //!   client refuses to send, so a mistyped or planted base URL cannot carry a secret in clear.
-//! - Idempotent calls (reads, a token refresh) are retried on 429/502/503/504 and on a dropped
-//!   connection, with backoff, honouring `Retry-After` up to [`MAX_RETRY_AFTER`]; the wait is
-//!   reported to an observer so the UI can count it down. Writes are sent once.
+//! - Idempotent calls (reads) are retried on 429/502/503/504 and on a dropped connection, with
+//!   backoff, honouring `Retry-After` up to [`MAX_RETRY_AFTER`]; the wait is reported to an observer
+//!   so the UI can count it down. Writes are sent once, and so is a token refresh: the token rotates,
+//!   and USPS may have retired it before the answer was lost.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -74,7 +74,7 @@ async fn a_sign_in_through_the_service_links_refreshes_and_revokes() {
     let pkce = PkcePair::new();
     let started = client.begin(&pkce.challenge).await.unwrap();
     assert!(started.authorize_url.contains(&format!("client_id={CLIENT_ID}")));
-    attempts.open_prepared(&started.state, pkce, Instant::now()).unwrap();
+    attempts.open_prepared(&started.state, pkce, client.base(), Instant::now()).unwrap();
     let url = browser(&started.authorize_url).await;
     let cb = callback::parse(&url).expect("the app's deep-link parser takes the service's hand-on");
     let attempt = attempts.take(&cb.state, Instant::now()).unwrap();
@@ -115,7 +115,7 @@ async fn a_service_that_cannot_be_reached_is_said_so() {
     assert!(e.to_string().contains("the uspslink sign-in service cannot be reached"), "{e}");
     let mut attempts = AttemptStore::default();
     assert!(!attempts.is_waiting(), "nothing was opened");
-    assert!(attempts.open_prepared("", PkcePair::new(), Instant::now()).is_err());
+    assert!(attempts.open_prepared("", PkcePair::new(), "http://127.0.0.1:9", Instant::now()).is_err());
 }
 
 #[tokio::test]

@@ -14,6 +14,11 @@ pub struct LinkAttempt {
     pub redirect_uri: String,
     /// Whose USPS app the sign-in runs under: the exchange goes the same way.
     pub via: crate::settings::SignInMethod,
+    /// The sign-in service the sign-in started at (its address), for [`SignInMethod::Service`]: its
+    /// state is signed there, so the exchange goes there, and the tokens' refresh and revoke after.
+    ///
+    /// [`SignInMethod::Service`]: crate::settings::SignInMethod::Service
+    pub service: Option<String>,
     created: Instant,
 }
 
@@ -90,15 +95,17 @@ impl AttemptStore {
                 verifier: SecretString::from(verifier.secret().clone()),
                 redirect_uri: redirect_uri.to_string(),
                 via: crate::settings::SignInMethod::OwnApp,
+                service: None,
                 created: now,
             },
         );
         Ok(StartedAttempt { state, authorize_url: url.into() })
     }
 
-    /// Open an attempt whose state and sign-in address came from the sign-in service, for the
-    /// PKCE pair made before asking it. The same rules apply from here on (once, within the TTL).
-    pub fn open_prepared(&mut self, state: &str, pkce: PkcePair, now: Instant) -> Result<(), LinkError> {
+    /// Open an attempt whose state and sign-in address came from the sign-in service at `service`,
+    /// for the PKCE pair made before asking it. The same rules apply from here on (once, within the
+    /// TTL).
+    pub fn open_prepared(&mut self, state: &str, pkce: PkcePair, service: &str, now: Instant) -> Result<(), LinkError> {
         if state.is_empty() || state.len() > 2048 || self.open.contains_key(state) {
             return Err(LinkError::NotConfigured("the sign-in service answered with an unusable state".into()));
         }
@@ -110,6 +117,7 @@ impl AttemptStore {
                 verifier: pkce.verifier,
                 redirect_uri: String::new(),
                 via: crate::settings::SignInMethod::Service,
+                service: Some(service.to_string()),
                 created: now,
             },
         );

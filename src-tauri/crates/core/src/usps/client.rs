@@ -71,8 +71,10 @@ impl UspsOAuthClient {
     }
 }
 
-/// A token request to `path` of `api`: the code exchange is sent once (a code is single use); a
-/// refresh is retried where safe.
+/// A token request to `path` of `api`, sent once. A code is single use; and a refresh token rotates:
+/// after a 502, a 504 or a dropped connection USPS may already have retired the token sent, so sending
+/// it again would read as "reconnect" when the link is fine. The caller tries again later (the watch's
+/// backoff) with whatever token it holds.
 async fn send_token_request(
     api: &crate::http::Api,
     path: &str,
@@ -80,12 +82,9 @@ async fn send_token_request(
     refreshing: bool,
 ) -> Result<TokenSet, LinkError> {
     let url = api.url(path);
-    let answer = if refreshing {
-        api.retry.fetch_idempotent("renewing your USPS connection", || api.http.post(&url).json(&body)).await
-    } else {
-        crate::http::fetch(api.http.post(&url).json(&body)).await
-    }
-    .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
+    let answer = crate::http::fetch(api.http.post(&url).json(&body))
+        .await
+        .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
     token_answer(answer.status, &answer.body, refreshing)
 }
 
@@ -197,6 +196,11 @@ pub struct SignInServiceClient {
 impl SignInServiceClient {
     pub fn new(base: &str) -> Self {
         Self { api: crate::http::Api::new(base, Duration::from_secs(30)) }
+    }
+
+    /// The service's address, as the tokens it issues are recorded with.
+    pub fn base(&self) -> &str {
+        &self.api.base
     }
 
     pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {

@@ -171,13 +171,34 @@ mod tests {
             access_expires_at: 10_000,
             refresh_expires_at: Some(50_000),
         };
-        let r = LinkRecord::linked(&tokens, 1_000, crate::settings::SignInMethod::OwnApp);
+        let r = LinkRecord::linked(&tokens, 1_000, crate::settings::SignInMethod::OwnApp, None);
         assert!(!r.needs_refresh(1_000));
         assert!(r.needs_refresh(10_000 - REFRESH_MARGIN_SECS));
         let again = r.refreshed(&TokenSet { access_expires_at: 40_000, refresh_expires_at: None, ..tokens });
         assert_eq!((again.linked_at, again.access_expires_at, again.refresh_expires_at), (1_000, 40_000, Some(50_000)));
         let broken = LinkRecord { needs_reconnecting: true, ..again };
         assert!(!broken.needs_refresh(u64::MAX / 2), "a broken link is not refreshed, it is reconnected");
+    }
+
+    #[test]
+    fn a_link_moved_away_from_its_service_is_noticed() {
+        let tokens = TokenSet {
+            access_token: SecretString::from("a.b.c"),
+            refresh_token: None,
+            access_expires_at: 10_000,
+            refresh_expires_at: None,
+        };
+        let service = crate::settings::SignInMethod::Service;
+        let r = LinkRecord::linked(&tokens, 1_000, service, Some("https://signin.example.com".into()));
+        assert_eq!(r.moved_from(Some("https://signin.example.com")), None);
+        assert_eq!(r.moved_from(Some("https://signin.example.com/")), None, "a trailing slash is the same");
+        assert_eq!(r.moved_from(Some("https://other.example.net")), Some("https://signin.example.com"));
+        assert_eq!(r.moved_from(None), Some("https://signin.example.com"), "Settings now name the own app");
+        // Nothing to move: no link, a broken one (reconnecting anyway), or tokens from the own app.
+        assert_eq!(LinkRecord::default().moved_from(Some("https://x")), None);
+        assert_eq!(LinkRecord { needs_reconnecting: true, ..r.clone() }.moved_from(Some("https://x")), None);
+        let own = LinkRecord::linked(&tokens, 1_000, crate::settings::SignInMethod::OwnApp, None);
+        assert_eq!(own.moved_from(Some("https://x")), None);
     }
 
     #[test]

@@ -23,10 +23,14 @@ pub struct LinkRecord {
     /// Who the tokens were issued through: a refresh or revoke must go the same way (the service's
     /// USPS app and the business's own are different clients). None in records from before.
     pub issued_via: Option<crate::settings::SignInMethod>,
+    /// The sign-in service that issued the tokens (its address), when they came through one: their
+    /// refresh and revoke go there and nowhere else, whatever address Settings name later. None for
+    /// the business's own app, and in records from before.
+    pub issued_by: Option<String>,
 }
 
 impl LinkRecord {
-    pub fn linked(tokens: &TokenSet, now: u64, via: crate::settings::SignInMethod) -> Self {
+    pub fn linked(tokens: &TokenSet, now: u64, via: crate::settings::SignInMethod, issued_by: Option<String>) -> Self {
         LinkRecord {
             linked: true,
             needs_reconnecting: false,
@@ -35,6 +39,7 @@ impl LinkRecord {
             refresh_expires_at: tokens.refresh_expires_at,
             hints: account_hints(&tokens.access_token),
             issued_via: Some(via),
+            issued_by,
         }
     }
 
@@ -47,6 +52,18 @@ impl LinkRecord {
             hints: account_hints(&tokens.access_token),
             ..self.clone()
         }
+    }
+
+    /// The service this live link was issued through, when Settings now name another way to sign in
+    /// (`named_now`: the service they name, None for the business's own app). The link keeps using
+    /// the service it came from, so the owner is told and asked to reconnect to move it.
+    pub fn moved_from(&self, named_now: Option<&str>) -> Option<&str> {
+        if !self.linked || self.needs_reconnecting {
+            return None;
+        }
+        let issued = self.issued_by.as_deref()?;
+        let same = named_now.is_some_and(|now| now.trim_end_matches('/') == issued.trim_end_matches('/'));
+        (!same).then_some(issued)
     }
 
     pub fn needs_refresh(&self, now: u64) -> bool {
