@@ -50,14 +50,23 @@ impl Write for LogWriter {
     }
 }
 
-/// Start writing the log to `dir/uspslink.log` too. Returns the file's path.
+/// Start writing the log to `dir/uspslink.log` too, the user's only (the folder 0700, the files
+/// 0600, including those an older version left readable). Returns the file's path.
 pub fn open_log_file(dir: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
+    use uspslink_core::durable::{create_private_dir, make_private_folder};
+    create_private_dir(dir)?;
+    if let Err(e) = make_private_folder(dir) {
+        tracing::warn!("could not make the log folder private: {e}");
+    }
     let path = dir.join("uspslink.log");
     if std::fs::metadata(&path).map(|m| m.len() > MAX_LOG_BYTES).unwrap_or(false) {
         let _ = std::fs::rename(&path, dir.join("uspslink.log.1"));
     }
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, uspslink_core::durable::PRIVATE_FILE);
+    let file = options.open(&path)?;
     *lock(&LOG_FILE) = Some(file);
     Ok(path)
 }
@@ -130,6 +139,25 @@ mod tests {
 
     use super::*;
     use crate::state::tests::{state_over, MemoryPersist};
+
+    #[cfg(unix)]
+    #[test]
+    fn the_log_and_its_folder_are_the_users_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir().join(format!("uspslink-log-{}", std::process::id())).join("logs");
+        let path = open_log_file(&dir).unwrap();
+        assert_eq!((mode(&dir), mode(&path)), (0o700, 0o600), "as created");
+        // What an older version left readable by others (0755, 0644) is fixed at the next start.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(dir.join("uspslink.log.1"), b"old").unwrap();
+        std::fs::set_permissions(dir.join("uspslink.log.1"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        open_log_file(&dir).unwrap();
+        assert_eq!((mode(&dir), mode(&path), mode(&dir.join("uspslink.log.1"))), (0o700, 0o600, 0o600));
+        *lock(&LOG_FILE) = None;
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
 
     #[test]
     fn diagnostics_say_where_things_stand_and_hold_no_secret() {

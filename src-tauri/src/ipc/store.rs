@@ -44,6 +44,12 @@ pub fn load_state<R: Runtime>(
     started: Instant,
 ) -> Result<AppState, Box<dyn std::error::Error>> {
     let path = tauri_plugin_store::resolve_store_path(app, STORE_FILE)?;
+    // The user's only: folders and files an older version made readable by others are fixed here.
+    if let Some(dir) = path.parent().filter(|d| d.exists()) {
+        if let Err(e) = durable::make_private_folder(dir) {
+            tracing::warn!("could not make the data folder private: {e}");
+        }
+    }
     let notice = StorageNotice::from_recovery(durable::recover(&path, unix_now()));
     if let Some(n) = &notice {
         tracing::warn!("progress file: {}", n.message);

@@ -46,11 +46,66 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Write `bytes` to a new file at `path` and flush it to the disk, through the handle that wrote it.
+/// Write `bytes` to a new file at `path`, readable by the user only, and flush it to the disk
+/// through the handle that wrote it.
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = fs::File::create(path)?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE_FILE);
+    let mut f = options.open(path)?;
+    // `mode` applies to a file it creates; a leftover temporary file keeps its own.
+    make_private(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+/// Folders holding the user's data: the user's only (the progress file has the business's name,
+/// address, phone, CRID, MID and payment account; the log says what was done). On Windows the
+/// folders under the user's profile are private already, so these are Unix modes.
+pub const PRIVATE_DIR: u32 = 0o700;
+pub const PRIVATE_FILE: u32 = 0o600;
+
+/// Create `dir` (and missing parents) private to the user.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, PRIVATE_DIR);
+    builder.create(dir)?;
+    make_private(dir)
+}
+
+/// Make a folder 0700 or a file 0600 if it is not (a symlink is left alone: never followed).
+pub fn make_private(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::symlink_metadata(path)?;
+        let mode = match meta.file_type() {
+            t if t.is_dir() => PRIVATE_DIR,
+            t if t.is_file() => PRIVATE_FILE,
+            _ => return Ok(()),
+        };
+        if meta.permissions().mode() & 0o7777 != mode {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// At start: `dir` and everything directly in it made private, for files an older version (or a
+/// copy from elsewhere) left readable by others. Every entry is tried; the first error is returned.
+pub fn make_private_folder(dir: &Path) -> io::Result<()> {
+    let mut first_error = make_private(dir).err();
+    for entry in fs::read_dir(dir)? {
+        if let Err(e) = entry.and_then(|e| make_private(&e.path())) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Copy `from` to a new file `to`, flushed to the disk.
@@ -94,7 +149,7 @@ fn rename_patiently(from: &Path, to: &Path) -> io::Result<()> {
 /// error the file at `path` is the one that was there before, and the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let tmp = tmp_path(path);
     let result = (|| {
         write_synced(&tmp, bytes)?;
@@ -295,6 +350,44 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), br#"{"n":3}"#);
         assert_eq!(fs::read(last_good_path(&p)).unwrap(), br#"{"n":1}"#);
         assert!(!sibling(&p, ".last-good.tmp").exists());
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_files_and_their_folder_are_the_users_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir().join("data");
+        let p = d.join("store.json");
+        write_atomic(&p, br#"{"n":1}"#).unwrap();
+        write_atomic(&p, br#"{"n":2}"#).unwrap();
+        assert_eq!(mode(&d), 0o700, "the folder it made");
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(mode(&last_good_path(&p)), 0o600);
+        // A damaged file set aside, and the copy put back, stay private.
+        fs::write(&p, b"{trunc").unwrap();
+        let Recovery::Restored { set_aside } = recover(&p, 9).unwrap() else { panic!() };
+        assert_eq!(mode(&set_aside), 0o600);
+        assert_eq!(mode(&p), 0o600);
+        // What an older version left readable by others is made private at start.
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(d.join("other.log"), b"x").unwrap();
+        fs::set_permissions(d.join("other.log"), fs::Permissions::from_mode(0o664)).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", d.join("link")).unwrap();
+        make_private_folder(&d).unwrap();
+        assert_eq!((mode(&d), mode(&p), mode(&d.join("other.log"))), (0o700, 0o600, 0o600));
+        assert_eq!(mode(Path::new("/etc/hostname")) & 0o044, 0o044, "a symlink's target is not touched");
+        // A leftover temporary file of another mode is not written to as it was.
+        fs::write(tmp_path(&p), b"old").unwrap();
+        fs::set_permissions(tmp_path(&p), fs::Permissions::from_mode(0o666)).unwrap();
+        write_atomic(&p, br#"{"n":3}"#).unwrap();
+        assert_eq!(mode(&p), 0o600);
     }
 
     #[test]
