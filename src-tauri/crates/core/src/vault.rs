@@ -270,14 +270,52 @@ impl Vault {
         }
     }
 
-    fn delete_parts(&self, slot: SecretSlot, parts: Option<(String, usize)>) {
-        if let Some((generation, count)) = parts {
-            for i in 1..=count {
-                // Best effort: a part left behind holds a dead value and is never read again.
-                if let Ok(e) = self.entry_named(&self.part_name(slot, &generation, i)) {
-                    let _ = e.delete_credential();
-                }
+    /// Delete the parts of `slot` that `keep` does not name: every generation the store lists (a
+    /// crash or a refused write may have left some that no first entry points to), and those the
+    /// first entry named, for a store that cannot list. Best effort: a part left behind holds a
+    /// dead value and is never read again.
+    fn delete_parts_except(&self, slot: SecretSlot, named: Option<(String, usize)>, keep: Option<&str>) {
+        let mut doomed = self.stored_parts(slot);
+        if let Some((generation, count)) = named {
+            doomed.extend((1..=count).map(|i| self.part_name(slot, &generation, i)));
+        }
+        let kept_prefix = keep.map(|generation| format!("{}#{generation}.", self.account_name(slot)));
+        doomed.sort();
+        doomed.dedup();
+        for account in doomed {
+            if kept_prefix.as_deref().is_some_and(|p| account.starts_with(p)) {
+                continue;
             }
+            if let Ok(e) = self.entry_named(&account) {
+                let _ = e.delete_credential();
+            }
+        }
+    }
+
+    /// The account names of every part of `slot` the keyring holds, whichever generation (empty
+    /// where the store cannot list its entries).
+    fn stored_parts(&self, slot: SecretSlot) -> Vec<String> {
+        let Some(store) = &self.store else { return Vec::new() };
+        let prefix = format!("{}#", self.account_name(slot));
+        #[cfg(windows)]
+        if store.as_any().is::<windows_native_keyring_store::Store>() {
+            // Targets are `<account>.<service>`; listed here rather than through the store's own
+            // search, which reads Wine's (unaligned) answer as a slice.
+            let suffix = format!(".{}", self.service);
+            return windows_credentials::targets()
+                .into_iter()
+                .filter_map(|t| t.strip_suffix(&suffix).map(str::to_string))
+                .filter(|account| account.starts_with(&prefix))
+                .collect();
+        }
+        match store.search(&std::collections::HashMap::from([("service", self.service.as_str())])) {
+            Ok(entries) => entries
+                .iter()
+                .filter_map(Entry::get_specifiers)
+                .filter(|(service, account)| *service == self.service && account.starts_with(&prefix))
+                .map(|(_, account)| account)
+                .collect(),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -293,15 +331,26 @@ impl Vault {
         let old_parts = Self::read_raw(&first).ok().flatten().as_deref().and_then(parts_of);
         if value.len() <= MAX_ENTRY_BYTES {
             first.set_password(value)?;
+            self.delete_parts_except(slot, old_parts, None);
         } else {
             let generation = new_generation();
             let pieces = split_utf8(value, MAX_ENTRY_BYTES);
-            for (i, piece) in pieces.iter().enumerate() {
-                self.entry_named(&self.part_name(slot, &generation, i + 1))?.set_password(piece)?;
+            let written = (|| {
+                for (i, piece) in pieces.iter().enumerate() {
+                    self.entry_named(&self.part_name(slot, &generation, i + 1))?.set_password(piece)?;
+                }
+                first.set_password(&format!("{PARTS_PREFIX}{generation}:{}", pieces.len()))?;
+                Ok::<(), VaultError>(())
+            })();
+            if let Err(e) = written {
+                // The old value is still whole; the new generation's parts written so far go.
+                let new_parts = Some((generation, pieces.len()));
+                let current = old_parts.as_ref().map(|(g, _)| g.as_str());
+                self.delete_parts_except(slot, new_parts, current);
+                return Err(e);
             }
-            first.set_password(&format!("{PARTS_PREFIX}{generation}:{}", pieces.len()))?;
+            self.delete_parts_except(slot, old_parts, Some(&generation));
         }
-        self.delete_parts(slot, old_parts);
         Ok(())
     }
 
@@ -326,7 +375,7 @@ impl Vault {
             Ok(()) | Err(KeyringError::NoEntry) => {}
             Err(e) => return Err(e.into()),
         }
-        self.delete_parts(slot, parts);
+        self.delete_parts_except(slot, parts, None);
         Ok(())
     }
 
@@ -345,13 +394,47 @@ impl Vault {
     }
 }
 
+/// Credential Manager's list of entries (`CredEnumerateW`), read one by one: Wine 8 hands the array
+/// of pointers back at an address that is not 8-aligned, which the store's own `search` reads as a
+/// slice (undefined behaviour; a debug build stops on it). Real Windows aligns it; this works on both.
+#[cfg(windows)]
+mod windows_credentials {
+    use windows_sys::Win32::Security::Credentials::{CredEnumerateW, CredFree, CREDENTIALW};
+
+    /// Every target name of this user's credentials.
+    pub fn targets() -> Vec<String> {
+        let mut count = 0u32;
+        let mut creds: *mut *mut CREDENTIALW = std::ptr::null_mut();
+        // SAFETY: out-parameters of the documented call; freed with CredFree below.
+        if unsafe { CredEnumerateW(std::ptr::null(), 0, &mut count, &mut creds) } == 0 {
+            return Vec::new(); // ERROR_NOT_FOUND: none at all (or none readable)
+        }
+        let targets = (0..count as usize)
+            .map(|i| {
+                // SAFETY: `count` pointers from CredEnumerateW, possibly unaligned (Wine); each
+                // names a NUL-terminated UTF-16 target.
+                let cred = unsafe { std::ptr::read_unaligned(creds.add(i)) };
+                let name = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*cred).TargetName)) };
+                let units: Vec<u16> = (0..)
+                    .map(|k| unsafe { std::ptr::read_unaligned(name.add(k)) })
+                    .take_while(|&unit| unit != 0)
+                    .collect();
+                String::from_utf16_lossy(&units)
+            })
+            .collect();
+        // SAFETY: the buffer CredEnumerateW allocated, freed once.
+        unsafe { CredFree(creds.cast()) };
+        targets
+    }
+}
+
 /// A keyring for tests: the mock store, with a limit per entry like Windows' Credential Manager (more
 /// than 2,560 bytes of UTF-16 refused) and a switch that makes it refuse writes (a locked keyring).
 #[cfg(any(test, feature = "test-stores"))]
 pub mod test_store {
     use std::any::Any;
     use std::collections::HashMap;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use keyring_core::api::{CredentialApi, CredentialStoreApi};
@@ -362,29 +445,40 @@ pub mod test_store {
     pub struct TestStore {
         inner: Arc<keyring_core::mock::Store>,
         max_utf16_bytes: Option<usize>,
-        refuse_writes: Arc<AtomicBool>,
+        /// Writes taken before the store refuses (usize::MAX: no limit).
+        writes_left: Arc<AtomicUsize>,
     }
 
     impl TestStore {
         pub fn new(inner: Arc<keyring_core::mock::Store>, max_utf16_bytes: Option<usize>) -> Arc<Self> {
-            Arc::new(Self { inner, max_utf16_bytes, refuse_writes: Arc::default() })
+            Arc::new(Self { inner, max_utf16_bytes, writes_left: Arc::new(AtomicUsize::new(usize::MAX)) })
         }
 
         /// While on, every write is refused as a locked keyring refuses it.
         pub fn refuse_writes(&self, on: bool) {
-            self.refuse_writes.store(on, Ordering::SeqCst);
+            self.writes_left.store(if on { 0 } else { usize::MAX }, Ordering::SeqCst);
+        }
+
+        /// Take `n` more writes, then refuse (a keyring locked halfway through a secret's parts).
+        pub fn refuse_writes_after(&self, n: usize) {
+            self.writes_left.store(n, Ordering::SeqCst);
         }
     }
 
     struct Cred {
         inner: Entry,
         max_utf16_bytes: Option<usize>,
-        refuse_writes: Arc<AtomicBool>,
+        writes_left: Arc<AtomicUsize>,
     }
 
     impl CredentialApi for Cred {
         fn set_secret(&self, secret: &[u8]) -> Result<()> {
-            if self.refuse_writes.load(Ordering::SeqCst) {
+            let taken = self.writes_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| match left {
+                usize::MAX => Some(usize::MAX),
+                0 => None,
+                n => Some(n - 1),
+            });
+            if taken.is_err() {
                 return Err(Error::NoStorageAccess(Box::new(std::io::Error::other("the keyring is locked"))));
             }
             if let Some(max) = self.max_utf16_bytes {
@@ -420,8 +514,11 @@ pub mod test_store {
         }
         fn build(&self, service: &str, user: &str, mods: Option<&HashMap<&str, &str>>) -> Result<Entry> {
             let inner = self.inner.build(service, user, mods)?;
-            let cred = Cred { inner, max_utf16_bytes: self.max_utf16_bytes, refuse_writes: self.refuse_writes.clone() };
+            let cred = Cred { inner, max_utf16_bytes: self.max_utf16_bytes, writes_left: self.writes_left.clone() };
             Ok(Entry::new_with_credential(Arc::new(cred)))
+        }
+        fn search(&self, spec: &HashMap<&str, &str>) -> Result<Vec<Entry>> {
+            self.inner.search(spec)
         }
         fn as_any(&self) -> &dyn Any {
             self
@@ -547,6 +644,47 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_write_leaves_no_part_and_a_delete_finds_the_parts_of_any_generation() {
+        let store = test_store::TestStore::new(mock::Store::new().unwrap(), Some(test_store::WINDOWS_UTF16_BYTES));
+        let v = Vault::with_store(store.clone(), SERVICE).scoped("sandbox");
+        let slot = SecretSlot::UspsAccessToken;
+        // Parts that hold a value (the mock store also lists an entry that was only built).
+        let stored = || {
+            let holds = |account: &String| v.entry_named(account).unwrap().get_password().is_ok();
+            v.stored_parts(slot).iter().filter(|a| holds(a)).count()
+        };
+        let old = token(4096, 'a');
+        v.set(slot, &old).unwrap();
+        assert_eq!(stored(), 4);
+        // The keyring locks after two of the new value's five parts: the write fails, the old value
+        // is still whole, and the two new parts are gone again.
+        store.refuse_writes_after(2);
+        assert!(v.set(slot, &token(6000, 'b')).is_err());
+        store.refuse_writes(false);
+        assert_eq!(v.get(slot).unwrap().unwrap().expose_secret(), old.expose_secret());
+        assert_eq!(stored(), 4, "only the old value's parts");
+        // A part no first entry names (a crash between writing the parts and switching the first
+        // entry): a delete finds it too.
+        v.entry_named(&v.part_name(slot, "dead1", 1)).unwrap().set_password("orphan").unwrap();
+        assert_eq!(stored(), 5);
+        v.delete(slot).unwrap();
+        assert!(v.get(slot).unwrap().is_none());
+        assert_eq!(stored(), 0, "no part of any generation left");
+        // The same for a new value: the orphans of earlier attempts go once a value is written.
+        v.entry_named(&v.part_name(slot, "dead2", 3)).unwrap().set_password("orphan").unwrap();
+        v.set(slot, &SecretString::from("short")).unwrap();
+        assert_eq!(stored(), 0);
+        // Another environment's parts and another service's are never touched.
+        let other_env = Vault::with_store(store.clone(), SERVICE).scoped("production");
+        other_env.set(slot, &old).unwrap();
+        let other_service = Vault::with_store(store.clone(), "uspslink-other").scoped("sandbox");
+        other_service.set(slot, &old).unwrap();
+        v.delete(slot).unwrap();
+        assert_eq!(other_env.get(slot).unwrap().unwrap().expose_secret(), old.expose_secret());
+        assert_eq!(other_service.get(slot).unwrap().unwrap().expose_secret(), old.expose_secret());
+    }
+
+    #[test]
     fn parts_headers_are_read_strictly() {
         assert_eq!(parts_of("uspslink-parts:v1:ab12:3"), Some(("ab12".into(), 3)));
         for not_parts in [
@@ -571,36 +709,16 @@ mod tests {
         v.set(SecretSlot::UspsAccessToken, &big).unwrap();
         let again = Vault::platform_with_service("uspslink-unit-test").scoped("sandbox");
         assert_eq!(again.get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret(), big.expose_secret());
+        assert_eq!(again.stored_parts(SecretSlot::UspsAccessToken).len(), 4, "the Secret Service lists the parts");
+        // A part of a generation no first entry names (left by a crash) is found by the delete too.
+        again
+            .entry_named(&again.part_name(SecretSlot::UspsAccessToken, "dead1", 2))
+            .unwrap()
+            .set_password("x")
+            .unwrap();
         again.delete(SecretSlot::UspsAccessToken).unwrap();
         assert!(v.get(SecretSlot::UspsAccessToken).unwrap().is_none());
-    }
-
-    /// Every Credential Manager target of this user (`CredEnumerateW`). Not the store's own `search`:
-    /// Wine 8 hands back its array of pointers at an address that is not 8-aligned, which the
-    /// store reads as a slice (undefined behaviour; a debug build stops on it). Read one by one here.
-    #[cfg(windows)]
-    fn credential_targets() -> Vec<String> {
-        use windows_sys::Win32::Security::Credentials::{CredEnumerateW, CredFree, CREDENTIALW};
-        let mut count = 0u32;
-        let mut creds: *mut *mut CREDENTIALW = std::ptr::null_mut();
-        // SAFETY: out-parameters of the documented call; freed with CredFree below.
-        if unsafe { CredEnumerateW(std::ptr::null(), 0, &mut count, &mut creds) } == 0 {
-            return Vec::new(); // ERROR_NOT_FOUND: none at all
-        }
-        let targets = (0..count as usize)
-            .map(|i| {
-                // SAFETY: `count` pointers from CredEnumerateW, possibly unaligned under Wine.
-                let cred = unsafe { std::ptr::read_unaligned(creds.add(i)) };
-                let name = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*cred).TargetName)) };
-                let units: Vec<u16> = (0..)
-                    .map(|k| unsafe { std::ptr::read_unaligned(name.add(k)) })
-                    .take_while(|&unit| unit != 0)
-                    .collect();
-                String::from_utf16_lossy(&units)
-            })
-            .collect();
-        unsafe { CredFree(creds.cast()) };
-        targets
+        assert_eq!(v.stored_parts(SecretSlot::UspsAccessToken), Vec::<String>::new(), "no part left");
     }
 
     /// Windows' Credential Manager itself (under Wine in the test command): its limit is real, a
@@ -618,7 +736,7 @@ mod tests {
         );
         // Targets are `<account>.<service>`: everything this test wrote ends with its service.
         let suffix = format!(".{service}");
-        let entries_left = || credential_targets().iter().filter(|t| t.ends_with(&suffix)).count();
+        let entries_left = || windows_credentials::targets().iter().filter(|t| t.ends_with(&suffix)).count();
         assert_eq!(entries_left(), 0);
 
         let v = Vault::with_store(store.clone(), &service).scoped("sandbox");
