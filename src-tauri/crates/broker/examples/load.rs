@@ -1,17 +1,24 @@
 //! Load on the sign-in service, loopback only: `scripts/bench-broker` builds and runs it.
 //!
-//! `load --broker-bin PATH [--exchanges N] [--clients C]` starts a sandbox (in this process, on its
-//! own threads) and the real `uspslink-broker` binary in front of it, then runs N whole sign-ins from
-//! C concurrent clients, each as the app and a browser make it: the app's `POST /v1/usps/authorize`,
-//! the sandbox's USPS pages, USPS's redirect to `GET /usps/callback`, the app's `POST /v1/usps/token`.
-//! It prints the throughput, the p50/p99 latency of each broker call and the errors (must be 0), and
-//! the broker's peak memory.
+//! `load --broker-bin PATH [--exchanges N] [--clients C] [--fleet]` starts a sandbox (in this
+//! process, on its own threads) and the real `uspslink-broker` binary in front of it, then runs N
+//! whole sign-ins from C concurrent clients, each as the app and a browser make it: the app's
+//! `POST /v1/usps/authorize`, the sandbox's USPS pages, USPS's redirect to `GET /usps/callback`,
+//! the app's `POST /v1/usps/token`. It prints the throughput, the p50/p99 latency of each broker
+//! call and the errors (must be 0), and the broker's peak memory.
 //!
-//! Each client sends its own `X-Forwarded-For` address (the broker trusts it here, as behind a load
-//! balancer), so the per-client rate limit is in the path and holds each client to the configured rate.
+//! `--fleet`: one `redis-server` (from PATH) and two broker instances with the same key file and
+//! Redis, as behind a load balancer. Each sign-in starts on one instance and is called back and
+//! exchanged on the other (alternating), so every one of them depends on the shared bindings. It
+//! also prints Redis's round trips per sign-in (from Redis's own command counts).
+//!
+//! Each client sends its own `X-Forwarded-For` address (the broker trusts one proxy here, as behind
+//! a load balancer), so the per-client rate limit is in the path and holds each client to the
+//! configured rate.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,12 +30,17 @@ struct Args {
     broker_bin: String,
     exchanges: usize,
     clients: usize,
+    fleet: bool,
 }
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { broker_bin: String::new(), exchanges: 5_000, clients: 100 };
+    let mut a = Args { broker_bin: String::new(), exchanges: 5_000, clients: 100, fleet: false };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
+        if k == "--fleet" {
+            a.fleet = true;
+            continue;
+        }
         let v = it.next().ok_or(format!("{k} needs a value"))?;
         match k.as_str() {
             "--broker-bin" => a.broker_bin = v,
@@ -38,7 +50,7 @@ fn args() -> Result<Args, String> {
         }
     }
     if a.broker_bin.is_empty() {
-        return Err("usage: load --broker-bin PATH [--exchanges N] [--clients C]".into());
+        return Err("usage: load --broker-bin PATH [--exchanges N] [--clients C] [--fleet]".into());
     }
     if a.exchanges == 0 || a.clients == 0 || a.exchanges > 100_000 || a.clients > 1_000 {
         return Err("--exchanges 1..100000, --clients 1..1000".into());
@@ -59,12 +71,20 @@ fn between(page: &str, before: &str) -> Option<String> {
     Some(page.split(before).nth(1)?.split('"').next()?.replace("&amp;", "&"))
 }
 
-/// One whole sign-in; the three broker calls' times, or what went wrong.
-async fn sign_in(http: &reqwest::Client, broker: &str, forwarded: &str, n: usize) -> Result<[Duration; 3], String> {
+/// One whole sign-in, started on `start_at` and called back and exchanged on `finish_at` (the same
+/// instance, or another one sharing its key and Redis); the three broker calls' times, or what went
+/// wrong.
+async fn sign_in(
+    http: &reqwest::Client,
+    start_at: &str,
+    finish_at: &str,
+    forwarded: &str,
+    n: usize,
+) -> Result<[Duration; 3], String> {
     let verifier = format!("load-test-verifier-{n:08}-0123456789abcdefghijklmnopqrstuvwxyz");
     let t = Instant::now();
     let r = http
-        .post(format!("{broker}/v1/usps/authorize"))
+        .post(format!("{start_at}/v1/usps/authorize"))
         .header("x-forwarded-for", forwarded)
         .json(&json!({"code_challenge": challenge_of(&verifier), "code_challenge_method": "S256"}))
         .send()
@@ -101,9 +121,14 @@ async fn sign_in(http: &reqwest::Client, broker: &str, forwarded: &str, n: usize
             .text()
             .await
             .map_err(|e| e.to_string())?;
+    // Every instance has the same public URL (the first one's here): USPS sends the browser there,
+    // and the load balancer passes it to `finish_at`.
     let to_broker = between(&page, "id=\"go\" href=\"").ok_or("no redirect to the broker")?;
+    let public = to_broker.split("/usps/callback").next().unwrap_or_default().to_string();
+    let to_broker = to_broker.replacen(&public, finish_at, 1);
     let t = Instant::now();
-    let r = http.get(&to_broker).send().await.map_err(|e| format!("callback: {e}"))?;
+    let r =
+        http.get(&to_broker).header("x-forwarded-for", forwarded).send().await.map_err(|e| format!("callback: {e}"))?;
     if r.status() != 200 {
         return Err(format!("callback: HTTP {}", r.status()));
     }
@@ -114,7 +139,7 @@ async fn sign_in(http: &reqwest::Client, broker: &str, forwarded: &str, n: usize
     let q: std::collections::HashMap<String, String> = handed.query_pairs().into_owned().collect();
     let t = Instant::now();
     let r = http
-        .post(format!("{broker}/v1/usps/token"))
+        .post(format!("{finish_at}/v1/usps/token"))
         .header("x-forwarded-for", forwarded)
         .json(&json!({"code": q.get("code"), "state": q.get("state"), "code_verifier": verifier}))
         .send()
@@ -143,6 +168,99 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// A broker process in front of `sandbox`, configured by `env`; its address.
+fn start_broker(bin: &str, sandbox: &str, dir: &std::path::Path, env: &[(&str, String)]) -> (Child, String) {
+    let mut command = Command::new(bin);
+    command
+        .args(["--port", "0"])
+        .env("USPSLINK_BROKER_USPS_API_BASE", sandbox)
+        .env("USPSLINK_BROKER_USPS_AUTHORIZE_URL", format!("{sandbox}/cop-navigator"))
+        .env("USPSLINK_BROKER_CLIENT_ID", uspslink_sandbox::usps::CLIENT_ID)
+        .env("USPSLINK_BROKER_CLIENT_SECRET_FILE", dir.join("secret"))
+        .env("USPSLINK_BROKER_KEY_FILE", dir.join("key"))
+        .env("USPSLINK_BROKER_TRUSTED_PROXIES", "1")
+        .env("USPSLINK_BROKER_RATE_PER_MINUTE", "600")
+        // The service-wide cap on USPS calls is not what is measured: far above the run's.
+        .env("USPSLINK_BROKER_USPS_CALLS_PER_MINUTE", "10000000")
+        .env("USPSLINK_BROKER_LOG", "warn")
+        .stdout(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut broker = command.spawn().expect("the broker binary starts");
+    let mut line = String::new();
+    BufReader::new(broker.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("broker listening on ").expect("the listening line").to_string();
+    (broker, base)
+}
+
+/// A `redis-server` of the run's own on a free loopback port, without persistence.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Result<Redis, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("redis-server could not be started ({e}); --fleet needs it on PATH"))?;
+        let redis = Redis { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !redis.command("PING").is_some_and(|a| a.starts_with("+PONG")) {
+            if Instant::now() > deadline {
+                return Err("redis-server did not answer PING within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Ok(redis)
+    }
+
+    /// One inline command; its raw answer.
+    fn command(&self, line: &str) -> Option<String> {
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        socket.write_all(format!("{line}\r\n").as_bytes()).ok()?;
+        socket.set_read_timeout(Some(Duration::from_millis(300))).ok()?;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = socket.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        Some(String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    /// Calls per command so far (`INFO commandstats`).
+    fn calls(&self) -> BTreeMap<String, u64> {
+        let info = self.command("INFO commandstats").unwrap_or_default();
+        let mut calls = BTreeMap::new();
+        for line in info.lines() {
+            let Some((name, rest)) = line.strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else {
+                continue;
+            };
+            let n = rest.strip_prefix("calls=").and_then(|r| r.split(',').next()).and_then(|n| n.parse().ok());
+            calls.insert(name.to_string(), n.unwrap_or(0));
+        }
+        calls
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The commands the broker sends itself, each one round trip; the ones Redis counts inside its
+/// scripts (INCR, PTTL, PEXPIRE) are not round trips.
+const ROUND_TRIP_COMMANDS: &[&str] = &["evalsha", "eval", "script|load", "set", "get"];
+
 fn main() {
     let a = match args() {
         Ok(a) => a,
@@ -158,23 +276,28 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("secret"), uspslink_sandbox::usps::CLIENT_SECRET).unwrap();
     std::fs::write(dir.join("key"), [3u8; 32]).unwrap();
-    let mut broker = Command::new(&a.broker_bin)
-        .args(["--port", "0"])
-        .env("USPSLINK_BROKER_USPS_API_BASE", sandbox.base_url())
-        .env("USPSLINK_BROKER_USPS_AUTHORIZE_URL", format!("{}/cop-navigator", sandbox.base_url()))
-        .env("USPSLINK_BROKER_CLIENT_ID", uspslink_sandbox::usps::CLIENT_ID)
-        .env("USPSLINK_BROKER_CLIENT_SECRET_FILE", dir.join("secret"))
-        .env("USPSLINK_BROKER_KEY_FILE", dir.join("key"))
-        .env("USPSLINK_BROKER_TRUST_FORWARDED_FOR", "1")
-        .env("USPSLINK_BROKER_RATE_PER_MINUTE", "600")
-        .env("USPSLINK_BROKER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the broker binary starts");
-    let mut line = String::new();
-    BufReader::new(broker.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("broker listening on ").expect("the listening line").to_string();
-    // The public URL defaults to the listen address: USPS (the sandbox) redirects browsers there.
+    let redis = if a.fleet {
+        match Redis::start() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("load: {e}");
+                std::process::exit(2);
+            }
+        }
+    } else {
+        None
+    };
+    let redis_env: Vec<(&str, String)> =
+        redis.iter().map(|r| ("USPSLINK_BROKER_REDIS_URL", format!("redis://127.0.0.1:{}/0", r.port))).collect();
+    let mut brokers = vec![start_broker(&a.broker_bin, &sandbox.base_url(), &dir, &redis_env)];
+    if a.fleet {
+        // Behind one load balancer every instance has the same public URL (the first one's here).
+        let mut env = redis_env.clone();
+        env.push(("USPSLINK_BROKER_PUBLIC_URL", brokers[0].1.clone()));
+        brokers.push(start_broker(&a.broker_bin, &sandbox.base_url(), &dir, &env));
+    }
+    let bases: Vec<String> = brokers.iter().map(|(_, base)| base.clone()).collect();
+    let calls_before = redis.as_ref().map(Redis::calls);
 
     let client_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let next = Arc::new(AtomicUsize::new(0));
@@ -182,7 +305,7 @@ fn main() {
     let results = client_rt.block_on(async {
         let mut tasks = Vec::new();
         for c in 0..a.clients {
-            let (next, base, total) = (next.clone(), base.clone(), a.exchanges);
+            let (next, bases, total) = (next.clone(), bases.clone(), a.exchanges);
             tasks.push(tokio::spawn(async move {
                 let http = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
@@ -196,7 +319,9 @@ fn main() {
                     if n >= total {
                         break;
                     }
-                    match sign_in(&http, &base, &forwarded, n).await {
+                    // One instance: start and finish there. Two: start on one, finish on the other.
+                    let (start_at, finish_at) = (&bases[n % bases.len()], &bases[(n + 1) % bases.len()]);
+                    match sign_in(&http, start_at, finish_at, &forwarded, n).await {
                         Ok([au, cb, tk]) => {
                             if out.0.authorize.is_empty() && out.0.first_authorize.is_empty() {
                                 out.0.first_authorize.push(au);
@@ -224,12 +349,22 @@ fn main() {
     });
     let wall = started.elapsed();
     let (mut t, errors) = results;
-    let peak = peak_rss_mib(broker.id());
-    let _ = Command::new("kill").arg(broker.id().to_string()).status();
-    let _ = broker.wait();
+    let calls_after = redis.as_ref().map(Redis::calls);
+    let peaks: Vec<Option<f64>> = brokers.iter().map(|(child, _)| peak_rss_mib(child.id())).collect();
+    for (child, _) in &mut brokers {
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let _ = child.wait();
+    }
+    drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
 
-    println!("sign-in service load: {} whole sign-ins, {} concurrent clients, loopback", a.exchanges, a.clients);
+    let setup = if a.fleet {
+        "two instances sharing one Redis, each sign-in started on one and finished on the other"
+    } else {
+        "one instance"
+    };
+    let (n, clients) = (a.exchanges, a.clients);
+    println!("sign-in service load: {n} whole sign-ins, {clients} concurrent clients, loopback, {setup}");
     println!("wall time           {:.2} s", wall.as_secs_f64());
     println!(
         "exchanges/s         {:.0} (whole sign-ins: authorize + USPS pages + callback + token)",
@@ -260,8 +395,23 @@ fn main() {
         t.first_authorize.len()
     );
     println!("errors              {}", errors.len());
-    if let Some(p) = peak {
-        println!("broker peak RSS     {p:.1} MiB");
+    for (i, peak) in peaks.iter().enumerate() {
+        if let Some(p) = peak {
+            println!("broker {} peak RSS   {p:.1} MiB", i + 1);
+        }
+    }
+    if let (Some(before), Some(after)) = (calls_before, calls_after) {
+        let signed_in = t.token.len().max(1) as f64;
+        let mut total = 0;
+        let mut each = Vec::new();
+        for name in ROUND_TRIP_COMMANDS {
+            let n = after.get(*name).copied().unwrap_or(0) - before.get(*name).copied().unwrap_or(0);
+            total += n;
+            if n > 0 {
+                each.push(format!("{} {:.2}", name.to_uppercase(), n as f64 / signed_in));
+            }
+        }
+        println!("Redis round trips   {:.2} per sign-in ({})", total as f64 / signed_in, each.join(", "));
     }
     for e in errors.iter().take(5) {
         println!("  e.g. {e}");

@@ -82,6 +82,12 @@ fn main() -> ExitCode {
             tracing::warn!("{w}");
         }
         tracing::info!("USPS callback URL to register: {}", config.callback_url());
+        tracing::info!("broker key id {} (states and sealed codes name it)", config.keys.key_id());
+        // Never the Redis address: it may carry the password.
+        match config.redis_url {
+            Some(_) => tracing::info!("code bindings and rate limits: Redis, shared by the instances"),
+            None => tracing::info!("code bindings and rate limits: in this process (one instance only)"),
+        }
         let broker = match Broker::serve(listener, config) {
             Ok(b) => b,
             Err(e) => {

@@ -18,12 +18,11 @@ pub const CALLBACK_HOST: &str = "oauth";
 pub const CALLBACK_PATH: &str = "/callback";
 /// Real callbacks are a few hundred bytes; anything near this bound is hostile or broken.
 pub const MAX_URL_LEN: usize = 2048;
-// The sign-in service's signed state is 119 characters (uspslink-broker's seal.rs); room to spare.
-const MAX_STATE_LEN: usize = 256;
+// The sign-in service's signed state is about 120 characters (uspslink-broker's seal.rs); the limit
+// is the one the service holds to as well.
+use uspslink_protocol::MAX_STATE_LEN;
 const MIN_STATE_LEN: usize = 16;
 const MAX_CODE_LEN: usize = 512;
-const MAX_ERROR_LEN: usize = 64;
-const MAX_DESCRIPTION_LEN: usize = 512;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum CallbackError {
@@ -187,16 +186,14 @@ pub fn parse(raw: &str) -> Result<OAuthCallback, CallbackError> {
             CallbackOutcome::Code(SecretString::from(code))
         }
         (None, Some(error)) => {
-            if error.is_empty()
-                || error.len() > MAX_ERROR_LEN
-                || !error.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-            {
+            // One rule with the sign-in service's hand-on (uspslink-protocol): what it passes on is
+            // taken here, so a failed sign-in is never dropped unseen ("Waiting" for 10 minutes).
+            if !uspslink_protocol::is_oauth_error_code(&error) {
                 return Err(CallbackError::MalformedParameter("error"));
             }
-            if let Some(d) = &description {
-                if d.chars().count() > MAX_DESCRIPTION_LEN || d.chars().any(|c| c.is_control()) {
-                    return Err(CallbackError::MalformedParameter("error_description"));
-                }
+            let description = description.filter(|d| !d.is_empty());
+            if description.as_deref().is_some_and(|d| !uspslink_protocol::is_oauth_error_description(d)) {
+                return Err(CallbackError::MalformedParameter("error_description"));
             }
             CallbackOutcome::Error { error, description }
         }
@@ -230,6 +227,14 @@ mod tests {
         assert_eq!(s.error.as_deref(), Some("access_denied"));
         assert_eq!(s.error_description.as_deref(), Some("User denied"));
         assert!(!s.has_code);
+        // Whatever RFC 6749 allows and the sign-in service hands on (uspslink-protocol) is taken:
+        // spaces and capitals in `error`, a description of 300 bytes.
+        let long = "d".repeat(300);
+        let cb =
+            parse(&format!("uspslink://oauth/callback?error=Access%20Denied&error_description={long}&state={STATE}"))
+                .unwrap();
+        assert_eq!(cb.summary().error.as_deref(), Some("Access Denied"));
+        assert_eq!(cb.summary().error_description.as_deref(), Some(long.as_str()));
     }
 
     #[test]
@@ -279,8 +284,12 @@ mod tests {
                 CallbackError::BothOutcomes,
             ),
             (
-                format!("uspslink://oauth/callback?error=Access%20Denied&state={STATE}"),
+                format!("uspslink://oauth/callback?error=access%22denied&state={STATE}"),
                 CallbackError::MalformedParameter("error"),
+            ),
+            (
+                format!("uspslink://oauth/callback?error=x&error_description={}&state={STATE}", "d".repeat(301)),
+                CallbackError::MalformedParameter("error_description"),
             ),
             (
                 format!("uspslink://oauth/callback?error=x&error_description=a%0Ab&state={STATE}"),

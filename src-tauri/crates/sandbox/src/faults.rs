@@ -31,6 +31,9 @@ pub struct Fault {
     pub lose_response: bool,
     /// Answer 200 with a body that is not valid JSON.
     pub malformed: bool,
+    /// On USPS's OAuth routes, the `error` of that answer (`invalid_grant`, `invalid_client`, ...)
+    /// instead of the generic one, to stand in for what USPS says.
+    pub error: Option<String>,
 }
 
 #[derive(Default)]
@@ -127,7 +130,10 @@ pub(crate) async fn apply(State(state): State<Shared>, req: Request, next: Next)
             c if c >= 500 => "An internal error occurred (injected by the sandbox).",
             _ => "The request failed (injected by the sandbox).",
         };
-        let mut resp = errors::for_path(&state, &path, status, message);
+        let mut resp = match &fault.error {
+            Some(error) if path.starts_with("/oauth2/") => errors::oauth(status, error, message),
+            _ => errors::for_path(&state, &path, status, message),
+        };
         if let Some(secs) = fault.retry_after {
             resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
         }

@@ -1,6 +1,7 @@
 //! USPS: the COP-style sign-in pages (sign-in, MFA, grant access, success) and the OAuth endpoints
 //! (`/oauth2/v3/token`, `/oauth2/v3/revoke`) with the real rules: five-minute single-use codes,
-//! PKCE S256 (enforced here; USPS does not document it), refresh-token rotation, error bodies.
+//! refresh-token rotation, error bodies. PKCE S256 is enforced by default (USPS does not document
+//! it); [`crate::Pkce::Ignore`] behaves like real USPS, which takes a challenge and never checks it.
 //!
 //! Sandbox app credentials: consumer key `sandbox-consumer-key`, secret `sandbox-consumer-secret`.
 //! Users (password `sandbox-password`): `merchant` (succeeds), `locked` (account locked),
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{errors, Shared};
+use crate::{errors, Pkce, Shared};
 
 pub const CLIENT_ID: &str = "sandbox-consumer-key";
 pub const CLIENT_SECRET: &str = "sandbox-consumer-secret";
@@ -170,13 +171,20 @@ async fn cop_navigator(State(state): State<Shared>, Query(q): Query<AuthorizeQue
         return bad("The redirect_uri does not match the application's registered Callback URL.");
     };
     let Some(st) = q.state.filter(|s| !s.is_empty()) else { return bad("The state parameter is missing.") };
-    let Some(challenge) = q.code_challenge.filter(|c| c.len() == 43) else {
-        return bad("A PKCE code_challenge (S256) is required by the sandbox.");
-    };
-    if q.code_challenge_method.as_deref() != Some("S256") {
-        return bad("code_challenge_method must be S256.");
-    }
     let mut s = state.lock().expect("sandbox state");
+    let challenge = match s.pkce {
+        Pkce::Enforce => {
+            let Some(challenge) = q.code_challenge.filter(|c| c.len() == 43) else {
+                return bad("A PKCE code_challenge (S256) is required by the sandbox.");
+            };
+            if q.code_challenge_method.as_deref() != Some("S256") {
+                return bad("code_challenge_method must be S256.");
+            }
+            challenge
+        }
+        // Taken, kept, never looked at again.
+        Pkce::Ignore => q.code_challenge.unwrap_or_default(),
+    };
     let flow = s.usps.next_id("flow");
     s.usps.flows.insert(
         flow.clone(),
@@ -454,6 +462,7 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 }
 
 async fn token(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    state.lock().expect("sandbox state").oauth_calls += 1;
     let Some(p) = parse_body(&headers, &body) else {
         return errors::oauth(StatusCode::BAD_REQUEST, "invalid_request", "The request body could not be read.");
     };
@@ -464,6 +473,7 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: axum::body
     let mut s = state.lock().expect("sandbox state");
     let now = s.now();
     let now_ms = s.unix_ms();
+    let pkce = s.pkce;
     let usps = &mut s.usps;
     match get("grant_type") {
         "authorization_code" => {
@@ -487,7 +497,7 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: axum::body
                     "The redirect_uri does not match the authorization request.",
                 );
             }
-            if !pkce_matches(get("code_verifier"), &grant.challenge) {
+            if pkce == Pkce::Enforce && !pkce_matches(get("code_verifier"), &grant.challenge) {
                 return errors::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed.");
             }
             grant.used = true;
@@ -523,6 +533,7 @@ fn basic_auth_ok(headers: &HeaderMap) -> bool {
 }
 
 async fn revoke(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    state.lock().expect("sandbox state").oauth_calls += 1;
     if !basic_auth_ok(&headers) {
         return errors::oauth(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed.");
     }

@@ -495,3 +495,41 @@ async fn contract_prices_wait_for_the_approval_and_bad_searches_say_why() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn pkce_can_be_ignored_as_real_usps_does() {
+    let options = crate::SandboxOptions { pkce: crate::Pkce::Ignore, ..Default::default() };
+    let sb = crate::Sandbox::start_with("127.0.0.1:0", options).await.unwrap();
+    let b = Browser { base: sb.base_url(), http: reqwest::Client::new() };
+    let code = b.code_for("merchant").await;
+    assert_eq!(sb.oauth_calls(), 0, "the pages are not the OAuth endpoints");
+    let (status, t) = b.token(code_body(&code, "any-verifier-at-all")).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(sb.oauth_calls(), 1);
+    // A sign-in without any challenge is taken, and its code exchanged without any verifier.
+    let query = format!(
+        "wf=apis_merchant_user&client_id={CLIENT_ID}&state=s&redirect_uri={}",
+        "uspslink%3A%2F%2Foauth%2Fcallback"
+    );
+    let page = b.get_text(&format!("/cop-navigator?{query}")).await;
+    assert!(page.contains("name=\"flow\""), "{page}");
+    let code = b.code_for("merchant").await;
+    let mut body = code_body(&code, "");
+    body.as_object_mut().unwrap().remove("code_verifier");
+    assert_eq!(b.token(body).await.0, 200);
+    // Still single use.
+    assert_eq!(b.token(code_body(&code, "x")).await.0, 400);
+    assert_eq!(sb.oauth_calls(), 3);
+}
+
+#[tokio::test]
+async fn an_injected_oauth_error_says_what_usps_would() {
+    let (sb, b) = browser().await;
+    let fault = crate::Fault { status: Some(401), error: Some("invalid_grant".into()), ..Default::default() };
+    sb.inject_fault("/oauth2/v3/token", fault, 1);
+    let (status, e) = b.token(json!({"grant_type": "refresh_token"})).await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_grant")));
+    // Without one, the generic error of the route, as before.
+    sb.inject_fault("/oauth2/v3/token", crate::Fault { status: Some(401), ..Default::default() }, 1);
+    assert_eq!(b.token(json!({"grant_type": "refresh_token"})).await.1["error"], "invalid_request");
+}
