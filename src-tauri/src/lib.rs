@@ -316,10 +316,14 @@ fn handover_failed(attempt: u32, took: std::time::Duration, reason: &str) -> ! {
     std::process::exit(1);
 }
 
-/// `uspslink sandbox [--port P]`. Returns the process exit code.
+const SANDBOX_USAGE: &str = "usage: uspslink sandbox [--port P] [--pkce enforce|ignore]";
+
+/// `uspslink sandbox [--port P] [--pkce enforce|ignore]`: `ignore` behaves as real USPS does (a PKCE
+/// challenge is taken and never checked). Returns the process exit code.
 pub fn run_sandbox_cli(args: &[String]) -> i32 {
     init_tracing();
     let mut port: u16 = 0;
+    let mut pkce = uspslink_sandbox::Pkce::Enforce;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -330,8 +334,15 @@ pub fn run_sandbox_cli(args: &[String]) -> i32 {
                     return 2;
                 }
             },
+            "--pkce" => match state::sandbox_pkce(Some(it.next().map(String::as_str).unwrap_or("?"))) {
+                Ok(p) => pkce = p,
+                Err(e) => {
+                    eprintln!("uspslink sandbox: --pkce: {e}; {SANDBOX_USAGE}");
+                    return 2;
+                }
+            },
             other => {
-                eprintln!("uspslink sandbox: unknown argument {other:?}; usage: uspslink sandbox [--port P]");
+                eprintln!("uspslink sandbox: unknown argument {other:?}; {SANDBOX_USAGE}");
                 return 2;
             }
         }
@@ -344,7 +355,8 @@ pub fn run_sandbox_cli(args: &[String]) -> i32 {
         }
     };
     rt.block_on(async move {
-        match uspslink_sandbox::Sandbox::start(&format!("127.0.0.1:{port}")).await {
+        let options = uspslink_sandbox::SandboxOptions { pkce, helper_token: None };
+        match uspslink_sandbox::Sandbox::start_with(&format!("127.0.0.1:{port}"), options).await {
             Ok(sb) => {
                 println!("sandbox listening on {}", sb.base_url());
                 use std::io::Write;

@@ -328,14 +328,47 @@ impl VaultAccess {
 struct SandboxServices {
     sandbox: Sandbox,
     sign_in_service: uspslink_broker::Broker,
+    /// The per-run token the sandbox's `/sandbox/*` helpers require.
+    #[cfg_attr(not(test), allow(dead_code))]
+    helper_token: String,
+}
+
+/// `enforce` (the default: PKCE S256 required and checked, as the sandbox always did) or `ignore`
+/// (as real USPS does: a challenge is taken and never checked), for the in-app sandbox.
+pub const ENV_SANDBOX_PKCE: &str = "USPSLINK_SANDBOX_PKCE";
+
+/// The PKCE behaviour a `--pkce` argument or [`ENV_SANDBOX_PKCE`] names.
+pub fn sandbox_pkce(value: Option<&str>) -> Result<uspslink_sandbox::Pkce, String> {
+    match value.map(str::trim) {
+        None | Some("") | Some("enforce") => Ok(uspslink_sandbox::Pkce::Enforce),
+        Some("ignore") => Ok(uspslink_sandbox::Pkce::Ignore),
+        Some(other) => {
+            let shown: String = other.chars().filter(|c| !c.is_control()).take(40).collect();
+            Err(format!("PKCE must be \"enforce\" or \"ignore\", not \"{shown}\""))
+        }
+    }
 }
 
 impl SandboxServices {
-    async fn start() -> std::io::Result<SandboxServices> {
-        let sandbox = Sandbox::start("127.0.0.1:0").await?;
+    /// The sandbox and the sign-in service in front of it, both answering only this computer's
+    /// loopback names (no DNS rebinding) and the sandbox's helpers only with this run's token,
+    /// which `token_file` (private to the user) hands to whoever drives the Sandbox (the tests).
+    async fn start(token_file: Option<std::path::PathBuf>) -> std::io::Result<SandboxServices> {
+        let pkce = sandbox_pkce(std::env::var(ENV_SANDBOX_PKCE).ok().as_deref()).unwrap_or_else(|e| {
+            tracing::warn!("{ENV_SANDBOX_PKCE}: {e}; the sandbox checks PKCE");
+            uspslink_sandbox::Pkce::Enforce
+        });
+        let helper_token = uspslink_core::usps::random_token();
+        let options = uspslink_sandbox::SandboxOptions { pkce, helper_token: Some(helper_token.clone()) };
+        let sandbox = Sandbox::start_with("127.0.0.1:0", options).await?;
+        if let Some(file) = token_file {
+            if let Err(e) = uspslink_core::durable::write_atomic(&file, helper_token.as_bytes()) {
+                tracing::warn!("could not write the sandbox helpers' token to {}: {e}", file.display());
+            }
+        }
         let (api, authorize) = (sandbox.base_url(), format!("{}/cop-navigator", sandbox.base_url()));
         let sign_in_service = uspslink_broker::Broker::start("127.0.0.1:0", |addr| {
-            uspslink_broker::Config::new(
+            let mut config = uspslink_broker::Config::new(
                 &api,
                 &authorize,
                 uspslink_sandbox::usps::CLIENT_ID,
@@ -343,7 +376,9 @@ impl SandboxServices {
                 &format!("http://{addr}"),
                 uspslink_broker::seal::Keys::random(),
             )
-            .expect("the sandbox's addresses are URLs")
+            .expect("the sandbox's addresses are URLs");
+            config.require_loopback_host = true;
+            config
         })
         .await?;
         tracing::info!(
@@ -351,7 +386,7 @@ impl SandboxServices {
             sandbox.base_url(),
             sign_in_service.base_url()
         );
-        Ok(SandboxServices { sandbox, sign_in_service })
+        Ok(SandboxServices { sandbox, sign_in_service, helper_token })
     }
 }
 
@@ -363,6 +398,8 @@ pub struct AppState {
     records: Mutex<HashMap<Environment, EnvRecords>>,
     vault: VaultAccess,
     sandbox: tokio::sync::OnceCell<SandboxServices>,
+    /// Where the in-app sandbox's helper token is written (the data folder); none in unit tests.
+    sandbox_token_file: std::sync::OnceLock<std::path::PathBuf>,
     deep_links: Mutex<VecDeque<DeepLinkNotice>>,
     pub(crate) attempts: Mutex<AttemptStore>,
     /// Fingerprints of this run's open sign-ins and of the last run's (still within 10 minutes).
@@ -443,6 +480,7 @@ impl AppState {
                 persist: persist.clone(),
             },
             sandbox: tokio::sync::OnceCell::new(),
+            sandbox_token_file: std::sync::OnceLock::new(),
             deep_links: Mutex::new(VecDeque::new()),
             attempts: Mutex::new(AttemptStore::default()),
             sign_ins: Mutex::new(before.clone()),
@@ -503,7 +541,7 @@ impl AppState {
         }
         let services = self
             .sandbox
-            .get_or_try_init(SandboxServices::start)
+            .get_or_try_init(|| SandboxServices::start(self.sandbox_token_file.get().cloned()))
             .await
             .map_err(|e| IpcError::new(ErrorKind::Internal, format!("the sandbox could not start: {e}")))?;
         Ok(Some(services.sandbox.base_url()))
@@ -513,6 +551,20 @@ impl AppState {
     #[cfg(test)]
     pub(crate) fn sandbox(&self) -> &Sandbox {
         &self.sandbox.get().expect("the sandbox was started (endpoints_ready)").sandbox
+    }
+
+    /// POST to one of the in-process sandbox's `/sandbox/*` helpers, with this run's token.
+    #[cfg(test)]
+    pub(crate) async fn sandbox_helper(&self, path: &str, body: serde_json::Value) -> u16 {
+        let services = self.sandbox.get().expect("the sandbox was started (endpoints_ready)");
+        let url = format!("{}{path}", services.sandbox.base_url());
+        let r = reqwest::Client::new().post(url).bearer_auth(&services.helper_token).json(&body).send().await;
+        r.expect("the sandbox answers").status().as_u16()
+    }
+
+    /// Write the in-app sandbox's helper token to `file` when it starts (see [`SandboxServices::start`]).
+    pub fn set_sandbox_token_file(&self, file: std::path::PathBuf) {
+        let _ = self.sandbox_token_file.set(file);
     }
 
     /// The endpoints of an environment; None for the Sandbox while it has not started yet.
@@ -830,6 +882,60 @@ fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<En
 pub(crate) mod tests {
     use super::*;
     use uspslink_core::onboarding::Step;
+
+    #[tokio::test]
+    async fn the_in_app_servers_answer_this_computer_only_and_their_helpers_this_runs_token_only() {
+        let s = state_over(Arc::new(MemoryPersist::default()));
+        let dir = std::env::temp_dir().join(format!("uspslink-sandbox-token-{}", std::process::id()));
+        let file = dir.join("sandbox-helpers.token");
+        s.set_sandbox_token_file(file.clone());
+        let endpoints = s.endpoints_ready(Environment::Sandbox).await.unwrap();
+        let token = std::fs::read_to_string(&file).unwrap();
+        assert!(token.len() >= 40, "a fresh random token: {}", token.len());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let http = reqwest::Client::new();
+        let status = |r: reqwest::RequestBuilder| async move { r.send().await.unwrap().status().as_u16() };
+        let helper = format!("{}/sandbox/usps/payment-authorizations", endpoints.usps_api);
+        assert_eq!(status(http.get(&helper)).await, 401, "no token");
+        assert_eq!(status(http.get(&helper).bearer_auth("not-this-runs-token")).await, 401);
+        assert_eq!(status(http.get(&helper).bearer_auth(&token)).await, 200);
+        // A web page that reaches them through DNS rebinding names its own host: refused.
+        let port = url::Url::parse(&endpoints.usps_api).unwrap().port().unwrap();
+        let rebound = http.get(&helper).bearer_auth(&token).header("Host", format!("attacker.example:{port}"));
+        assert_eq!(status(rebound).await, 421);
+        let service = endpoints.sign_in_service.unwrap();
+        let port = url::Url::parse(&service).unwrap().port().unwrap();
+        let authorize = format!("{service}/v1/usps/authorize");
+        let body = serde_json::json!({"code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"});
+        let rebound = http.post(&authorize).json(&body).header("Host", format!("attacker.example:{port}"));
+        assert_eq!(status(rebound).await, 421);
+        assert_eq!(status(http.post(&authorize).json(&body)).await, 200, "the app itself is answered");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_sandboxs_pkce_setting() {
+        assert_eq!(sandbox_pkce(None), Ok(uspslink_sandbox::Pkce::Enforce));
+        assert_eq!(sandbox_pkce(Some(" ignore ")), Ok(uspslink_sandbox::Pkce::Ignore));
+        assert_eq!(sandbox_pkce(Some("enforce")), Ok(uspslink_sandbox::Pkce::Enforce));
+        assert!(sandbox_pkce(Some("Ignore")).unwrap_err().contains("\"enforce\" or \"ignore\""));
+    }
+
+    proptest::proptest! {
+        /// Whatever is typed (an environment variable, a command-line argument): an answer, never a
+        /// panic, and an error quotes at most 40 characters of it.
+        #[test]
+        fn any_pkce_setting_is_answered(typed in "\\PC{0,200}") {
+            match sandbox_pkce(Some(&typed)) {
+                Ok(_) => proptest::prop_assert!(matches!(typed.trim(), "" | "enforce" | "ignore")),
+                Err(e) => proptest::prop_assert!(e.chars().count() <= 100),
+            }
+        }
+    }
 
     /// The store in memory, with a switch that makes every save fail (a full disk).
     #[derive(Default)]

@@ -312,6 +312,24 @@ def sandbox_base(profile, runs_before: int = 0) -> str:
 
 
 
+def sandbox_helper(profile, path: str, body: dict | None = None, runs_before: int = 0):
+    """One of the in-app sandbox's `/sandbox/*` helpers (approve a contract, reset a password, read
+    the phone inbox): POST `body` as JSON, or GET without one; the parsed JSON answer, or the status
+    when there is none. The helpers answer only with this run's token, which the app writes beside
+    its progress file (readable by the user only)."""
+    import urllib.request
+    base = sandbox_base(profile, runs_before)
+    token = (profile.data_dir / "sandbox-helpers.token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    data = None
+    if body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    req = urllib.request.Request(base + path, data=data, headers=headers, method="POST" if body is not None else "GET")
+    with urllib.request.urlopen(req) as answer:
+        raw = answer.read()
+        return json.loads(raw) if raw else answer.status
+
+
 AXE_JS = ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 
 

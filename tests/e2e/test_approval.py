@@ -9,12 +9,11 @@ import pathlib
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import by_testid, present, sandbox_base, wait_for, wait_gone, wait_step
+from conftest import by_testid, present, sandbox_helper, wait_for, wait_gone, wait_step
 from test_identifiers import sign_in_after_the_usps_steps, stamps_account
 from test_link import clear_tokens, with_browser
 
@@ -35,12 +34,6 @@ def notifications(tmp_path):
     yield received
     proc.terminate()
     proc.wait(10)
-
-
-def post(url: str, body: dict) -> int:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
-                                 method="POST")
-    return urllib.request.urlopen(req).status
 
 
 def complete_the_guide(d, profile) -> None:
@@ -78,7 +71,7 @@ def test_waiting_then_approved_with_one_notification_kept_across_a_restart(profi
     assert notifications() == []
 
     # The sales representative approves the contract; the owner presses Check now.
-    assert post(f"{sandbox_base(profile)}/sandbox/usps/approve-contract", {"crid": "20538353"}) == 204
+    assert sandbox_helper(profile, "/sandbox/usps/approve-contract", {"crid": "20538353"}) == 204
     d.find_element(*by_testid("check-now")).click()
     approved = wait_for(d, "approval-approved", timeout=30).text
     assert "USPS approved your NSA rates on " in approved, approved
@@ -116,7 +109,7 @@ def test_a_password_reset_shows_reconnect_without_the_owner_doing_anything(profi
     WebDriverWait(d, 30).until(lambda _: approval_state(d) == "waiting")
     assert not present(d, "reconnect-banner")
 
-    assert post(f"{sandbox_base(profile)}/sandbox/usps/revoke-user", {"username": "merchant"}) == 204
+    assert sandbox_helper(profile, "/sandbox/usps/revoke-user", {"username": "merchant"}) == 204
     # Nothing clicked: the next check finds the token refused, the refresh refused, and says so.
     wait_for(d, "reconnect-banner", timeout=30)
     WebDriverWait(d, 15).until(lambda _: any(n["summary"] == "Reconnect your USPS business account" for n in notifications()))

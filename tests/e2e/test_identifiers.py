@@ -4,14 +4,12 @@ that resumes the step with the values kept, a USPS password reset that breaks th
 reconnect from the step, then USPS's acceptance, the
 summary, and the status banner across restarts until dismissed, and never again after."""
 
-import json
 import time
 import urllib.parse
-import urllib.request
 
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import by_testid, fill, keyring_clear, keyring_lookup as lookup, present, sandbox_base, wait_for, wait_gone, wait_step
+from conftest import by_testid, fill, keyring_clear, keyring_lookup as lookup, present, sandbox_helper, wait_for, wait_gone, wait_step
 from test_link import clear_tokens, with_browser
 
 KEY = "sandbox_e2eIdentifiersKey7"
@@ -34,7 +32,7 @@ def stamps_account(d, profile) -> None:
     d.find_element(*by_testid("stamps-register")).click()
     wait_for(d, "sms-send", timeout=30).click()
     code = wait_for(d, "sms-code")
-    inbox = json.load(urllib.request.urlopen(f"{sandbox_base(profile)}/sandbox/phone-inbox/1111111111"))
+    inbox = sandbox_helper(profile, "/sandbox/phone-inbox/1111111111")
     code.send_keys(inbox["code"])
     d.find_element(*by_testid("sms-verify")).click()
     wait_step(d, "usps_business_account")
@@ -114,10 +112,7 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
 
     # A USPS password reset breaks every connection: the stored token is refused, the link asks to
     # reconnect, and reconnecting keeps the form.
-    reset = urllib.request.Request(f"{sandbox_base(profile, runs_before=1)}/sandbox/usps/revoke-user",
-                                   data=json.dumps({"username": "merchant"}).encode(),
-                                   headers={"Content-Type": "application/json"}, method="POST")
-    assert urllib.request.urlopen(reset).status == 204
+    assert sandbox_helper(profile, "/sandbox/usps/revoke-user", {"username": "merchant"}, runs_before=1) == 204
     fill(d, "eps_account", "1000000001")
     d.find_element(*by_testid("identifiers-verify")).click()
     err = wait_for(d, "identifiers-error")
@@ -142,7 +137,7 @@ def test_fresh_profile_to_the_approval_banner_and_its_permanent_dismissal(profil
                  "EPS account number: 1000000001", "Linked on: "]:
         assert line in summary, summary
     profile.screenshot("approval-banner")
-    granted = json.load(urllib.request.urlopen(f"{sandbox_base(profile)}/sandbox/usps/payment-authorizations"))["granted"]
+    granted = sandbox_helper(profile, "/sandbox/usps/payment-authorizations")["granted"]
     assert granted == 1
 
     d.find_element(*by_testid("summary-copy")).click()

@@ -3,17 +3,15 @@ arrow keys), from the connection pop-up to the approval dashboard, with axe-core
 the webview on every screen on the way, finding no violation. The screenshots of each step are the
 ones in docs/screens (USPSLINK_SCREENSHOTS_TO=docs/screens writes them there)."""
 
-import json
 import os
 import pathlib
 import shutil
-import urllib.request
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import OUT, assert_accessible, by_testid, present, sandbox_base, wait_for, wait_step
+from conftest import OUT, assert_accessible, by_testid, present, sandbox_helper, wait_for, wait_step
 from test_link import clear_tokens, with_browser
 
 KEY = "sandbox_e2eKeyboardKey9"
@@ -107,7 +105,7 @@ def test_the_whole_flow_by_keyboard_with_no_axe_violation(profile):
     wait_for(d, "sms-send", timeout=30)
     activate(d, "sms-send")
     wait_for(d, "sms-code")
-    inbox = json.load(urllib.request.urlopen(f"{sandbox_base(profile)}/sandbox/phone-inbox/1111111111"))
+    inbox = sandbox_helper(profile, "/sandbox/phone-inbox/1111111111")
     screen("05-stamps-sms")
     tab_to(d, "sms-code")
     keys(d, inbox["code"])

@@ -1,6 +1,7 @@
 """Issue 3: link the USPS Business Account through the system browser (a scripted one walking the
 sandbox's real HTML pages) and the uspslink:// redirect handed to the OS with `gio open`."""
 
+import os
 import pathlib
 import re
 import sys
@@ -169,3 +170,110 @@ def test_link_with_the_businesss_own_developer_app(profile):
     assert not re.search(r"^service ", opened, re.M), "no sign-in service in between"
     assert profile.records()["usps_link"]["issued_via"] == "own_app"
     clear_tokens()
+
+
+class ListeningStandIn:
+    """Something listening at an address typed in Settings: it counts every connection made to it,
+    so anything a token could reach is seen."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.connections = 0
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                self.connections += 1
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_an_address_typed_after_linking_never_receives_a_token(profile):
+    """Issue 21, reproduced in this window before: a sign-in service address typed in Settings after
+    linking received the link's token at *Disconnect*. Here a live-like environment (USPS test) signs
+    in through the vendor's real `uspslink-broker` in front of the sandbox, as an installed copy
+    does; another address is typed afterwards; the link keeps to the service that issued it."""
+    from conftest import BINARY, free_port, wait_port
+    import subprocess
+    sandbox_port, broker_port = free_port(), free_port()
+    # The sandbox alone (`uspslink sandbox`), started through a link of another name: the harness
+    # counts every process running the app's own path as an app still running.
+    sandbox_cli = profile.root / "uspslink-sandbox-cli"
+    sandbox_cli.symlink_to(BINARY)
+    sandbox = subprocess.Popen([str(sandbox_cli), "sandbox", "--port", str(sandbox_port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    secret, key = profile.root / "client-secret", profile.root / "broker-key"
+    secret.write_text("sandbox-consumer-secret\n")
+    key.write_bytes(bytes(range(32)))
+    sandbox_url, broker_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{broker_port}"
+    broker_log = open(profile.root / "broker.log", "wb")
+    broker = subprocess.Popen(
+        [str(BINARY.parent / "uspslink-broker"), "--port", str(broker_port)],
+        env=dict(os.environ, USPSLINK_BROKER_CLIENT_ID="sandbox-consumer-key",
+                 USPSLINK_BROKER_CLIENT_SECRET_FILE=str(secret), USPSLINK_BROKER_KEY_FILE=str(key),
+                 USPSLINK_BROKER_PUBLIC_URL=broker_url, USPSLINK_BROKER_USPS_API_BASE=sandbox_url,
+                 USPSLINK_BROKER_USPS_AUTHORIZE_URL=sandbox_url + "/cop-navigator"),
+        stdout=broker_log, stderr=subprocess.STDOUT)
+    stand_in = ListeningStandIn()
+    try:
+        wait_port(sandbox_port)
+        wait_port(broker_port)
+        browser_log = with_browser(profile, "authorize")
+        profile.extra_env.update(
+            USPSLINK_ENVIRONMENT="usps_test", USPSLINK_USPS_API_BASE=sandbox_url,
+            USPSLINK_USPS_AUTHORIZE_URL=sandbox_url + "/cop-navigator", USPSLINK_SHIPENGINE_API_BASE=sandbox_url,
+            USPSLINK_SIGN_IN_SERVICE_URL=broker_url)
+        for u in ("usps-access-token", "usps-refresh-token"):
+            keyring_clear(u, check=False, env="usps_test")
+        d = profile.start()
+        to_link_step(d)
+        d.find_element(*by_testid("link-start")).click()
+        wait_for(d, "link-linked", timeout=30)
+        assert f"service {broker_url}/usps/callback" in browser_log.read_text()
+        assert profile.records("usps_test")["usps_link"]["issued_by"] == broker_url
+        assert lookup("usps-refresh-token", env="usps_test")
+
+        # Another address typed in Settings: the window says the link stays with its service.
+        d.find_element(*by_testid("nav-settings")).click()
+        from selenium.webdriver.support.ui import Select
+        Select(wait_for(d, "env-select")).select_by_value("usps_test")  # where this owner works
+        wait_for(d, "settings-advanced-toggle").click()
+        field = wait_for(d, "sign-in-service-url")
+        field.clear()
+        field.send_keys(stand_in.url)
+        d.find_element(*by_testid("save-preferences")).click()
+        assert wait_for(d, "preferences-message").text == "Saved."
+        banner = wait_for(d, "sign-in-moved-banner")
+        assert broker_url in banner.text and "reconnect" in banner.text.lower()
+        assert broker_url in wait_for(d, "settings-sign-in-moved").text, "said where the owner is, too"
+        profile.screenshot("sign-in-moved")
+
+        # Disconnect: the tokens are revoked where they came from, and the typed address hears nothing.
+        d.find_element(*by_testid("disconnect")).click()
+        end = time.monotonic() + 15
+        while lookup("usps-refresh-token", env="usps_test") and time.monotonic() < end:
+            time.sleep(0.1)
+        assert lookup("usps-refresh-token", env="usps_test") == ""
+        assert wait_for(d, "settings-link-state").text == "Not linked."
+        assert stand_in.connections == 0, "a token was sent to the address typed after linking"
+        assert not present(d, "sign-in-moved-banner")
+        broker_log.flush()
+        revokes = (profile.root / "broker.log").read_text().count("/v1/usps/revoke")
+        assert revokes == 2, f"the refresh and the access token revoked at the issuing service ({revokes})"
+    finally:
+        stand_in.close()
+        for p in (broker, sandbox):
+            p.terminate()
+            p.wait(10)

@@ -2,12 +2,10 @@
 with the guide's example values (kept as typed across a restart, the card excepted), SMS verification through the sandbox's phone inbox; afterwards no
 card number and no API key anywhere in the profile or the log."""
 
-import json
-import urllib.request
 
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import by_testid, fill, keyring_clear, keyring_lookup, sandbox_base, wait_for
+from conftest import by_testid, fill, keyring_clear, keyring_lookup, sandbox_helper, wait_for
 
 KEY = "sandbox_e2eStampsKey42"
 CARD = "4111 1111 1111 1111"
@@ -78,8 +76,7 @@ def test_register_and_verify_with_the_guide_values(profile):
 
     wait_for(d, "sms-send").click()
     code_field = wait_for(d, "sms-code")
-    base = sandbox_base(profile)
-    inbox = json.load(urllib.request.urlopen(f"{base}/sandbox/phone-inbox/1111111111"))
+    inbox = sandbox_helper(profile, "/sandbox/phone-inbox/1111111111")
     code_field.send_keys("000000")
     d.find_element(*by_testid("sms-verify")).click()
     assert "not right" in wait_for(d, "sms-problem").text

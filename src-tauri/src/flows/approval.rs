@@ -150,9 +150,8 @@ pub(crate) mod tests {
     }
 
     pub(crate) async fn approve(s: &AppState) {
-        let url = format!("{}/sandbox/usps/approve-contract", s.sandbox().base_url());
-        let r = reqwest::Client::new().post(url).json(&serde_json::json!({"crid": "20538353"})).send().await.unwrap();
-        assert!(r.status().is_success(), "{}", r.status());
+        let status = s.sandbox_helper("/sandbox/usps/approve-contract", serde_json::json!({"crid": "20538353"})).await;
+        assert!((200..300).contains(&status), "{status}");
     }
 
     #[tokio::test]
@@ -189,10 +188,8 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_revoked_user_turns_the_link_to_reconnect_and_the_watch_waits() {
         let s = completed("merchant").await;
-        let url = format!("{}/sandbox/usps/revoke-user", s.sandbox().base_url());
-        let r =
-            reqwest::Client::new().post(url).json(&serde_json::json!({"username": "merchant"})).send().await.unwrap();
-        assert!(r.status().is_success());
+        let status = s.sandbox_helper("/sandbox/usps/revoke-user", serde_json::json!({"username": "merchant"})).await;
+        assert!((200..300).contains(&status), "{status}");
         let e = check_in(&s, SB, Trigger::Watch).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NeedsReconnecting);
         assert!(s.link_record(SB).needs_reconnecting);

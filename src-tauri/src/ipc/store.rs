@@ -15,6 +15,10 @@ use uspslink_core::usps::unix_now;
 
 use crate::state::{io_words, lock, AppState, Persist, StorageNotice, VaultSource, STORE_FILE};
 
+/// Beside the progress file: this run's token for the in-app sandbox's `/sandbox/*` helpers (what the
+/// end-to-end tests use to approve a contract or reset a password), readable by the user only.
+pub const SANDBOX_TOKEN_FILE: &str = "sandbox-helpers.token";
+
 pub struct DurableStore<R: Runtime> {
     store: Arc<tauri_plugin_store::Store<R>>,
     path: PathBuf,
@@ -56,6 +60,9 @@ pub fn load_state<R: Runtime>(
     }
     // The plugin never writes the file by itself: every write goes through DurableStore.
     let store = app.store_builder(STORE_FILE).disable_auto_save().build()?;
+    let token_file = path.with_file_name(SANDBOX_TOKEN_FILE);
     let persist = Arc::new(DurableStore { store, path, writing: Mutex::new(()) });
-    Ok(AppState::open(persist, AppState::environment_override(), started, VaultSource::default(), notice))
+    let state = AppState::open(persist, AppState::environment_override(), started, VaultSource::default(), notice);
+    state.set_sandbox_token_file(token_file);
+    Ok(state)
 }

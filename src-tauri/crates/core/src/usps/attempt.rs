@@ -6,6 +6,11 @@ use super::*;
 /// How long a started sign-in may take (sign-in + MFA + consent in the browser).
 pub const ATTEMPT_TTL: Duration = Duration::from_secs(10 * 60);
 
+/// A fresh random token (URL-safe, 256 bits): an OAuth state, or a per-run secret of the app's own.
+pub fn random_token() -> String {
+    CsrfToken::new_random_len(32).secret().clone()
+}
+
 /// One press of *Link your business account*: a fresh state and PKCE verifier.
 #[derive(Debug)]
 pub struct LinkAttempt {
