@@ -105,6 +105,21 @@ impl Usps {
         Some(user)
     }
 
+    /// A new authorization code. USPS codes are "eight alphanumeric characters", and no two are
+    /// alike: drawn from a fresh id's digest, never one issued before (the counter-based prefix cut to
+    /// eight characters used before repeated itself past 9,999 codes, which the sign-in service then
+    /// rightly refused as one code arriving with two sign-ins).
+    fn fresh_code(&mut self) -> String {
+        const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        loop {
+            let digest = Sha256::digest(self.next_id("C").as_bytes());
+            let code: String = digest.iter().take(8).map(|b| ALPHANUMERIC[usize::from(*b) % 62] as char).collect();
+            if !self.codes.contains_key(&code) {
+                return code;
+            }
+        }
+    }
+
     fn next_id(&mut self, prefix: &str) -> String {
         self.counter += 1;
         let digest = Sha256::digest(format!("{prefix}-{}", self.counter));
@@ -349,8 +364,7 @@ async fn grant(State(state): State<Shared>, Form(f): Form<GrantForm>) -> Respons
         return grant_page(&f.flow, Some("Check the agreement box to continue."));
     }
     let flow = usps.flows.remove(&f.flow).expect("checked");
-    // USPS codes are "eight alphanumeric characters".
-    let code = usps.next_id("C").chars().take(8).collect::<String>();
+    let code = usps.fresh_code();
     usps.codes.insert(
         code.clone(),
         CodeGrant {
@@ -583,4 +597,32 @@ pub(crate) fn page_routes() -> Router<Shared> {
         .route("/cop-navigator/grant", post(grant))
         .route("/business-portal", get(business_portal))
         .route("/sandbox/usps/revoke-user", post(revoke_user))
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_eight_alphanumerics_and_never_repeat() {
+        let mut usps = Usps::default();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..30_000 {
+            let code = usps.fresh_code();
+            assert!(code.len() == 8 && code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
+            assert!(seen.insert(code.clone()), "{code} issued twice");
+            // Issued codes stay known (spent or not), as the sandbox keeps them.
+            usps.codes.insert(
+                code,
+                CodeGrant {
+                    client_id: String::new(),
+                    redirect_uri: String::new(),
+                    challenge: String::new(),
+                    user: String::new(),
+                    issued_at: Duration::ZERO,
+                    used: false,
+                },
+            );
+        }
+    }
 }
