@@ -4,7 +4,10 @@ uspslink and a bare Tauri window (bench/bare: same Tauri, same window size, a on
 started alternately, each in a fresh profile; "interactive" is the same for both: the page's first
 paint, two more frames and one IPC round trip, timed from the launch to the line the app prints.
 Memory is the summed PSS of the process and its WebKit processes after 3 s at idle. Also printed:
-uspslink's start-up timeline (USPSLINK_LOG=debug), deep-link receipt, binary and UI sizes."""
+uspslink's start-up timeline (USPSLINK_LOG=debug), deep-link receipt, binary and UI sizes, and the
+background: uspslink started as at login (`--background`, straight into the tray, a stand-in tray host
+on the session bus), its summed PSS, and its CPU time and wake-ups over USPSLINK_BENCH_IDLE_MINUTES
+(default 10) idle minutes."""
 
 import gzip
 import os
@@ -116,6 +119,51 @@ class Run:
         return out
 
 
+def cpu_and_wakeups(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system) of the process and its children so far, and the voluntary context
+    switches of all its threads (each one a wake-up)."""
+    ticks, switches = 0, 0
+    for p in descendants(pid):
+        try:
+            fields = (pathlib.Path("/proc") / str(p) / "stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+            for task in (pathlib.Path("/proc") / str(p) / "task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        switches += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK"), switches
+
+
+def background(minutes: float) -> None:
+    """uspslink in the tray with no window, as it starts at login: memory, then CPU over `minutes`."""
+    home = pathlib.Path(tempfile.mkdtemp(prefix="uspslink-bench-bg-"))
+    tray_log = home / "tray.jsonl"
+    watcher = subprocess.Popen([sys.executable, str(ROOT / "tests" / "e2e" / "sni_watcher.py"), str(tray_log)],
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT / "tests" / "e2e")
+    watcher.stdout.readline()
+    env = dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"),
+               XDG_CACHE_HOME=str(home / "cache"), USPSLINK_REGISTER_SCHEME="0")
+    app = subprocess.Popen([str(BINARY), "--background"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(5)
+        pids = descendants(app.pid)
+        pss = sum(pss_kib(p) for p in pids) / 1024
+        registered = tray_log.exists() and tray_log.read_text().strip() != ""
+        cpu0, wake0 = cpu_and_wakeups(app.pid)
+        time.sleep(minutes * 60)
+        cpu1, wake1 = cpu_and_wakeups(app.pid)
+        print(f"background (started as at login, in the tray{'' if registered else ': NOT registered'}, no window):")
+        print(f"  summed PSS         {pss:.1f} MiB over {len(pids)} process(es) (budget 40 MiB)")
+        print(f"  over {minutes:g} idle min:  CPU {cpu1 - cpu0:.2f} s, {wake1 - wake0} wake-ups "
+              f"({(wake1 - wake0) / (minutes * 60):.2f}/s)")
+    finally:
+        app.terminate()
+        app.wait(20)
+        watcher.terminate()
+
+
 def median(xs):
     return statistics.median(xs)
 
@@ -164,6 +212,7 @@ def main() -> None:
     js = b"".join(p.read_bytes() for p in sorted((ROOT / "ui" / "dist" / "assets").glob("*.js")))
     print(f"release binary: {BINARY.stat().st_size / 1e6:.2f} MB (bare window {BARE.stat().st_size / 1e6:.2f} MB)")
     print(f"UI JavaScript gzipped: {len(gzip.compress(js, 9)) / 1024:.1f} KiB ({len(js) / 1024:.1f} KiB raw)")
+    background(float(os.environ.get("USPSLINK_BENCH_IDLE_MINUTES", "10")))
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
         .plugin(tauri_plugin_store::Builder::new().build())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
+        // Off until the owner turns it on; a start at login goes straight into the tray.
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![flows::background::BACKGROUND_ARG]),
+        ))
+        .on_window_event(|window, event| ipc::background::on_window_event(window, event))
         .setup(move |app| {
             startup::phase("plugins initialised, setup");
-            paint_without_gpu_compositing(app.handle());
             // The log file (for *About* and support): beside the app's other logs.
             match app.path().app_log_dir().map(|d| about::open_log_file(&d)) {
                 Ok(Ok(path)) => app.manage(LogFilePath(Some(path))),
@@ -67,6 +72,24 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             }));
             app.manage(state);
             wire_deep_links(app.handle());
+            lead_notifications_back(app.handle());
+            // The window (tauri.conf.json makes none by itself): not for a start at login, which
+            // goes straight into the tray, unless there is no tray to go to.
+            let args: Vec<String> = std::env::args().collect();
+            let into_tray = flows::background::background_launch(&args)
+                && ipc::background::tray::available()
+                && ipc::background::tray::ensure(app.handle()).is_ok();
+            if into_tray {
+                app.state::<AppState>().set_in_tray(true);
+                tracing::info!("started at login: in the tray, no window");
+                std::thread::spawn(|| {
+                    // Once start-up's pages are no longer needed.
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                    ipc::background::light_in_the_background();
+                });
+            } else {
+                ipc::background::open_window(app.handle(), None);
+            }
             startup::phase("setup done");
             // Not needed for the first screen: start after setup returns.
             let handle = app.handle().clone();
@@ -112,6 +135,26 @@ fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
 
 struct SchemeRegistration(std::sync::Once);
 
+/// GTK opens GL at start (GLX through Mesa; where there is no GPU, llvmpipe and its LLVM: about
+/// 30 MiB in memory for the whole life of the process, also in the tray). A window painted without
+/// GPU compositing (the default, [`paint_without_gpu_compositing`]) never uses it, so GTK starts
+/// with `GDK_GL=disable`, set for its start only: nothing uspslink starts later (the browser for the
+/// USPS sign-in) inherits it. Measured on a `--background` start: 92 MiB PSS with it, 60 without.
+fn without_gtk_gl<T>(start: impl FnOnce() -> T) -> T {
+    let set = cfg!(target_os = "linux")
+        && std::env::var(ENV_WEBKIT_COMPOSITING).as_deref() != Ok("1")
+        && std::env::var_os("GDK_GL").is_none();
+    if set {
+        // Before any thread of GTK's or Tauri's exists: nothing reads the environment meanwhile.
+        std::env::set_var("GDK_GL", "disable");
+    }
+    let started = start();
+    if set {
+        std::env::remove_var("GDK_GL");
+    }
+    started
+}
+
 /// Keeps WebKitGTK's own compositing policy (`1`) instead of painting without GPU compositing.
 pub const ENV_WEBKIT_COMPOSITING: &str = "USPSLINK_WEBKIT_COMPOSITING";
 
@@ -121,7 +164,7 @@ pub const ENV_WEBKIT_COMPOSITING: &str = "USPSLINK_WEBKIT_COMPOSITING";
 /// took the first screen from 0.5 s to 1.9 s and added about 90 MiB; a page of forms and banners
 /// needs none of it. Set on the webview, not through `WEBKIT_DISABLE_COMPOSITING_MODE`, so the
 /// browser uspslink opens for the USPS sign-in does not inherit it.
-fn paint_without_gpu_compositing<R: Runtime>(app: &tauri::AppHandle<R>) {
+pub(crate) fn paint_without_gpu_compositing<R: Runtime>(app: &tauri::AppHandle<R>) {
     if std::env::var(ENV_WEBKIT_COMPOSITING).as_deref() == Ok("1") {
         return;
     }
@@ -230,10 +273,27 @@ pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
     }
 }
 
+/// Show the window (made again if it was closed into the tray).
 fn raise<R: Runtime>(app: &tauri::AppHandle<R>) {
-    if let Some(w) = app.get_webview_window("main") {
-        let _ = w.unminimize();
-        let _ = w.set_focus();
+    let handle = app.clone();
+    // Windows are made on the main thread; the deep link and the second launch arrive elsewhere.
+    let _ = app.run_on_main_thread(move || ipc::background::open_window(&handle, None));
+}
+
+/// A click on one of uspslink's notifications opens the window on its screen: the dashboard, or
+/// the link step to reconnect.
+fn lead_notifications_back<R: Runtime>(app: &tauri::AppHandle<R>) {
+    use tauri_plugin_notification::NotificationExt;
+    let handle = app.clone();
+    let registered = app.notification().on_action(move |action| {
+        let notice = action.notification().and_then(|n| flows::background::Notice::from_id(n.id()));
+        let route = notice.map(flows::background::Notice::route).unwrap_or(flows::background::Route::Dashboard);
+        tracing::info!(?route, "a notification was clicked");
+        let app = handle.clone();
+        let _ = handle.run_on_main_thread(move || ipc::background::open_window(&app, Some(route)));
+    });
+    if let Err(e) = registered {
+        tracing::warn!("notifications will not lead back to the window: {e}");
     }
 }
 
@@ -272,16 +332,16 @@ pub fn run() {
     if std::env::var("USPSLINK_NO_SINGLE_INSTANCE").as_deref() != Ok("1") {
         // Registered first (plugin docs): a second launch forwards its argv (a uspslink:// URL) to us
         // and exits; the deep-link feature routes it to on_open_url.
-        builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            if let Some(w) = app.get_webview_window("main") {
-                let _ = w.unminimize();
-                let _ = w.set_focus();
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // A second launch shows the window; a second start at login changes nothing.
+            if !flows::background::background_launch(&argv) {
+                raise(app);
             }
         }));
     }
     startup::phase("builder ready");
-    match builder.run(context) {
-        Ok(()) => {}
+    match without_gtk_gl(|| builder.build(context)) {
+        Ok(app) => app.run(ipc::background::on_run_event),
         Err(tauri::Error::PluginInitialization(plugin, reason)) if plugin == "single-instance" => {
             handover_failed(attempt, started.elapsed(), &reason)
         }

@@ -63,6 +63,18 @@ pub fn exec_again(next: u32) -> std::io::Error {
     std::process::Command::new(exe).args(std::env::args_os().skip(1)).env(ENV_LAUNCH_ATTEMPT, next.to_string()).exec()
 }
 
+/// Replace this process with a start at login's (`uspslink --background`: the tray, no window): the
+/// lightest way to keep watching once the window is closed (see ipc::background). Same process id,
+/// same environment. Returns only if that could not be done.
+#[cfg(target_os = "linux")]
+pub fn exec_into_background() -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    match std::env::current_exe() {
+        Ok(exe) => std::process::Command::new(exe).arg(crate::flows::background::BACKGROUND_ARG).exec(),
+        Err(e) => e,
+    }
+}
+
 #[cfg(not(unix))]
 pub fn exec_again(_next: u32) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::Unsupported, "starting again in place needs exec")

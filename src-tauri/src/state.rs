@@ -37,6 +37,18 @@ const KEY_LEGACY_KEYRING: &str = "legacy_keyring_environment";
 /// Sign-ins open in the browser (fingerprints of their states), so a callback that arrives after a
 /// restart can be told apart from a forged one.
 const KEY_SIGN_INS: &str = "sign_ins_in_browser";
+/// What was said once about running in the background (the tray note, the open-at-login offer).
+const KEY_BACKGROUND: &str = "background";
+
+/// Said once, kept across runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct BackgroundRecord {
+    /// The note "uspslink keeps watching in the tray" went out (the first close into the tray).
+    pub tray_note_shown: bool,
+    /// The owner answered the offer to open uspslink at login (yes or not now): not offered again.
+    pub login_offer_answered: bool,
+}
 const NAME_PROGRESS: &str = "progress";
 const NAME_USPS_LINK: &str = "usps_link";
 const NAME_STAMPS: &str = "stamps";
@@ -202,6 +214,10 @@ pub struct AppSnapshot {
     /// The sign-in service this environment's link came through, when Settings now name another
     /// way: the link's tokens still go only there; the UI asks the owner to reconnect.
     pub sign_in_moved_from: Option<String>,
+    /// The screen to open on (a notification was clicked while the window was closed); once.
+    pub open_on: Option<crate::flows::background::Route>,
+    /// Whether to offer opening uspslink at login (once, at the waiting-for-approval step).
+    pub offer_open_at_login: bool,
 }
 
 /// Reads and writes JSON values by key. A trait so the state is not generic over the Tauri runtime
@@ -421,6 +437,14 @@ pub struct AppState {
     pub(crate) approval_in_flight: tokio::sync::Mutex<()>,
     /// Wakes the background watch early: the link completed, the environment changed.
     pub(crate) watch_wake: tokio::sync::Notify,
+    /// Held by the watch for each tick; taken for good (set to true) by *Quit*, which then waits
+    /// for a tick in progress to end, so no save is cut short.
+    pub(crate) watch_gate: tokio::sync::Mutex<bool>,
+    background: Mutex<BackgroundRecord>,
+    /// The screen the window opens on next (a notification was clicked while it was closed).
+    open_on: Mutex<Option<crate::flows::background::Route>>,
+    /// The window was closed into the tray: the app keeps running without one.
+    in_tray: std::sync::atomic::AtomicBool,
 }
 
 fn storage_error(e: impl std::fmt::Display) -> IpcError {
@@ -495,7 +519,46 @@ impl AppState {
             approval_config: ApprovalConfig::from_env(),
             approval_in_flight: tokio::sync::Mutex::new(()),
             watch_wake: tokio::sync::Notify::new(),
+            watch_gate: tokio::sync::Mutex::new(false),
+            background: Mutex::new(read(&*persist, KEY_BACKGROUND)),
+            open_on: Mutex::new(None),
+            in_tray: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn background_record(&self) -> BackgroundRecord {
+        lock(&self.background).clone()
+    }
+
+    /// Change what was said once, saved before it counts.
+    pub fn update_background(&self, change: impl FnOnce(&mut BackgroundRecord)) -> Result<(), IpcError> {
+        let mut current = lock(&self.background);
+        let mut next = current.clone();
+        change(&mut next);
+        if next != *current {
+            self.persist
+                .save(KEY_BACKGROUND, serde_json::to_value(&next).map_err(storage_error)?)
+                .map_err(storage_error)?;
+            *current = next;
+        }
+        Ok(())
+    }
+
+    /// A notification was clicked: the window opens on `route` (read once by the window).
+    pub fn set_open_on(&self, route: crate::flows::background::Route) {
+        *lock(&self.open_on) = Some(route);
+    }
+
+    pub fn take_open_on(&self) -> Option<crate::flows::background::Route> {
+        lock(&self.open_on).take()
+    }
+
+    pub fn in_tray(&self) -> bool {
+        self.in_tray.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn set_in_tray(&self, on: bool) {
+        self.in_tray.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn elapsed_ms(&self) -> u32 {
@@ -636,6 +699,8 @@ impl AppState {
         AppSnapshot {
             view,
             sign_in_moved_from: self.sign_in_moved_from(environment, &preferences),
+            open_on: self.take_open_on(),
+            offer_open_at_login: !self.background_record().login_offer_answered,
             preferences,
             environment,
             environment_label: environment.label().to_string(),

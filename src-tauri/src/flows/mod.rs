@@ -7,6 +7,7 @@
 //! → `flows` → `state` → `uspslink-core`.
 
 pub mod approval;
+pub mod background;
 pub mod identifiers;
 pub mod link;
 pub mod stamps;
@@ -29,8 +30,9 @@ pub trait Host: Clone + Send + Sync + 'static {
     fn approval_changed(&self, view: &ApprovalView);
     /// Hand an address the flow checked (`http(s):`, `mailto:`) to the system.
     fn open_url(&self, url: &str) -> Result<(), IpcError>;
-    /// A desktop notification; false when it could not be shown (no notification server).
-    fn notify(&self, title: &str, body: &str) -> bool;
+    /// A desktop notification about `notice` (a click on it leads to its screen); false when it
+    /// could not be shown (no notification server).
+    fn notify(&self, notice: background::Notice, title: &str, body: &str) -> bool;
 }
 
 #[cfg(test)]
@@ -75,7 +77,7 @@ pub(crate) mod tests {
             crate::state::lock(&self.opened).push(url.to_string());
             Ok(())
         }
-        fn notify(&self, title: &str, body: &str) -> bool {
+        fn notify(&self, _notice: background::Notice, title: &str, body: &str) -> bool {
             crate::state::lock(&self.notifications).push((title.into(), body.into()));
             true
         }

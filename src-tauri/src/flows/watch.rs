@@ -12,6 +12,7 @@ use uspslink_core::settings::Environment;
 use uspslink_core::usps::{unix_now, REFRESH_MARGIN_SECS};
 use uspslink_core::ErrorKind;
 
+use super::background::Notice;
 use super::Host;
 use crate::flows::approval::{self, CheckOutcome, Trigger};
 use crate::state::AppState;
@@ -31,7 +32,7 @@ pub fn announce_approval(host: &impl Host, env: Environment) {
         "USPS approved your NSA rates on {}. You can begin printing with NSA rates.",
         uspslink_core::clock::iso_date(at)
     );
-    if host.notify("USPS approved your NSA rates", &body) {
+    if host.notify(Notice::Approval, "USPS approved your NSA rates", &body) {
         if let Err(e) = approval::mark_notified(state, env) {
             tracing::warn!("could not save that the approval was announced: {}", e.message);
         }
@@ -51,6 +52,7 @@ pub fn after_check(host: &impl Host, env: Environment, outcome: &CheckOutcome) {
 fn announce_broken_link(host: &impl Host) {
     crate::flows::link::announce(host);
     host.notify(
+        Notice::Reconnect,
         "Reconnect your USPS business account",
         "USPS no longer accepts uspslink's connection (a password reset does this). Open uspslink and reconnect to keep your NSA rates.",
     );
@@ -114,6 +116,11 @@ pub async fn run(host: impl Host) {
     let mut last_env = None;
     loop {
         let state = host.state();
+        // Held for the tick: *Quit* waits for it, and once it has set the gate no tick starts.
+        let gate = state.watch_gate.lock().await;
+        if *gate {
+            return;
+        }
         let env = state.environment();
         if last_env != Some(env) {
             // An approval found when the notification could not go out (or just before a crash).
@@ -122,6 +129,7 @@ pub async fn run(host: impl Host) {
             last_env = Some(env);
         }
         tick(&host, env, &mut backoff).await;
+        drop(gate);
         let wait = sleep_for(state, env, &backoff);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

@@ -15,10 +15,11 @@ use uspslink_core::vault::{SecretSlot, VaultStatus};
 use uspslink_core::usps::{AccountHints, LinkRecord, LinkStatus};
 
 use crate::about::About;
+use crate::flows::background::Route;
 use crate::flows::identifiers::IdentifiersUpdate;
 use crate::flows::link::LinkUpdate;
 use crate::flows::stamps::StampsUpdate;
-use crate::ipc::commands::SecretPresence;
+use crate::ipc::commands::{OpenAtLogin, SecretPresence};
 use crate::state::{AppSnapshot, DeepLinkNotice, StorageNotice, StorageNoticeKind};
 use uspslink_core::http::RetryWait;
 
@@ -107,6 +108,8 @@ pub fn typescript() -> String {
         ApprovalState::decl(&cfg),
         ApprovalView::decl(&cfg),
         About::decl(&cfg),
+        Route::decl(&cfg),
+        OpenAtLogin::decl(&cfg),
         AppSnapshot::decl(&cfg),
     ];
     let mut out = String::from(
@@ -142,6 +145,7 @@ pub fn typescript() -> String {
     out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::ipc::events::EVENT_USPS_LINK));
     out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::ipc::events::EVENT_RETRY_WAIT));
     out.push_str(&format!("export const EVENT_APPROVAL = {:?};\n", crate::ipc::events::EVENT_APPROVAL));
+    out.push_str(&format!("export const EVENT_OPEN_ROUTE = {:?};\n", crate::ipc::events::EVENT_OPEN_ROUTE));
     out
 }
 

@@ -368,3 +368,75 @@ pub async fn check_approval_now<R: tauri::Runtime>(
     })
     .await
 }
+
+/// Whether uspslink opens at login (in the tray), as the window shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct OpenAtLogin {
+    pub enabled: bool,
+}
+
+fn open_at_login_of<R: tauri::Runtime>(app: &tauri::AppHandle<R>) -> CmdResult<OpenAtLogin> {
+    use tauri_plugin_autostart::ManagerExt;
+    let enabled = app.autolaunch().is_enabled().map_err(|e| {
+        IpcError::new(ErrorKind::Internal, format!("Could not tell whether uspslink opens at login: {e}"))
+    })?;
+    Ok(OpenAtLogin { enabled })
+}
+
+#[tauri::command]
+pub async fn open_at_login<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<OpenAtLogin> {
+    guarded("open_at_login", async { open_at_login_of(&app) }).await
+}
+
+/// *Open at login* on or off (Settings, or the offer at the waiting-for-approval step, which is then
+/// not made again).
+#[tauri::command]
+pub async fn set_open_at_login<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    enabled: bool,
+) -> CmdResult<OpenAtLogin> {
+    guarded("set_open_at_login", async {
+        use tauri_plugin_autostart::ManagerExt;
+        let launcher = app.autolaunch();
+        let done = if enabled { launcher.enable() } else { launcher.disable() };
+        done.map_err(|e| {
+            IpcError::new(ErrorKind::Internal, format!("Could not change whether uspslink opens at login: {e}"))
+        })?;
+        tracing::info!(enabled, "open at login");
+        state.update_background(|r| r.login_offer_answered = true)?;
+        open_at_login_of(&app)
+    })
+    .await
+}
+
+/// *Not now* on the offer to open at login: not offered again (Settings still has it).
+#[tauri::command]
+pub async fn dismiss_open_at_login_offer(state: State<'_, AppState>) -> CmdResult<()> {
+    guarded("dismiss_open_at_login_offer", async { state.update_background(|r| r.login_offer_answered = true) }).await
+}
+
+/// Ctrl+W: the same as the window's close button (into the tray while something is watched).
+#[tauri::command]
+pub async fn close_window<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
+    guarded("close_window", async {
+        use tauri::Manager;
+        if let Some(window) = app.get_webview_window(crate::ipc::background::MAIN) {
+            window
+                .close()
+                .map_err(|e| IpcError::new(ErrorKind::Internal, format!("Could not close the window: {e}")))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// *Quit*: the watch finishes a check in progress, then the app ends.
+#[tauri::command]
+pub async fn quit_app<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
+    guarded("quit_app", async {
+        crate::ipc::background::quit(&app);
+        Ok(())
+    })
+    .await
+}

@@ -6,6 +6,7 @@ use tauri_plugin_notification::NotificationExt;
 use uspslink_core::approval::ApprovalView;
 use uspslink_core::{ErrorKind, IpcError};
 
+use crate::flows::background::Notice;
 use crate::flows::link::LinkUpdate;
 use crate::flows::Host;
 use crate::state::AppState;
@@ -18,6 +19,8 @@ pub const EVENT_USPS_LINK: &str = "usps-link";
 pub const EVENT_RETRY_WAIT: &str = "retry-wait";
 /// The approval watch made a check (`ApprovalView`).
 pub const EVENT_APPROVAL: &str = "approval";
+/// Open this screen (`Route`): a notification was clicked while the window was open.
+pub const EVENT_OPEN_ROUTE: &str = "open-route";
 /// A command that replaces the system browser (the URL is appended as its last argument).
 pub const ENV_BROWSER: &str = "USPSLINK_BROWSER";
 
@@ -43,18 +46,21 @@ impl<R: Runtime> Host for TauriHost<R> {
 
     fn link_changed(&self, update: &LinkUpdate) {
         emit(&self.0, EVENT_USPS_LINK, update);
+        crate::ipc::background::tray::refresh(&self.0);
     }
 
     fn approval_changed(&self, view: &ApprovalView) {
         emit(&self.0, EVENT_APPROVAL, view);
+        crate::ipc::background::tray::refresh(&self.0);
     }
 
     fn open_url(&self, url: &str) -> Result<(), IpcError> {
         open_in_browser(url)
     }
 
-    fn notify(&self, title: &str, body: &str) -> bool {
-        match self.0.notification().builder().title(title).body(body).show() {
+    fn notify(&self, notice: Notice, title: &str, body: &str) -> bool {
+        // The id tells the click handler (lib.rs) which screen the notification leads to.
+        match self.0.notification().builder().id(notice.id()).title(title).body(body).show() {
             Ok(()) => {
                 tracing::info!("desktop notification requested: {title}");
                 true

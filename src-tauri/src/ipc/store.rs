@@ -42,6 +42,15 @@ impl<R: Runtime> Persist for DurableStore<R> {
     }
 }
 
+/// Take the progress file's store away from tauri-plugin-store before the app exits: at its Exit
+/// event the plugin writes every store it holds with a plain `fs::write` over the file (a power cut
+/// then truncates it). Every change was written atomically when it was made.
+pub fn close_progress_store<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(store) = app.get_store(STORE_FILE) {
+        store.close_resource();
+    }
+}
+
 /// Open the progress file (repairing it first if a crash damaged it) and the state over it.
 pub fn load_state<R: Runtime>(
     app: &tauri::AppHandle<R>,

@@ -252,6 +252,10 @@ export type About = { version: string, environment: string, data_folder: string,
  */
 diagnostics: string, };
 
+export type Route = "dashboard" | "reconnect";
+
+export type OpenAtLogin = { enabled: boolean, };
+
 export type AppSnapshot = { view: DashboardView, preferences: Preferences, 
 /**
  * The environment in force (a test run may override the stored preference).
@@ -273,7 +277,15 @@ storage_notice: StorageNotice | null,
  * The sign-in service this environment's link came through, when Settings now name another
  * way: the link's tokens still go only there; the UI asks the owner to reconnect.
  */
-sign_in_moved_from: string | null, };
+sign_in_moved_from: string | null, 
+/**
+ * The screen to open on (a notification was clicked while the window was closed); once.
+ */
+open_on: Route | null, 
+/**
+ * Whether to offer opening uspslink at login (once, at the waiting-for-approval step).
+ */
+offer_open_at_login: boolean, };
 
 /** Every IPC command: its arguments and what it resolves to. */
 export type Commands = {
@@ -306,6 +318,11 @@ export type Commands = {
   email_link_summary: { args: {  }; returns: null };
   save_stamps_draft: { args: { draft: StampsDraft }; returns: null };
   check_approval_now: { args: {  }; returns: ApprovalView };
+  open_at_login: { args: {  }; returns: OpenAtLogin };
+  set_open_at_login: { args: { enabled: boolean }; returns: OpenAtLogin };
+  dismiss_open_at_login_offer: { args: {  }; returns: null };
+  close_window: { args: {  }; returns: null };
+  quit_app: { args: {  }; returns: null };
 };
 
 /** Every error kind, from the Rust enum: the UI trusts no other. */
@@ -318,3 +335,4 @@ export const EVENT_DEEP_LINK = "deep-link";
 export const EVENT_USPS_LINK = "usps-link";
 export const EVENT_RETRY_WAIT = "retry-wait";
 export const EVENT_APPROVAL = "approval";
+export const EVENT_OPEN_ROUTE = "open-route";

@@ -4,6 +4,7 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import {
   EVENT_APPROVAL,
   EVENT_DEEP_LINK,
+  EVENT_OPEN_ROUTE,
   EVENT_RETRY_WAIT,
   EVENT_USPS_LINK,
   ERROR_KINDS,
@@ -14,6 +15,7 @@ import {
   type IpcError,
   type LinkUpdate,
   type RetryWait,
+  type Route,
 } from "./bindings";
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>(ERROR_KINDS);
@@ -72,6 +74,11 @@ export async function call<K extends keyof Commands>(
 
 export function onRetryWait(handler: (wait: RetryWait) => void): Promise<UnlistenFn> {
   return listen<RetryWait>(EVENT_RETRY_WAIT, (event) => handler(event.payload));
+}
+
+/** A notification was clicked while the window was open: show its screen. */
+export function onOpenRoute(handler: (route: Route) => void): Promise<UnlistenFn> {
+  return listen<Route>(EVENT_OPEN_ROUTE, (event) => handler(event.payload));
 }
 
 export function onDeepLink(handler: (notice: DeepLinkNotice) => void): Promise<UnlistenFn> {

@@ -1,0 +1,183 @@
+//! With the window closed: whether uspslink keeps watching from the tray or quits, what the tray
+//! says, and which screen a notification leads back to. USPS approval takes days and an unused
+//! refresh token can die within a day, so an owner who closes the window after the last step must
+//! still hear "USPS approved your NSA rates". Plain Rust: `ipc::background` does it with Tauri.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use uspslink_core::approval::ApprovalState;
+
+use crate::state::AppState;
+
+/// What needs the app while its window is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// USPS took the identifiers and has not approved the NSA rates yet: the approval watch.
+    Approval,
+    /// A working link: its token is kept alive (an unused USPS refresh token can die within a day).
+    Link,
+    /// Nothing: closing the window quits.
+    Nothing,
+}
+
+/// What the current environment needs while the window is closed.
+pub fn watched(state: &AppState) -> Watched {
+    let env = state.environment();
+    let link = state.link_record(env);
+    if !link.linked || link.needs_reconnecting {
+        return Watched::Nothing;
+    }
+    match state.approval_view(env).state {
+        ApprovalState::Unchecked | ApprovalState::Waiting | ApprovalState::CouldNotCheck { .. } => Watched::Approval,
+        ApprovalState::NotStarted | ApprovalState::Approved { .. } => Watched::Link,
+    }
+}
+
+/// The tray's first line (and tooltip): where things stand, in the words of the dashboard.
+pub fn status_line(state: &AppState) -> &'static str {
+    let env = state.environment();
+    let link = state.link_record(env);
+    if link.linked && link.needs_reconnecting {
+        return "Reconnect your USPS business account";
+    }
+    match state.approval_view(env).state {
+        ApprovalState::Approved { .. } => "NSA rates approved",
+        ApprovalState::Unchecked | ApprovalState::Waiting | ApprovalState::CouldNotCheck { .. } => {
+            "Waiting for USPS approval"
+        }
+        ApprovalState::NotStarted if link.linked => "USPS business account linked",
+        ApprovalState::NotStarted => "Not linked to USPS yet",
+    }
+}
+
+/// What closing the window does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnClose {
+    /// Keep running in the tray: the window (and its web content) goes, the watch stays.
+    Tray,
+    /// Nothing is watched: quit, as a window's close always did.
+    Quit,
+    /// Something is watched but the desktop has no tray to wait in: quit rather than become a
+    /// process nobody can reach, and say so.
+    QuitAndSay,
+}
+
+pub fn on_close(watched: Watched, tray_available: bool) -> OnClose {
+    match (watched, tray_available) {
+        (Watched::Nothing, _) => OnClose::Quit,
+        (_, true) => OnClose::Tray,
+        (_, false) => OnClose::QuitAndSay,
+    }
+}
+
+/// A desktop notification of uspslink's, by what it is about: a click on it leads to its screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    Approval,
+    Reconnect,
+    /// The first time the window closes into the tray.
+    InTray,
+    /// The window closed, something was watched, and there is no tray.
+    Quitting,
+}
+
+impl Notice {
+    pub const ALL: [Notice; 4] = [Notice::Approval, Notice::Reconnect, Notice::InTray, Notice::Quitting];
+
+    /// The notification's id (the same kind replaces its earlier one).
+    pub fn id(self) -> i32 {
+        match self {
+            Notice::Approval => 1,
+            Notice::Reconnect => 2,
+            Notice::InTray => 3,
+            Notice::Quitting => 4,
+        }
+    }
+
+    pub fn from_id(id: i32) -> Option<Notice> {
+        Notice::ALL.into_iter().find(|n| n.id() == id)
+    }
+
+    /// Where a click on it leads.
+    pub fn route(self) -> Route {
+        match self {
+            Notice::Reconnect => Route::Reconnect,
+            Notice::Approval | Notice::InTray | Notice::Quitting => Route::Dashboard,
+        }
+    }
+}
+
+pub const IN_TRAY_TITLE: &str = "uspslink keeps watching in the tray";
+pub const IN_TRAY_BODY: &str =
+    "It tells you when USPS approves your NSA rates. To stop it, choose Quit in its tray menu.";
+pub const QUITTING_TITLE: &str = "uspslink has closed";
+pub const QUITTING_BODY: &str = "Your desktop has no tray for uspslink to wait in, so it stopped watching for USPS \
+approval. Open uspslink again to check.";
+
+/// The screen the window opens on when something leads back to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    Dashboard,
+    /// The link step, to reconnect the USPS business account.
+    Reconnect,
+}
+
+/// What a launch's arguments ask: `--background` is the start at login, straight into the tray.
+pub fn background_launch<S: AsRef<str>>(args: &[S]) -> bool {
+    args.iter().skip(1).any(|a| a.as_ref() == BACKGROUND_ARG)
+}
+
+pub const BACKGROUND_ARG: &str = "--background";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::approval::tests::{approve, completed};
+    use crate::flows::approval::{check_in, Trigger};
+    use crate::state::tests::{state_over, MemoryPersist};
+    use uspslink_core::settings::Environment;
+
+    #[tokio::test]
+    async fn what_is_watched_and_said_from_a_fresh_start_to_the_approval_and_a_broken_link() {
+        let fresh = state_over(std::sync::Arc::new(MemoryPersist::default()));
+        assert_eq!(watched(&fresh), Watched::Nothing);
+        assert_eq!(status_line(&fresh), "Not linked to USPS yet");
+        assert_eq!(on_close(watched(&fresh), true), OnClose::Quit, "nothing watched: closing quits");
+
+        let s = completed("merchant").await;
+        assert_eq!(watched(&s), Watched::Approval);
+        assert_eq!(status_line(&s), "Waiting for USPS approval");
+        assert_eq!(on_close(Watched::Approval, true), OnClose::Tray);
+        assert_eq!(on_close(Watched::Approval, false), OnClose::QuitAndSay, "never unreachable");
+
+        approve(&s).await;
+        check_in(&s, Environment::Sandbox, Trigger::CheckNow).await.unwrap();
+        assert_eq!(status_line(&s), "NSA rates approved");
+        assert_eq!(watched(&s), Watched::Link, "the link is still kept alive");
+
+        let status = s.sandbox_helper("/sandbox/usps/revoke-user", serde_json::json!({"username": "merchant"})).await;
+        assert_eq!(status, 204);
+        let _ = crate::flows::link::access_token_in(&s, Environment::Sandbox, true).await;
+        assert_eq!(status_line(&s), "Reconnect your USPS business account");
+        assert_eq!(watched(&s), Watched::Nothing);
+    }
+
+    #[test]
+    fn a_notification_leads_to_its_screen() {
+        for n in Notice::ALL {
+            assert_eq!(Notice::from_id(n.id()), Some(n));
+        }
+        assert_eq!(Notice::from_id(0), None);
+        assert_eq!(Notice::Reconnect.route(), Route::Reconnect);
+        assert_eq!(Notice::Approval.route(), Route::Dashboard);
+    }
+
+    #[test]
+    fn the_start_at_login_is_told_by_its_argument() {
+        assert!(background_launch(&["uspslink", "--background"]));
+        assert!(!background_launch(&["uspslink"]));
+        assert!(!background_launch(&["--background"]), "the program's own name is not an argument");
+        assert!(!background_launch(&["uspslink", "uspslink://oauth/callback?x=--background"]));
+    }
+}
