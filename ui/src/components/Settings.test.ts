@@ -57,3 +57,37 @@ describe("Settings: USPS sign-in", () => {
     expect(screen.getByTestId("sign-in-service-url")).toBeTruthy();
   });
 });
+
+describe("Settings: open at login", () => {
+  it("shows whether uspslink opens at login and turns it on and off", async () => {
+    let enabled = false;
+    call.mockImplementation(async (cmd: string, args?: { enabled: boolean }) => {
+      if (cmd === "open_at_login") return { enabled };
+      if (cmd === "set_open_at_login") return { enabled: (enabled = args!.enabled) };
+      return cmd === "vault_status" ? { state: "ready" } : null;
+    });
+    render(Settings, { props: { snapshot: snapshot({}, null), link: { state: "not_linked" }, onSaved: vi.fn(), onLinkUpdate: vi.fn() } });
+    const box = screen.getByTestId("open-at-login") as HTMLInputElement;
+    await vi.waitFor(() => expect(box.disabled).toBe(false));
+    expect(box.checked).toBe(false);
+    await fireEvent.click(box);
+    await vi.waitFor(() => expect(enabled).toBe(true));
+    expect(call).toHaveBeenCalledWith("set_open_at_login", { enabled: true });
+    await fireEvent.click(box);
+    await vi.waitFor(() => expect(enabled).toBe(false));
+  });
+
+  it("puts the box back and says why when the change is refused", async () => {
+    call.mockImplementation(async (cmd: string) => {
+      if (cmd === "open_at_login") return { enabled: false };
+      if (cmd === "set_open_at_login") throw { kind: "internal", message: "no autostart folder", fields: [], request_id: null };
+      return cmd === "vault_status" ? { state: "ready" } : null;
+    });
+    render(Settings, { props: { snapshot: snapshot({}, null), link: { state: "not_linked" }, onSaved: vi.fn(), onLinkUpdate: vi.fn() } });
+    const box = screen.getByTestId("open-at-login") as HTMLInputElement;
+    await vi.waitFor(() => expect(box.disabled).toBe(false));
+    await fireEvent.click(box);
+    expect((await screen.findByTestId("open-at-login-error")).textContent).toContain("no autostart folder");
+    expect(box.checked).toBe(false);
+  });
+});
