@@ -92,6 +92,7 @@ pub fn about(state: &AppState, data_folder: &Path, log_file: Option<&Path>) -> A
         LinkStatus::NeedsReconnecting { .. } => "needs reconnecting".to_string(),
     };
     let stamps = state.stamps_record(env);
+    let savings = state.savings_view(env);
     let view = state.view(env);
     let log_file = log_file.map(|p| p.display().to_string()).unwrap_or_else(|| "standard error only".into());
     let errors: Vec<String> = lock(&ERRORS).iter().cloned().collect();
@@ -111,9 +112,14 @@ pub fn about(state: &AppState, data_folder: &Path, log_file: Option<&Path>) -> A
         ),
         format!("USPS link: {link}"),
         format!("Identifiers verified: {}", state.identifiers_record(env).summary.is_some()),
-        format!("Recent errors ({}):", errors.len()),
+        format!("NSA rates: {:?}; Stamps.com: {:?}", savings.state, savings.platform),
     ];
     let mut diagnostics = lines.join("\n");
+    for line in state.savings_lines(env) {
+        diagnostics.push_str("\n  ");
+        diagnostics.push_str(&line);
+    }
+    diagnostics.push_str(&format!("\nRecent errors ({}):", errors.len()));
     for e in &errors {
         diagnostics.push_str("\n  ");
         diagnostics.push_str(e);
@@ -177,6 +183,7 @@ mod tests {
         assert!(a.diagnostics.contains("key checked true, registered true, verified false"));
         assert!(a.diagnostics.contains("InvalidApiKey: ShipEngine refused the API key"));
         assert!(a.diagnostics.contains("Log file: /tmp/uspslink.log"));
+        assert!(a.diagnostics.contains("NSA rates: NotApproved"), "{}", a.diagnostics);
         assert!(!a.diagnostics.contains(key), "never a secret");
         // The recent errors are bounded (one test: they are process-wide).
         for i in 0..(RECENT_ERRORS + 5) {

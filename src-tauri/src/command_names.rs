@@ -37,6 +37,7 @@ macro_rules! for_each_command {
             email_link_summary() -> (),
             save_stamps_draft(draft: StampsDraft) -> (),
             check_approval_now() -> ApprovalView,
+            check_savings() -> SavingsUpdate,
             open_at_login() -> OpenAtLogin,
             set_open_at_login(enabled: bool) -> OpenAtLogin,
             dismiss_open_at_login_offer() -> (),

@@ -22,6 +22,7 @@ use uspslink_core::error::HasKind;
 use uspslink_core::http::{Retry, RetryObserver};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
+use uspslink_core::savings::{default_parcels, parcels_from_json, ReferenceParcel, SavingsRecord, SavingsView};
 use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
 use uspslink_core::shipengine::StampsRecord;
 use uspslink_core::usps::{unix_now, AttemptStore, LinkRecord, LinkStatus, ATTEMPT_TTL};
@@ -55,6 +56,8 @@ const NAME_STAMPS: &str = "stamps";
 const NAME_IDENTIFIERS: &str = "identifiers";
 /// The approval watch's record (newer than environments: never a top-level key).
 const NAME_APPROVAL: &str = "approval";
+/// What the NSA rates save, as last priced (newer than environments too).
+const NAME_SAVINGS: &str = "savings";
 /// The per-environment records; before environments they were top-level keys of these names.
 const ENV_RECORDS: [&str; 4] = [NAME_PROGRESS, NAME_USPS_LINK, NAME_STAMPS, NAME_IDENTIFIERS];
 const RECENT_LINKS: usize = 10;
@@ -69,12 +72,22 @@ pub const ENV_APPROVAL_SCHEDULE: &str = "USPSLINK_APPROVAL_SCHEDULE";
 /// The approval check's request body, as a JSON template (`ApprovalQuery`): inferred from the
 /// public spec, so replaceable without a new build.
 pub const ENV_APPROVAL_QUERY: &str = "USPSLINK_APPROVAL_QUERY";
+/// The reference parcels the savings are priced with, as JSON (a list of `ReferenceParcel`).
+pub const ENV_SAVINGS_PARCELS: &str = "USPSLINK_SAVINGS_PARCELS";
 
 /// How the approval watch asks USPS, read once at start.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ApprovalConfig {
     pub schedule: Schedule,
     pub query: ApprovalQuery,
+    /// The parcels priced to show what the NSA rates save.
+    pub parcels: Vec<ReferenceParcel>,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        Self { schedule: Schedule::default(), query: ApprovalQuery::default(), parcels: default_parcels() }
+    }
 }
 
 impl ApprovalConfig {
@@ -94,6 +107,12 @@ impl ApprovalConfig {
             match ApprovalQuery::from_json(&text) {
                 Ok(q) => c.query = q,
                 Err(e) => tracing::warn!("{ENV_APPROVAL_QUERY}: {e}; using the default"),
+            }
+        }
+        if let Ok(text) = std::env::var(ENV_SAVINGS_PARCELS) {
+            match parcels_from_json(&text) {
+                Ok(p) => c.parcels = p,
+                Err(e) => tracing::warn!("{ENV_SAVINGS_PARCELS}: {e}; using the default parcels"),
             }
         }
         c
@@ -209,6 +228,8 @@ pub struct AppSnapshot {
     pub identifiers: IdentifiersView,
     /// Whether USPS approved the NSA rates yet, as the watch last found.
     pub approval: ApprovalView,
+    /// What the NSA rates save, and whether Stamps.com quotes them.
+    pub savings: SavingsView,
     /// Said once: what was found wrong with the progress file at start.
     pub storage_notice: Option<StorageNotice>,
     /// The sign-in service this environment's link came through, when Settings now name another
@@ -283,6 +304,7 @@ struct EnvRecords {
     stamps: StampsRecord,
     identifiers: IdentifiersRecord,
     approval: ApprovalRecord,
+    savings: SavingsRecord,
 }
 
 /// A sign-in open in the browser, as remembered across a restart: never the state itself.
@@ -665,6 +687,7 @@ impl AppState {
                 stamps: read(p, &env_key(env, NAME_STAMPS)),
                 identifiers: read(p, &env_key(env, NAME_IDENTIFIERS)),
                 approval: read(p, &env_key(env, NAME_APPROVAL)),
+                savings: read(p, &env_key(env, NAME_SAVINGS)),
             }
         });
         f(records)
@@ -710,6 +733,7 @@ impl AppState {
             stamps: self.stamps_record(environment),
             identifiers: self.identifiers_view(environment),
             approval: self.approval_view(environment),
+            savings: self.savings_view(environment),
             storage_notice: lock(&self.storage_notice).clone(),
         }
     }
@@ -784,7 +808,27 @@ impl AppState {
 
     /// The identifiers step as shown: the draft, pre-filled from the USPS sign-in where empty.
     pub fn identifiers_view(&self, env: Environment) -> IdentifiersView {
-        self.with_records(env, |r| r.identifiers.view(&r.link.hints))
+        self.with_records(env, |r| {
+            r.identifiers.view(&r.link.hints, &r.savings.summary_lines(r.approval.is_approved()))
+        })
+    }
+
+    pub fn savings_record(&self, env: Environment) -> SavingsRecord {
+        self.with_records(env, |r| r.savings.clone())
+    }
+
+    pub fn set_savings_record(&self, env: Environment, record: SavingsRecord) -> Result<(), IpcError> {
+        self.replace(env, NAME_SAVINGS, |r| &mut r.savings, record)
+    }
+
+    /// What the NSA rates save, as the dashboard shows it.
+    pub fn savings_view(&self, env: Environment) -> SavingsView {
+        self.with_records(env, |r| r.savings.view(r.approval.is_approved()))
+    }
+
+    /// The savings' lines for the summary and the diagnostics.
+    pub fn savings_lines(&self, env: Environment) -> Vec<String> {
+        self.with_records(env, |r| r.savings.summary_lines(r.approval.is_approved()))
     }
 
     pub fn approval_record(&self, env: Environment) -> ApprovalRecord {

@@ -93,10 +93,11 @@ pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<Identifie
 /// *Email summary*: the system mail client with the summary as a new message.
 pub fn email_summary(host: &impl super::Host) -> Result<(), IpcError> {
     let state = host.state();
-    let summary = state.identifiers_record(state.environment()).summary.ok_or_else(|| {
+    let env = state.environment();
+    let summary = state.identifiers_record(env).summary.ok_or_else(|| {
         IpcError::new(ErrorKind::NotConfigured, "there is no summary yet: verify your identifiers first")
     })?;
-    crate::flows::link::open_mail(host, &summary.mailto())
+    crate::flows::link::open_mail(host, &summary.mailto_with(&state.savings_lines(env)))
 }
 
 #[cfg(test)]

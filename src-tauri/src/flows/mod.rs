@@ -10,6 +10,7 @@ pub mod approval;
 pub mod background;
 pub mod identifiers;
 pub mod link;
+pub mod savings;
 pub mod stamps;
 pub mod watch;
 
@@ -28,6 +29,8 @@ pub trait Host: Clone + Send + Sync + 'static {
     fn link_changed(&self, update: &LinkUpdate);
     /// The approval watch made a check.
     fn approval_changed(&self, view: &ApprovalView);
+    /// The reference parcels were priced (the savings, the platform's quote, the summary).
+    fn savings_changed(&self, update: &savings::SavingsUpdate);
     /// Hand an address the flow checked (`http(s):`, `mailto:`) to the system.
     fn open_url(&self, url: &str) -> Result<(), IpcError>;
     /// A desktop notification about `notice` (a click on it leads to its screen); false when it
@@ -47,6 +50,7 @@ pub(crate) mod tests {
         pub state: Arc<AppState>,
         pub links: Arc<Mutex<Vec<LinkUpdate>>>,
         pub approvals: Arc<Mutex<Vec<ApprovalView>>>,
+        pub savings: Arc<Mutex<Vec<savings::SavingsUpdate>>>,
         pub opened: Arc<Mutex<Vec<String>>>,
         pub notifications: Arc<Mutex<Vec<(String, String)>>>,
     }
@@ -57,6 +61,7 @@ pub(crate) mod tests {
                 state: Arc::new(state),
                 links: Arc::default(),
                 approvals: Arc::default(),
+                savings: Arc::default(),
                 opened: Arc::default(),
                 notifications: Arc::default(),
             }
@@ -72,6 +77,9 @@ pub(crate) mod tests {
         }
         fn approval_changed(&self, view: &ApprovalView) {
             crate::state::lock(&self.approvals).push(view.clone());
+        }
+        fn savings_changed(&self, update: &savings::SavingsUpdate) {
+            crate::state::lock(&self.savings).push(update.clone());
         }
         fn open_url(&self, url: &str) -> Result<(), IpcError> {
             crate::state::lock(&self.opened).push(url.to_string());

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use uspslink_core::savings::SavingsTrigger;
 use uspslink_core::settings::Environment;
 use uspslink_core::usps::{unix_now, REFRESH_MARGIN_SECS};
 use uspslink_core::ErrorKind;
@@ -46,6 +47,25 @@ pub fn after_check(host: &impl Host, env: Environment, outcome: &CheckOutcome) {
     }
     if outcome.newly_approved {
         announce_approval(host, env);
+        // The watch prices the reference parcels now (the savings), not at its next tick.
+        host.state().watch_wake.notify_one();
+    }
+}
+
+/// The savings, when due: priced once after the approval, the platform asked again daily while it
+/// does not quote the NSA rates.
+async fn price_when_due(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) {
+    if unix_now() < backoff.savings_not_before {
+        return;
+    }
+    match crate::flows::savings::price_in(host.state(), env, SavingsTrigger::Watch).await {
+        Ok(outcome) if outcome.asked => host.savings_changed(&crate::flows::savings::update(host.state(), env)),
+        Ok(_) => {}
+        Err(e) if e.kind == ErrorKind::NeedsReconnecting => {}
+        Err(e) => {
+            backoff.savings_not_before = unix_now() + SAVINGS_FAILURE_WAIT_SECS;
+            tracing::warn!("pricing the reference parcels: {}; trying again in 15 minutes", e.message)
+        }
     }
 }
 
@@ -64,7 +84,12 @@ fn announce_broken_link(host: &impl Host) {
 struct RefreshBackoff {
     failures: u32,
     not_before: u64,
+    /// A pricing round that failed before it could record anything (a full disk, the sandbox not
+    /// up) waits this long rather than being tried every second.
+    savings_not_before: u64,
 }
+
+const SAVINGS_FAILURE_WAIT_SECS: u64 = 15 * 60;
 
 async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) {
     let state = host.state();
@@ -73,7 +98,7 @@ async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) 
     let now = unix_now();
     if healthy && before.needs_refresh(now) && now >= backoff.not_before {
         match crate::flows::link::refresh_in(state, env, false).await {
-            Ok(()) => *backoff = RefreshBackoff::default(),
+            Ok(()) => (backoff.failures, backoff.not_before) = (0, 0),
             Err(e) => {
                 backoff.failures = backoff.failures.saturating_add(1);
                 let wait = (60u64 << (backoff.failures - 1).min(5)).min(30 * 60);
@@ -87,6 +112,9 @@ async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) 
             Ok(outcome) => after_check(host, env, &outcome),
             Err(e) if e.kind == ErrorKind::NeedsReconnecting => {}
             Err(e) => tracing::warn!("approval check: {}", e.message),
+        }
+        if state.approval_record(env).is_approved() {
+            price_when_due(host, env, backoff).await;
         }
     }
     let after = state.link_record(env);
@@ -105,6 +133,9 @@ fn sleep_for(state: &AppState, env: Environment, backoff: &RefreshBackoff) -> Du
         due = due.min(link.access_expires_at.saturating_sub(REFRESH_MARGIN_SECS).max(backoff.not_before));
         if let Some(next) = state.approval_view(env).next_check {
             due = due.min(next);
+        }
+        if let Some(next) = crate::flows::savings::next_watch(state, env) {
+            due = due.min(next.max(backoff.savings_not_before));
         }
     }
     Duration::from_secs(due.saturating_sub(now)).clamp(Duration::from_secs(1), LONGEST_SLEEP)
@@ -173,6 +204,11 @@ mod tests {
         announce_approval(&host, SB);
         tick(&host, SB, &mut backoff).await;
         assert_eq!(lock(&host.notifications).len(), 1);
+        // That tick priced the reference parcels (once): the window was told the savings.
+        assert_eq!(lock(&host.savings).len(), 1);
+        assert_eq!(lock(&host.savings)[0].savings.state, uspslink_core::savings::SavingsState::Applied);
+        tick(&host, SB, &mut backoff).await;
+        assert_eq!(lock(&host.savings).len(), 1, "priced once; no Stamps.com carrier to ask daily");
     }
 
     #[tokio::test]

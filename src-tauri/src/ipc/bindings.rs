@@ -8,6 +8,7 @@ use uspslink_core::callback::CallbackSummary;
 use uspslink_core::error::{ErrorKind, FieldProblem, IpcError};
 use uspslink_core::onboarding::{ChecklistItem, DashboardView, OnboardingEvent, Step, StepStatus, StepView};
 use uspslink_core::payments::{AccountType, IdentifiersForm, IdentifiersView, LinkSummary, PaymentAccount};
+use uspslink_core::savings::{ParcelView, PlatformQuote, PlatformState, SavingsState, SavingsView, UspsPrice};
 use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
 use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsDraft, StampsRecord};
 use uspslink_core::vault::{SecretSlot, VaultStatus};
@@ -18,6 +19,7 @@ use crate::about::About;
 use crate::flows::background::Route;
 use crate::flows::identifiers::IdentifiersUpdate;
 use crate::flows::link::LinkUpdate;
+use crate::flows::savings::SavingsUpdate;
 use crate::flows::stamps::StampsUpdate;
 use crate::ipc::commands::{OpenAtLogin, SecretPresence};
 use crate::state::{AppSnapshot, DeepLinkNotice, StorageNotice, StorageNoticeKind};
@@ -107,6 +109,13 @@ pub fn typescript() -> String {
         RetryWait::decl(&cfg),
         ApprovalState::decl(&cfg),
         ApprovalView::decl(&cfg),
+        UspsPrice::decl(&cfg),
+        PlatformQuote::decl(&cfg),
+        ParcelView::decl(&cfg),
+        PlatformState::decl(&cfg),
+        SavingsState::decl(&cfg),
+        SavingsView::decl(&cfg),
+        SavingsUpdate::decl(&cfg),
         About::decl(&cfg),
         Route::decl(&cfg),
         OpenAtLogin::decl(&cfg),
@@ -145,6 +154,7 @@ pub fn typescript() -> String {
     out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::ipc::events::EVENT_USPS_LINK));
     out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::ipc::events::EVENT_RETRY_WAIT));
     out.push_str(&format!("export const EVENT_APPROVAL = {:?};\n", crate::ipc::events::EVENT_APPROVAL));
+    out.push_str(&format!("export const EVENT_SAVINGS = {:?};\n", crate::ipc::events::EVENT_SAVINGS));
     out.push_str(&format!("export const EVENT_OPEN_ROUTE = {:?};\n", crate::ipc::events::EVENT_OPEN_ROUTE));
     out
 }

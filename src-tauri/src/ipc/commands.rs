@@ -25,6 +25,7 @@ use uspslink_core::{ErrorKind, IpcError};
 use super::events::TauriHost;
 use crate::flows::identifiers::IdentifiersUpdate;
 use crate::flows::link::LinkUpdate;
+use crate::flows::savings::SavingsUpdate;
 use crate::flows::stamps::StampsUpdate;
 use crate::state::{blocking, internal, AppSnapshot, AppState, DeepLinkNotice};
 
@@ -358,6 +359,27 @@ pub async fn check_approval_now<R: tauri::Runtime>(
                 crate::flows::watch::after_check(&TauriHost(app.clone()), env, &outcome);
                 Ok(outcome.view)
             }
+            Err(e) => {
+                if e.kind == ErrorKind::NeedsReconnecting {
+                    crate::flows::link::announce(&TauriHost(app.clone()));
+                }
+                Err(e)
+            }
+        }
+    })
+    .await
+}
+
+/// *Check again*: price the reference parcels and ask Stamps.com for its quote (within USPS's quota).
+#[tauri::command]
+pub async fn check_savings<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+) -> CmdResult<SavingsUpdate> {
+    guarded("check_savings", async {
+        let env = state.environment();
+        match crate::flows::savings::price_in(&state, env, uspslink_core::savings::SavingsTrigger::CheckAgain).await {
+            Ok(outcome) => Ok(SavingsUpdate { savings: outcome.view, identifiers: state.identifiers_view(env) }),
             Err(e) => {
                 if e.kind == ErrorKind::NeedsReconnecting {
                     crate::flows::link::announce(&TauriHost(app.clone()));

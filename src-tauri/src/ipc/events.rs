@@ -19,6 +19,8 @@ pub const EVENT_USPS_LINK: &str = "usps-link";
 pub const EVENT_RETRY_WAIT: &str = "retry-wait";
 /// The approval watch made a check (`ApprovalView`).
 pub const EVENT_APPROVAL: &str = "approval";
+/// The reference parcels were priced (`SavingsUpdate`).
+pub const EVENT_SAVINGS: &str = "savings";
 /// Open this screen (`Route`): a notification was clicked while the window was open.
 pub const EVENT_OPEN_ROUTE: &str = "open-route";
 /// A command that replaces the system browser (the URL is appended as its last argument).
@@ -52,6 +54,10 @@ impl<R: Runtime> Host for TauriHost<R> {
     fn approval_changed(&self, view: &ApprovalView) {
         emit(&self.0, EVENT_APPROVAL, view);
         crate::ipc::background::tray::refresh(&self.0);
+    }
+
+    fn savings_changed(&self, update: &crate::flows::savings::SavingsUpdate) {
+        emit(&self.0, EVENT_SAVINGS, update);
     }
 
     fn open_url(&self, url: &str) -> Result<(), IpcError> {

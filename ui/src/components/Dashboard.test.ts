@@ -18,6 +18,7 @@ function show(over: Partial<AppSnapshot>, link: LinkStatus) {
     stamps: { verified: true, verified_on: "2026-11-30", carrier_id: "se-1" },
     identifiers: { summary: null, summary_text: null },
     approval: { state: "not_started", last_checked: null, next_check: null, check_now_allowed: false },
+    savings: { state: "not_approved", parcels: [], platform: { state: "unchecked" }, priced_at: null, platform_checked_at: null },
     usps_link: link,
     ...over,
   } as unknown as AppSnapshot);

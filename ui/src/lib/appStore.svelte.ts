@@ -12,6 +12,7 @@ import type {
   LinkStatus,
   LinkUpdate,
   OnboardingEvent,
+  SavingsUpdate,
   StampsUpdate,
 } from "./bindings";
 import { call } from "./ipc";
@@ -56,6 +57,11 @@ export class AppStore {
 
   applyApproval(approval: ApprovalView) {
     if (this.snapshot) this.snapshot = { ...this.snapshot, approval };
+  }
+
+  /** The reference parcels were priced: the savings, and the summary that now carries them. */
+  applySavings(u: SavingsUpdate) {
+    if (this.snapshot) this.snapshot = { ...this.snapshot, savings: u.savings, identifiers: u.identifiers };
   }
 
   /** Send an onboarding event; returns whether it was accepted. */

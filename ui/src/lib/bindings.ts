@@ -246,6 +246,33 @@ next_check: number | null,
  */
 check_now_allowed: boolean, } & ({ "state": "not_started" } | { "state": "unchecked" } | { "state": "waiting" } | { "state": "could_not_check", reason: string, } | { "state": "approved", approved_on: string, });
 
+export type UspsPrice = { "state": "priced", cents: number, } | { "state": "published_instead", cents: number, } | { "state": "no_contract" } | { "state": "unavailable", reason: string, };
+
+export type PlatformQuote = { "state": "quoted", cents: number, } | { "state": "not_offered" } | { "state": "could_not_quote", reason: string, };
+
+export type ParcelView = { description: string, 
+/**
+ * The headline: "Your NSA rates: $7.41 instead of $9.85 for a 1 lb Priority Mail parcel,
+ * near zone (−25%)", or what USPS answered instead.
+ */
+sentence: string, 
+/**
+ * Whether USPS priced it at the contract's rates.
+ */
+applied: boolean, contract_cents: number | null, commercial_cents: number | null, retail_cents: number | null, 
+/**
+ * Saved per label against the commercial price (the published price a platform charges).
+ */
+saved_cents: number | null, saved_percent: number | null, platform_cents: number | null, };
+
+export type PlatformState = { "state": "unchecked" } | { "state": "not_asked", reason: string, } | { "state": "at_nsa_rates" } | { "state": "published", quoted_cents: number, contract_cents: number, description: string, } | { "state": "could_not_compare", reason: string, };
+
+export type SavingsState = { "state": "not_approved" } | { "state": "unpriced" } | { "state": "applied" } | { "state": "not_applied" } | { "state": "could_not_price", reason: string, };
+
+export type SavingsView = { parcels: Array<ParcelView>, platform: PlatformState, priced_at: number | null, platform_checked_at: number | null, } & ({ "state": "not_approved" } | { "state": "unpriced" } | { "state": "applied" } | { "state": "not_applied" } | { "state": "could_not_price", reason: string, });
+
+export type SavingsUpdate = { savings: SavingsView, identifiers: IdentifiersView, };
+
 export type About = { version: string, environment: string, data_folder: string, log_file: string, 
 /**
  * Everything above and more, as one text to paste into a support request.
@@ -269,6 +296,10 @@ endpoints: Endpoints | null, recent_deep_links: Array<DeepLinkNotice>, usps_link
  * Whether USPS approved the NSA rates yet, as the watch last found.
  */
 approval: ApprovalView, 
+/**
+ * What the NSA rates save, and whether Stamps.com quotes them.
+ */
+savings: SavingsView, 
 /**
  * Said once: what was found wrong with the progress file at start.
  */
@@ -318,6 +349,7 @@ export type Commands = {
   email_link_summary: { args: {  }; returns: null };
   save_stamps_draft: { args: { draft: StampsDraft }; returns: null };
   check_approval_now: { args: {  }; returns: ApprovalView };
+  check_savings: { args: {  }; returns: SavingsUpdate };
   open_at_login: { args: {  }; returns: OpenAtLogin };
   set_open_at_login: { args: { enabled: boolean }; returns: OpenAtLogin };
   dismiss_open_at_login_offer: { args: {  }; returns: null };
@@ -335,4 +367,5 @@ export const EVENT_DEEP_LINK = "deep-link";
 export const EVENT_USPS_LINK = "usps-link";
 export const EVENT_RETRY_WAIT = "retry-wait";
 export const EVENT_APPROVAL = "approval";
+export const EVENT_SAVINGS = "savings";
 export const EVENT_OPEN_ROUTE = "open-route";

@@ -6,6 +6,7 @@ import {
   EVENT_DEEP_LINK,
   EVENT_OPEN_ROUTE,
   EVENT_RETRY_WAIT,
+  EVENT_SAVINGS,
   EVENT_USPS_LINK,
   ERROR_KINDS,
   type ApprovalView,
@@ -16,6 +17,7 @@ import {
   type LinkUpdate,
   type RetryWait,
   type Route,
+  type SavingsUpdate,
 } from "./bindings";
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>(ERROR_KINDS);
@@ -87,6 +89,10 @@ export function onDeepLink(handler: (notice: DeepLinkNotice) => void): Promise<U
 
 export function onApproval(handler: (view: ApprovalView) => void): Promise<UnlistenFn> {
   return listen<ApprovalView>(EVENT_APPROVAL, (event) => handler(event.payload));
+}
+
+export function onSavings(handler: (update: SavingsUpdate) => void): Promise<UnlistenFn> {
+  return listen<SavingsUpdate>(EVENT_SAVINGS, (event) => handler(event.payload));
 }
 
 export function onLinkUpdate(handler: (update: LinkUpdate) => void): Promise<UnlistenFn> {

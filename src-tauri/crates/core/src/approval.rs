@@ -74,15 +74,6 @@ fn codes(body: &Value) -> Vec<String> {
     out
 }
 
-/// The total of the first rate option, wherever the answer puts it.
-fn total_price(body: &Value) -> Option<f64> {
-    let first = body["rateOptions"].as_array()?.first()?;
-    first["totalBasePrice"]
-        .as_f64()
-        .or_else(|| first["totalPrice"].as_f64())
-        .or_else(|| first["rates"][0]["price"].as_f64())
-}
-
 /// Read USPS's answer to the CONTRACT price search.
 pub fn classify(status: u16, body: &[u8]) -> Result<ApprovalAnswer, ApprovalError> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -98,15 +89,11 @@ pub fn classify(status: u16, body: &[u8]) -> Result<ApprovalAnswer, ApprovalErro
     };
     if (200..300).contains(&status) {
         // Only a priced contract rate counts: a retail price (a template asking for RETAIL, a USPS
-        // that ignored priceType) is not an approval.
-        let options = body["rateOptions"].as_array().filter(|o| !o.is_empty());
-        let contract = options.is_some_and(|opts| {
-            opts.iter()
-                .flat_map(|o| o["rates"].as_array().into_iter().flatten())
-                .any(|r| matches!(r["priceType"].as_str(), Some("CONTRACT") | Some("NSA")))
-        });
-        return Ok(if contract {
-            ApprovalAnswer::Approved { total_price: total_price(&body) }
+        // that ignored priceType) or USPS's published-rate fallback is not an approval.
+        return Ok(if crate::savings::is_contract_price(&body) {
+            ApprovalAnswer::Approved { total_price: crate::savings::first_total(&body) }
+        } else if crate::savings::first_total(&body).is_some() {
+            ApprovalAnswer::CouldNotCheck { reason: "USPS answered the contract request with a published price".into() }
         } else {
             ApprovalAnswer::CouldNotCheck { reason: "USPS answered without a contract price".into() }
         });
@@ -413,6 +400,11 @@ mod tests {
         let retail = br#"{"rateOptions":[{"totalBasePrice":10.4,"rates":[{"price":10.4,"priceType":"RETAIL"}]}]}"#;
         assert!(matches!(classify(200, retail).unwrap(), ApprovalAnswer::CouldNotCheck { .. }));
         assert!(matches!(classify(200, br#"{"rateOptions":[]}"#).unwrap(), ApprovalAnswer::CouldNotCheck { .. }));
+        // USPS's published-rate fallback on a contract request is never an approval.
+        let fallback = br#"{"rateOptions":[{"totalBasePrice":10.4,"rates":[{"price":10.4,"priceType":"CONTRACT"}]}],"warnings":[{"warningDescription":"Contract rate not found for request. Published rate returned."}]}"#;
+        assert!(
+            matches!(classify(200, fallback).unwrap(), ApprovalAnswer::CouldNotCheck { reason } if reason.contains("published price"))
+        );
         let waiting = br#"{"apiVersion":"/prices/v3","error":{"code":"400","message":"Bad Request","errors":[{"code":"160212","title":"An approved contract could not be found for PRIORITY_MAIL."}]}}"#;
         assert_eq!(classify(400, waiting).unwrap(), ApprovalAnswer::Waiting);
         let top_level = br#"{"error":{"code":"160212","message":"An approved contract could not be found"}}"#;

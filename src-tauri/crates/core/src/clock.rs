@@ -26,3 +26,8 @@ pub fn iso_date(unix_secs: u64) -> String {
     let (y, m, d) = civil_date(unix_secs);
     format!("{y:04}-{m:02}-{d:02}")
 }
+
+/// `YYYY-MM-DD HH:MM UTC` of a Unix time (for messages that name a time).
+pub fn iso_time(unix_secs: u64) -> String {
+    format!("{} {:02}:{:02} UTC", iso_date(unix_secs), (unix_secs % 86_400) / 3600, (unix_secs % 3600) / 60)
+}

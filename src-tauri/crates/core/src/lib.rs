@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod onboarding;
 pub mod payments;
+pub mod savings;
 pub mod scheme;
 pub mod settings;
 pub mod shipengine;

@@ -367,6 +367,25 @@ impl ShipEngineClient {
         Ok(body.carriers)
     }
 
+    /// `POST /v1/rates/estimate` (`crate::savings::estimate_request`): the list of rates the carrier
+    /// quotes. It changes nothing at ShipEngine, so it is retried where safe.
+    pub async fn estimate_rates(
+        &self,
+        api_key: &SecretString,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, ShipEngineError> {
+        let url = self.api.url("/v1/rates/estimate");
+        let answer = self
+            .api
+            .retry
+            .fetch_idempotent("asking Stamps.com for a rate", || {
+                self.api.http.post(&url).header("API-Key", api_key.expose_secret()).json(request)
+            })
+            .await
+            .map_err(network)?;
+        read_json(answer)
+    }
+
     /// A write: sent once.
     async fn send(&self, req: reqwest::RequestBuilder, api_key: &SecretString) -> Result<Answer, ShipEngineError> {
         crate::http::fetch(req.header("API-Key", api_key.expose_secret())).await.map_err(network)

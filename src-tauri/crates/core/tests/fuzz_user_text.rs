@@ -125,7 +125,7 @@ proptest! {
             eps_account: f(5), permit_number: f(6), permit_zip: f(7),
         };
         let hints = AccountHints { crids: vec![hints[0].clone()], mids: vec![hints[1].clone()], eps_accounts: vec![hints[2].clone()] };
-        let view = IdentifiersRecord { draft: form.clone(), summary: None }.view(&hints);
+        let view = IdentifiersRecord { draft: form.clone(), summary: None }.view(&hints, &[]);
         prop_assert!(view.prefilled.len() <= 3);
         if let Ok(ids) = form.validate() {
             let summary = LinkSummary::new(&ids, u64::from(when));
@@ -182,5 +182,54 @@ proptest! {
             }
         }
         prop_assert!(ApprovalQuery::from_json(&wrapped).is_ok(), "a JSON object naming both placeholders is taken");
+    }
+
+    /// The savings' reference parcels (`USPSLINK_SAVINGS_PARCELS`, typed by whoever runs the app):
+    /// anything accepted is a short list of parcels with 5-digit ZIP Codes and positive sizes.
+    #[test]
+    fn savings_parcels(s in text(), description in text(), zip in text(), weight in any::<f64>()) {
+        use uspslink_core::savings::{default_parcels, parcels_from_json};
+        let mut parcels = serde_json::to_value(default_parcels()).unwrap();
+        parcels[0]["description"] = serde_json::json!(description);
+        parcels[1]["to"]["zip"] = serde_json::json!(zip);
+        parcels[2]["weight_lb"] = serde_json::json!(weight);
+        for candidate in [s.clone(), parcels.to_string()] {
+            if let Ok(list) = parcels_from_json(&candidate) {
+                prop_assert!(!list.is_empty() && list.len() <= 8);
+                for p in &list {
+                    prop_assert!(p.to.zip.len() == 5 && p.to.zip.bytes().all(|b| b.is_ascii_digit()));
+                    prop_assert!(p.weight_lb > 0.0 && p.weight_lb <= 70.0);
+                    prop_assert!(!p.description.trim().is_empty());
+                }
+            }
+        }
+    }
+
+    /// USPS's and ShipEngine's price answers, as they come off the wire: any bytes, any JSON.
+    /// Nothing panics, and a price read is a price in cents that was in the body.
+    #[test]
+    fn price_answers(bytes in any::<Vec<u8>>(), s in text(), status in 100u16..600, amount in any::<f64>(), code in text()) {
+        use uspslink_core::savings::{classify_estimate, classify_usps, PlatformQuote, PriceType, UspsPrice};
+        let priced = serde_json::json!({"rateOptions": [{"totalBasePrice": amount, "rates": [{"priceType": s, "price": amount}]}], "warnings": [s]});
+        let rates = serde_json::json!([{"service_code": code, "shipping_amount": {"amount": amount}, "error_messages": []}]);
+        for body in [bytes.clone(), s.clone().into_bytes(), priced.to_string().into_bytes()] {
+            for asked in [PriceType::Contract, PriceType::Commercial, PriceType::Retail] {
+                match classify_usps(status, &body, asked) {
+                    Ok(UspsPrice::Priced { cents } | UspsPrice::PublishedInstead { cents }) => {
+                        prop_assert!((200..300).contains(&status));
+                        prop_assert!(f64::from(cents) < 100_000_000.0);
+                    }
+                    Ok(UspsPrice::NoContract) => prop_assert!(asked == PriceType::Contract && !(200..300).contains(&status)),
+                    Ok(UspsPrice::Unavailable { .. }) => {}
+                    Err(_) => prop_assert_eq!(status, 401),
+                }
+            }
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                let _ = classify_estimate(&v, &code);
+            }
+        }
+        if let PlatformQuote::Quoted { cents } = classify_estimate(&rates, &code) {
+            prop_assert!(amount.is_finite() && amount >= 0.0 && ((amount * 100.0).round() - f64::from(cents)).abs() < 1.0);
+        }
     }
 }

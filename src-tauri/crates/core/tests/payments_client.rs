@@ -170,11 +170,68 @@ async fn approval_check_waits_until_the_contract_is_approved() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(approval.check(&token, &eps).await.unwrap(), ApprovalAnswer::Approved { total_price: Some(8.85) });
+    assert_eq!(approval.check(&token, &eps).await.unwrap(), ApprovalAnswer::Approved { total_price: Some(7.38) });
     let permit = PaymentAccount::Permit { permit_number: PERMIT_NUMBER.into(), permit_zip: PERMIT_ZIP.into() };
     assert!(matches!(approval.check(&token, &permit).await.unwrap(), ApprovalAnswer::Approved { .. }));
     // A template that asks for retail prices gets a price, but not a contract one: not an approval.
     let retail = ApprovalQuery::from_json(r#"{"mailClass":"PRIORITY_MAIL","weight":1,"priceType":"RETAIL","accountType":"{accountType}","accountNumber":"{accountNumber}"}"#).unwrap();
     let retail = ApprovalClient::new(&sb.base_url(), retail);
     assert!(matches!(retail.check(&token, &eps).await.unwrap(), ApprovalAnswer::CouldNotCheck { .. }));
+}
+
+/// The savings' clients against the sandbox: USPS's three prices of one parcel, the published-rate
+/// fallback, and Stamps.com's quote through ShipEngine before and after the platform applies the
+/// contract.
+#[tokio::test]
+async fn the_reference_parcels_are_priced_and_quoted() {
+    use uspslink_core::savings::{
+        classify_estimate, default_parcels, estimate_request, usps_request, PlatformQuote, PriceClient, PriceType,
+        UspsPrice,
+    };
+    use uspslink_core::shipengine::ShipEngineClient;
+    let (sb, _client, token) = linked().await;
+    let usps = PriceClient::new(&sb.base_url());
+    let eps = PaymentAccount::Eps { account_number: EPS_ACCOUNT.into() };
+    let near = &default_parcels()[0];
+    let ask = |price: PriceType| {
+        let (usps, token, body) = (&usps, &token, usps_request(near, price, &eps));
+        async move { usps.price(token, &body, price).await.unwrap() }
+    };
+    assert_eq!(ask(PriceType::Contract).await, UspsPrice::NoContract);
+    sb.approve_contract();
+    assert_eq!(ask(PriceType::Contract).await, UspsPrice::Priced { cents: 738 });
+    assert_eq!(ask(PriceType::Commercial).await, UspsPrice::Priced { cents: 866 });
+    assert_eq!(ask(PriceType::Retail).await, UspsPrice::Priced { cents: 985 });
+    sb.inject_fault("/prices/v3/total-rates/search", Fault { published_fallback: true, ..Default::default() }, 1);
+    assert_eq!(ask(PriceType::Contract).await, UspsPrice::PublishedInstead { cents: 866 });
+    sb.inject_fault("/prices/v3/total-rates/search", Fault { status: Some(500), ..Default::default() }, 1);
+    assert!(matches!(ask(PriceType::Contract).await, UspsPrice::Unavailable { .. }));
+    assert!(usps
+        .price(&SecretString::from("dead"), &usps_request(near, PriceType::Contract, &eps), PriceType::Contract)
+        .await
+        .is_err());
+
+    let shipengine = ShipEngineClient::new(&sb.base_url());
+    let key = SecretString::from("TEST_quotes".to_string());
+    let carrier =
+        shipengine.list_carriers(&key).await.unwrap().into_iter().find(|c| c.carrier_code == "stamps_com").unwrap();
+    let quote = || async {
+        let rates = shipengine.estimate_rates(&key, &estimate_request(near, &carrier.carrier_id)).await.unwrap();
+        classify_estimate(&rates, &near.service_code)
+    };
+    assert_eq!(
+        quote().await,
+        PlatformQuote::Quoted { cents: 866 },
+        "published until the platform applies the contract"
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/sandbox/shipengine/apply-contract", sb.base_url()))
+        .json(&serde_json::json!({"carrier_id": carrier.carrier_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(quote().await, PlatformQuote::Quoted { cents: 738 });
+    let refused = shipengine.estimate_rates(&key, &estimate_request(near, "se-not-mine")).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::RemoteError);
 }

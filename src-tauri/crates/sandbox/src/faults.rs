@@ -34,7 +34,15 @@ pub struct Fault {
     /// On USPS's OAuth routes, the `error` of that answer (`invalid_grant`, `invalid_client`, ...)
     /// instead of the generic one, to stand in for what USPS says.
     pub error: Option<String>,
+    /// On USPS's price search, answer a CONTRACT request with the published (COMMERCIAL) price and
+    /// USPS's warning "Contract rate not found for request. Published rate returned.", as USPS does
+    /// when a contract does not cover the request.
+    pub published_fallback: bool,
 }
+
+/// Set on a request whose fault is [`Fault::published_fallback`], for the price search to read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PublishedFallback;
 
 #[derive(Default)]
 pub(crate) struct FaultTable {
@@ -102,6 +110,10 @@ pub(crate) async fn apply(State(state): State<Shared>, req: Request, next: Next)
     let Some(fault) = fault else {
         return next.run(req).await;
     };
+    let mut req = req;
+    if fault.published_fallback {
+        req.extensions_mut().insert(PublishedFallback);
+    }
     if let Some(ms) = fault.delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }

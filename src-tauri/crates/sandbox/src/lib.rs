@@ -12,6 +12,7 @@
 mod errors;
 mod faults;
 pub mod payments;
+pub mod prices;
 mod shipengine;
 pub mod usps;
 
@@ -66,6 +67,9 @@ pub(crate) struct State {
     pub(crate) usps_payment_authorizations: u64,
     /// Businesses (CRIDs) whose NSA contract USPS approved (`POST /sandbox/usps/approve-contract`).
     pub(crate) approved_contracts: std::collections::HashSet<String>,
+    /// Stamps.com carriers whose platform applies the approved contract to its quotes
+    /// (`POST /sandbox/shipengine/apply-contract`).
+    pub(crate) platform_contracts: std::collections::HashSet<String>,
     /// Added to the real clock, so tests can expire codes without waiting (`POST /sandbox/clock`).
     clock_offset: Duration,
     started: Option<Instant>,
@@ -103,6 +107,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .merge(shipengine::routes())
         .merge(usps::api_routes())
         .merge(payments::routes())
+        .merge(prices::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::apply));
     Router::new()
         .merge(api)
@@ -111,6 +116,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .merge(usps::page_routes())
         .merge(shipengine::helper_routes())
         .merge(payments::helper_routes())
+        .merge(prices::helper_routes())
         .route("/sandbox/clock", axum::routing::post(advance_clock))
         .fallback(errors::not_found)
         .with_state(state)
@@ -241,6 +247,11 @@ impl Sandbox {
     /// so far.
     pub fn oauth_calls(&self) -> u64 {
         self.state.lock().expect("sandbox state").oauth_calls
+    }
+
+    /// USPS approves the sandbox business's NSA contract (as `POST /sandbox/usps/approve-contract`).
+    pub fn approve_contract(&self) {
+        self.state.lock().expect("sandbox state").approved_contracts.insert(usps::CRID.to_string());
     }
 
     /// Make the next `count` calls of `route` (a path template like `/v1/carriers`) misbehave.

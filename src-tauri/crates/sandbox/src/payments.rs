@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::errors::usps_api_on;
+use crate::prices;
 use crate::usps::{CRID, EPS_ACCOUNT, MID};
 use crate::Shared;
 
@@ -262,11 +263,17 @@ async fn payment_authorization(State(state): State<Shared>, headers: HeaderMap, 
     Json(json!({"paymentAuthorizationToken": token, "roles": roles})).into_response()
 }
 
-/// Domestic Prices v3 `POST /prices/v3/total-rates/search`, as far as the approval watch uses it:
-/// a CONTRACT price for one of the sandbox business's accounts is error 160212 "An approved contract
-/// could not be found" until `POST /sandbox/usps/approve-contract {"crid": …}` approves the
-/// business, then a price. RETAIL prices need no contract.
-async fn total_rates_search(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+/// Domestic Prices v3 `POST /prices/v3/total-rates/search`: RETAIL, COMMERCIAL and CONTRACT prices
+/// from the sandbox's price list (`prices.rs`), consistent for every call. A CONTRACT price for one
+/// of the sandbox business's accounts is error 160212 "An approved contract could not be found"
+/// until `POST /sandbox/usps/approve-contract {"crid": …}` approves the business, then a price. The
+/// `published_fallback` fault answers a CONTRACT request with the published price and USPS's warning.
+async fn total_rates_search(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    fallback: Option<axum::Extension<crate::faults::PublishedFallback>>,
+    body: axum::body::Bytes,
+) -> Response {
     if let Err(r) = authorized_user(&state, &headers) {
         return r;
     }
@@ -277,21 +284,38 @@ async fn total_rates_search(State(state): State<Shared>, headers: HeaderMap, bod
     if mail_class.is_empty() {
         return bad("400", "mailClass is required.", Some("mailClass"));
     }
-    if q["weight"].as_f64().is_none_or(|w| w <= 0.0) {
-        return bad("400", "weight must be a positive number.", Some("weight"));
-    }
-    let price_type = q["priceType"].as_str().unwrap_or("RETAIL").to_string();
-    let price = |amount: f64, kind: &str| {
-        Json(json!({"rateOptions": [{"totalBasePrice": amount, "rates": [{
-            "description": "Priority Mail Nonstandard Package", "priceType": kind, "price": amount,
-            "mailClass": mail_class, "SKU": "DPXX0XXXXX01010", "weight": q["weight"],
-        }]}]}))
-        .into_response()
+    let Some(weight) = q["weight"].as_f64().filter(|w| *w > 0.0 && *w <= 70.0) else {
+        return bad("400", "weight must be a positive number of pounds, at most 70.", Some("weight"));
     };
-    match price_type.as_str() {
-        "RETAIL" | "COMMERCIAL" => return price(10.40, &price_type),
-        "CONTRACT" | "NSA" => {}
+    let zip = |f: &str| q[f].as_str().filter(|z| z.len() == 5 && z.bytes().all(|b| b.is_ascii_digit()));
+    // The approval check's request names ZIP Codes; one that names none is priced in zone 1.
+    let zone = match (zip("originZIPCode"), zip("destinationZIPCode")) {
+        (Some(from), Some(to)) => prices::zone(from, to),
+        _ => 1,
+    };
+    let price_type = q["priceType"].as_str().unwrap_or("RETAIL").to_string();
+    let tier = match price_type.as_str() {
+        "RETAIL" => prices::Tier::Retail,
+        "COMMERCIAL" => prices::Tier::Commercial,
+        "CONTRACT" | "NSA" => prices::Tier::Contract,
         _ => return bad("400", "priceType must be RETAIL, COMMERCIAL, CONTRACT or NSA.", Some("priceType")),
+    };
+    let price = |tier: prices::Tier, kind: &str, warnings: Value| -> Response {
+        let Some(cents) = prices::cents(&mail_class, weight, zone, tier) else {
+            return bad("400", &format!("{mail_class} is not a mail class the sandbox prices."), Some("mailClass"));
+        };
+        let amount = f64::from(cents) / 100.0;
+        let mut body = json!({"rateOptions": [{"totalBasePrice": amount, "rates": [{
+            "description": format!("{mail_class} Package"), "priceType": kind, "price": amount,
+            "mailClass": mail_class, "SKU": "DPXX0XXXXX01010", "weight": weight, "zone": format!("{zone:02}"),
+        }]}]});
+        if !warnings.is_null() {
+            body["warnings"] = warnings;
+        }
+        Json(body).into_response()
+    };
+    if tier != prices::Tier::Contract {
+        return price(tier, &price_type, Value::Null);
     }
     let account_type = q["accountType"].as_str().unwrap_or("").to_string();
     let number = q["accountNumber"].as_str().unwrap_or("").to_string();
@@ -305,7 +329,12 @@ async fn total_rates_search(State(state): State<Shared>, headers: HeaderMap, bod
     if !state.lock().expect("sandbox state").approved_contracts.contains(CRID) {
         return bad("160212", &format!("An approved contract could not be found for {mail_class}."), None);
     }
-    price(8.85, &price_type)
+    if fallback.is_some() {
+        let warning = json!([{"warningCode": "CONTRACT_RATE_NOT_FOUND",
+            "warningDescription": "Contract rate not found for request. Published rate returned."}]);
+        return price(prices::Tier::Commercial, "COMMERCIAL", warning);
+    }
+    price(prices::Tier::Contract, &price_type, Value::Null)
 }
 
 #[derive(Deserialize)]

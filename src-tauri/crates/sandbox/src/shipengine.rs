@@ -16,7 +16,7 @@ use crate::{errors, Shared};
 
 #[derive(Default)]
 pub(crate) struct Accounts {
-    by_key: HashMap<String, Account>,
+    pub(crate) by_key: HashMap<String, Account>,
 }
 
 pub(crate) struct Account {
@@ -256,7 +256,7 @@ async fn register_stamps(State(state): State<Shared>, headers: HeaderMap, body: 
     (StatusCode::OK, Json(json!({"carrier_id": carrier_id}))).into_response()
 }
 
-fn owns_carrier(state: &Shared, key: &str, carrier_id: &str) -> bool {
+pub(crate) fn owns_carrier(state: &Shared, key: &str, carrier_id: &str) -> bool {
     let s = state.lock().expect("sandbox state");
     s.shipengine
         .by_key

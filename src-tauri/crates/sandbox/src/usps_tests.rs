@@ -482,9 +482,34 @@ async fn contract_prices_wait_for_the_approval_and_bad_searches_say_why() {
     };
     assert_eq!(approve("99999999").await.unwrap().status(), 404);
     assert_eq!(approve(crate::usps::CRID).await.unwrap().status(), 204);
-    let (status, body) = search(contract).await;
+    let (status, body) = search(contract.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(body["rateOptions"][0]["rates"][0]["priceType"], "CONTRACT");
+    // The three prices of one parcel agree with each other, call after call.
+    let far = |price_type: &str| {
+        let mut q = contract.clone();
+        q["priceType"] = json!(price_type);
+        q["originZIPCode"] = json!("78756");
+        q["destinationZIPCode"] = json!("98101");
+        q
+    };
+    let mut totals = Vec::new();
+    for price_type in ["CONTRACT", "COMMERCIAL", "RETAIL", "CONTRACT"] {
+        let (status, body) = search(far(price_type)).await;
+        assert_eq!(status, 200, "{body}");
+        totals.push(body["rateOptions"][0]["totalBasePrice"].as_f64().unwrap());
+    }
+    assert!(totals[0] < totals[1] && totals[1] < totals[2] && totals[3] == totals[0], "{totals:?}");
+    // The published-rate fallback, as a fault: the published price and USPS's warning.
+    let fault = crate::Fault { published_fallback: true, ..Default::default() };
+    _sb.inject_fault("/prices/v3/total-rates/search", fault, 1);
+    let (status, body) = search(far("CONTRACT")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["rateOptions"][0]["rates"][0]["priceType"], "COMMERCIAL");
+    assert_eq!(body["rateOptions"][0]["totalBasePrice"].as_f64(), Some(totals[1]));
+    assert!(body["warnings"][0]["warningDescription"].as_str().unwrap().contains("Published rate returned"), "{body}");
+    let (_, body) = search(far("CONTRACT")).await;
+    assert_eq!(body["rateOptions"][0]["totalBasePrice"].as_f64(), Some(totals[0]), "one call only");
     let r = b
         .http
         .post(format!("{}/prices/v3/total-rates/search", b.base))

@@ -26,6 +26,11 @@ impl LinkSummary {
     }
 
     pub fn text(&self) -> String {
+        self.text_with(&[])
+    }
+
+    /// The text with `extra` lines (what the NSA rates save) before the date.
+    pub fn text_with(&self, extra: &[String]) -> String {
         let mut lines = vec!["Hello,".to_string(), String::new(),
             "We linked our USPS Business Account to our shipping platform (Stamps.com / ShipStation API) for our NSA rates. \
              Could you please confirm that our Enterprise Payment Account (EPA) and our contract are linked?".to_string(),
@@ -53,6 +58,10 @@ impl LinkSummary {
             }
         }
         lines.push(format!("Linked on: {}", self.linked_on));
+        if !extra.is_empty() {
+            lines.push(String::new());
+            lines.extend(extra.iter().cloned());
+        }
         lines.push(String::new());
         lines.push("Thank you.".into());
         lines.join("\n")
@@ -60,10 +69,15 @@ impl LinkSummary {
 
     /// A `mailto:` URL (RFC 6068) with the subject and the text; the user picks the recipient.
     pub fn mailto(&self) -> String {
+        self.mailto_with(&[])
+    }
+
+    /// The `mailto:` URL of [`LinkSummary::text_with`].
+    pub fn mailto_with(&self, extra: &[String]) -> String {
         format!(
             "mailto:?subject={}&body={}",
             percent_encode(&self.subject()),
-            percent_encode(&self.text().replace('\n', "\r\n"))
+            percent_encode(&self.text_with(extra).replace('\n', "\r\n"))
         )
     }
 }
@@ -90,13 +104,14 @@ pub struct IdentifiersView {
 }
 
 impl IdentifiersRecord {
-    pub fn view(&self, hints: &AccountHints) -> IdentifiersView {
+    /// `extra`: lines the summary carries besides the identifiers (what the NSA rates save).
+    pub fn view(&self, hints: &AccountHints, extra: &[String]) -> IdentifiersView {
         let (form, prefilled) = self.draft.prefilled(hints);
         IdentifiersView {
             form,
             prefilled,
             summary: self.summary.clone(),
-            summary_text: self.summary.as_ref().map(LinkSummary::text),
+            summary_text: self.summary.as_ref().map(|s| s.text_with(extra)),
         }
     }
 }
