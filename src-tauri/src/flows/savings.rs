@@ -116,13 +116,13 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
     let account: PaymentAccount = summary.identifiers.account;
     let has_carrier = state.stamps_record(env).carrier_id.is_some();
     let record = state.savings_record(env);
-    let plan = record.plan(trigger, has_carrier, unix_now())?;
+    let parcels = state.approval_config.parcels.clone();
+    let plan = record.plan(&parcels, trigger, has_carrier, unix_now())?;
     if plan.is_empty() {
         return Ok(unchanged(state));
     }
     let endpoints = state.endpoints_ready(env).await?;
     let retry = if trigger == SavingsTrigger::CheckAgain { state.retry() } else { Retry::default() };
-    let parcels = state.approval_config.parcels.clone();
     let usps = PriceClient::new(&endpoints.usps_api).with_retry(retry.clone());
 
     let mut contract = plan.contract.then(Vec::new);
@@ -172,7 +172,8 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
 /// When the watch has savings to ask next, for its sleep.
 pub fn next_watch(state: &AppState, env: Environment) -> Option<u64> {
     let has_platform = state.stamps_record(env).carrier_id.is_some();
-    state.savings_record(env).next_watch(state.approval_record(env).is_approved(), has_platform, unix_now())
+    let approved = state.approval_record(env).is_approved();
+    state.savings_record(env).next_watch(&state.approval_config.parcels, approved, has_platform, unix_now())
 }
 
 #[cfg(test)]

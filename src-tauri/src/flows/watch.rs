@@ -63,8 +63,11 @@ async fn price_when_due(host: &impl Host, env: Environment, backoff: &mut Refres
         Ok(_) => {}
         Err(e) if e.kind == ErrorKind::NeedsReconnecting => {}
         Err(e) => {
-            backoff.savings_not_before = unix_now() + SAVINGS_FAILURE_WAIT_SECS;
-            tracing::warn!("pricing the reference parcels: {}; trying again in 15 minutes", e.message)
+            // A round that reached USPS but could not be saved (a full disk) is not counted against
+            // the quota by the record: wait long enough that the quota holds regardless.
+            let wait = if e.kind == ErrorKind::Storage { SAVINGS_UNSAVED_WAIT_SECS } else { SAVINGS_FAILURE_WAIT_SECS };
+            backoff.savings_not_before = unix_now() + wait;
+            tracing::warn!("pricing the reference parcels: {}; trying again in {} minutes", e.message, wait / 60)
         }
     }
 }
@@ -90,6 +93,8 @@ struct RefreshBackoff {
 }
 
 const SAVINGS_FAILURE_WAIT_SECS: u64 = 15 * 60;
+/// 8 hours: at most 3 unsaved rounds a day, the quota's own ceiling.
+const SAVINGS_UNSAVED_WAIT_SECS: u64 = 8 * 3600;
 
 async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) {
     let state = host.state();

@@ -166,8 +166,11 @@ pub fn parcels_from_json(text: &str) -> Result<Vec<ReferenceParcel>, SavingsErro
     if parcels.is_empty() || parcels.len() > 8 {
         return Err(SavingsError::BadParcels("give 1 to 8 parcels".into()));
     }
-    for p in &parcels {
+    for (i, p) in parcels.iter().enumerate() {
         let name = &p.description;
+        if parcels[..i].iter().any(|q| q.description == *name) {
+            return Err(SavingsError::BadParcels(format!("{name}: two parcels have this description")));
+        }
         if name.trim().is_empty() || name.chars().count() > 80 {
             return Err(SavingsError::BadParcels("each parcel needs a description of at most 80 characters".into()));
         }
@@ -272,22 +275,33 @@ fn says_published_instead(v: &Value) -> bool {
 /// published-rate warning anywhere. Shared with the approval check, so a published price is never
 /// an approval.
 pub fn is_contract_price(body: &Value) -> bool {
-    let typed_contract = body["rateOptions"]
+    let typed_contract = body["rateOptions"].as_array().into_iter().flatten().any(is_contract_option);
+    typed_contract && !says_published_instead(body)
+}
+
+fn option_total(option: &Value) -> Option<f64> {
+    option["totalBasePrice"]
+        .as_f64()
+        .or_else(|| option["totalPrice"].as_f64())
+        .or_else(|| option["rates"][0]["price"].as_f64())
+}
+
+fn is_contract_option(option: &Value) -> bool {
+    option["rates"]
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|o| o["rates"].as_array().into_iter().flatten())
-        .any(|r| matches!(r["priceType"].as_str(), Some("CONTRACT") | Some("NSA")));
-    typed_contract && !says_published_instead(body)
+        .any(|r| matches!(r["priceType"].as_str(), Some("CONTRACT") | Some("NSA")))
 }
 
 /// The total of the first rate option, wherever the answer puts it.
 pub fn first_total(body: &Value) -> Option<f64> {
-    let first = body["rateOptions"].as_array()?.first()?;
-    first["totalBasePrice"]
-        .as_f64()
-        .or_else(|| first["totalPrice"].as_f64())
-        .or_else(|| first["rates"][0]["price"].as_f64())
+    option_total(body["rateOptions"].as_array()?.first()?)
+}
+
+/// The total of the first option priced at the contract (USPS may answer several options).
+pub fn contract_total(body: &Value) -> Option<f64> {
+    option_total(body["rateOptions"].as_array()?.iter().find(|o| is_contract_option(o))?)
 }
 
 fn error_codes(body: &Value) -> Vec<String> {
@@ -313,10 +327,12 @@ pub fn classify_usps(status: u16, body: &[u8], asked: PriceType) -> Result<UspsP
         });
     };
     if (200..300).contains(&status) {
-        let Some(c) = first_total(&body).and_then(cents) else {
+        let contract = asked == PriceType::Contract && is_contract_price(&body);
+        let total = if contract { contract_total(&body) } else { first_total(&body) };
+        let Some(c) = total.and_then(cents) else {
             return Ok(UspsPrice::Unavailable { reason: "USPS answered without a price".into() });
         };
-        return Ok(if asked == PriceType::Contract && !is_contract_price(&body) {
+        return Ok(if asked == PriceType::Contract && !contract {
             UspsPrice::PublishedInstead { cents: c }
         } else {
             UspsPrice::Priced { cents: c }
@@ -381,7 +397,8 @@ pub enum PlatformQuote {
     },
 }
 
-fn amount(v: &Value) -> Option<f64> {
+/// An added amount (`other_amount`, `confirmation_amount`): absent is nothing added.
+fn added_amount(v: &Value) -> Option<f64> {
     match &v["amount"] {
         Value::Null => Some(0.0),
         a => a.as_f64(),
@@ -394,19 +411,29 @@ pub fn classify_estimate(body: &Value, service_code: &str) -> PlatformQuote {
     let Some(rates) = body.as_array() else {
         return PlatformQuote::CouldNotQuote { reason: "ShipEngine answered without a list of rates".into() };
     };
-    let Some(rate) = rates.iter().find(|r| r["service_code"].as_str() == Some(service_code)) else {
-        return PlatformQuote::NotOffered;
+    // A service may be quoted once per package type (flat-rate envelopes and boxes too): the
+    // parcel's own rate is the plain package's (`package`, or none named).
+    let of_service = || rates.iter().filter(|r| r["service_code"].as_str() == Some(service_code));
+    let plain = |r: &&Value| matches!(r["package_type"].as_str(), None | Some("package"));
+    let Some(rate) = of_service().find(plain) else {
+        return if of_service().next().is_some() {
+            PlatformQuote::CouldNotQuote { reason: "Stamps.com quoted only flat-rate packaging for it".into() }
+        } else {
+            PlatformQuote::NotOffered
+        };
     };
     if let Some(first) = rate["error_messages"].as_array().and_then(|m| m.first()) {
         let words: String = first.as_str().unwrap_or("an error").chars().take(200).collect();
         return PlatformQuote::CouldNotQuote { reason: format!("ShipEngine could not rate it: {words}") };
     }
-    let total = [&rate["shipping_amount"], &rate["other_amount"], &rate["confirmation_amount"]]
+    // The shipping amount must be there and above zero: a missing one is no quote, never a free label.
+    let shipping = rate["shipping_amount"]["amount"].as_f64().filter(|a| *a > 0.0);
+    let total = [&rate["other_amount"], &rate["confirmation_amount"]]
         .iter()
-        .map(|v| if v.is_null() { Some(0.0) } else { amount(v) })
-        .try_fold(0.0, |sum, a| a.map(|a| sum + a));
-    match total.and_then(cents) {
-        Some(c) if !rate["shipping_amount"].is_null() => PlatformQuote::Quoted { cents: c },
+        .map(|v| if v.is_null() { Some(0.0) } else { added_amount(v) })
+        .try_fold(shipping.unwrap_or(f64::NAN), |sum, a| a.map(|a| sum + a));
+    match total.filter(|t| t.is_finite()).and_then(cents) {
+        Some(c) if shipping.is_some() => PlatformQuote::Quoted { cents: c },
         _ => PlatformQuote::CouldNotQuote { reason: "ShipEngine's rate has no amount that could be read".into() },
     }
 }
@@ -436,6 +463,15 @@ pub struct SavingsRecord {
     pub platform_not_asked: Option<String>,
     /// Unix seconds of the USPS rounds of the last 24 hours (the quota).
     pub usps_rounds: Vec<u64>,
+    /// Unix seconds of the last time the platform was asked or found not askable (its daily retry).
+    pub platform_tried_at: Option<u64>,
+    /// The reference parcels these prices are for: another list starts again.
+    pub parcels_fingerprint: String,
+}
+
+/// What identifies a list of reference parcels (any change of any field is another list).
+pub fn fingerprint(parcels: &[ReferenceParcel]) -> String {
+    serde_json::to_string(parcels).unwrap_or_default()
 }
 
 /// Who asks: the watch (once after the approval, then the platform daily while it is behind) or
@@ -469,17 +505,35 @@ impl SavingsRecord {
         self.usps_rounds.iter().filter(|t| now.saturating_sub(**t) < 86_400).count() as u32
     }
 
-    /// The contract prices are due for the watch: never asked, or the last round priced nothing and
-    /// is a few hours old.
-    fn contract_due(&self, now: u64) -> bool {
-        match self.contract_priced_at {
-            None => true,
-            Some(t) => {
-                !self.parcels.is_empty()
-                    && self.parcels.iter().all(|p| matches!(p.contract, UspsPrice::Unavailable { .. }))
-                    && now.saturating_sub(t) >= FAILED_ROUND_RETRY_SECS
-            }
+    /// When the next USPS round is allowed by the quota.
+    fn usps_allowed_at(&self, now: u64) -> u64 {
+        if self.rounds_in_day(now) < MAX_USPS_ROUNDS_PER_DAY {
+            return now;
         }
+        let oldest = self.usps_rounds.iter().copied().filter(|t| now.saturating_sub(*t) < 86_400).min();
+        oldest.unwrap_or(now).saturating_add(86_400)
+    }
+
+    /// These prices are for other reference parcels (the configuration changed): start again.
+    fn stale(&self, parcels: &[ReferenceParcel]) -> bool {
+        self.parcels_fingerprint != fingerprint(parcels)
+    }
+
+    /// Some price of the last round is missing (a parcel USPS could not price, a published price
+    /// that did not come): the watch asks again a few hours later, within the quota.
+    fn incomplete(&self) -> bool {
+        self.parcels.iter().any(|p| matches!(p.contract, UspsPrice::Unavailable { .. }) || p.commercial.is_none())
+    }
+
+    /// When the watch asks USPS next (None: not until the owner asks).
+    fn usps_due_at(&self, parcels: &[ReferenceParcel], now: u64) -> Option<u64> {
+        let due = match self.contract_priced_at {
+            _ if self.stale(parcels) => now,
+            None => now,
+            Some(t) if self.incomplete() => t.saturating_add(FAILED_ROUND_RETRY_SECS),
+            Some(_) => return None,
+        };
+        Some(due.max(self.usps_allowed_at(now)))
     }
 
     fn platform_behind(&self) -> bool {
@@ -488,30 +542,46 @@ impl SavingsRecord {
             .any(|p| matches!(verdict(p), Some(ParcelVerdict::Above { .. }) | Some(ParcelVerdict::Unknown)))
     }
 
-    /// What a round asks, or why it may not. `has_platform`: a Stamps.com carrier and key exist.
-    pub fn plan(&self, trigger: SavingsTrigger, has_platform: bool, now: u64) -> Result<Plan, SavingsError> {
+    /// When the watch asks the platform next: at once the first time, then daily while it does not
+    /// quote the NSA rates or could not be asked (a locked keyring, no key yet).
+    fn platform_due_at(&self, parcels: &[ReferenceParcel], has_platform: bool) -> Option<u64> {
+        if !has_platform {
+            return None;
+        }
+        let behind = self.stale(parcels)
+            || self.platform_checked_at.is_none()
+            || self.platform_not_asked.is_some()
+            || self.platform_behind();
+        match self.platform_tried_at {
+            None => Some(0),
+            Some(_) if self.stale(parcels) => Some(0),
+            Some(t) if behind => Some(t.saturating_add(PLATFORM_RECHECK_SECS)),
+            Some(_) => None,
+        }
+    }
+
+    /// What a round asks, or why it may not. `parcels`: the reference parcels configured now;
+    /// `has_platform`: a Stamps.com carrier exists to ask.
+    pub fn plan(
+        &self,
+        parcels: &[ReferenceParcel],
+        trigger: SavingsTrigger,
+        has_platform: bool,
+        now: u64,
+    ) -> Result<Plan, SavingsError> {
+        let stale = self.stale(parcels);
         let usps_allowed = self.rounds_in_day(now) < MAX_USPS_ROUNDS_PER_DAY;
         let published_due =
-            self.published_priced_at.is_none_or(|t| now.saturating_sub(t) >= PUBLISHED_PRICES_KEPT_SECS);
+            stale || self.published_priced_at.is_none_or(|t| now.saturating_sub(t) >= PUBLISHED_PRICES_KEPT_SECS);
         match trigger {
             SavingsTrigger::Watch => {
-                if self.contract_due(now) {
-                    return Ok(if usps_allowed {
-                        Plan { contract: true, published: published_due, platform: has_platform }
-                    } else {
-                        Plan::default()
-                    });
-                }
-                let platform_due = has_platform
-                    && self.platform_not_asked.is_none()
-                    && (self.platform_checked_at.is_none() || self.platform_behind())
-                    && self.platform_checked_at.is_none_or(|t| now.saturating_sub(t) >= PLATFORM_RECHECK_SECS);
-                Ok(Plan { contract: false, published: false, platform: platform_due })
+                let contract = self.usps_due_at(parcels, now).is_some_and(|t| t <= now);
+                let platform = self.platform_due_at(parcels, has_platform).is_some_and(|t| t <= now);
+                Ok(Plan { contract, published: contract && published_due, platform })
             }
             SavingsTrigger::CheckAgain => {
                 if !usps_allowed && !has_platform {
-                    let oldest = self.usps_rounds.iter().copied().filter(|t| now.saturating_sub(*t) < 86_400).min();
-                    let next = oldest.map(|t| crate::clock::iso_time(t + 86_400)).unwrap_or_default();
+                    let next = crate::clock::iso_time(self.usps_allowed_at(now));
                     return Err(SavingsError::TooManyChecks { rounds: self.rounds_in_day(now), next });
                 }
                 Ok(Plan { contract: usps_allowed, published: usps_allowed && published_due, platform: has_platform })
@@ -520,27 +590,13 @@ impl SavingsRecord {
     }
 
     /// When the watch has something to ask next (None: nothing until the owner asks).
-    pub fn next_watch(&self, approved: bool, has_platform: bool, now: u64) -> Option<u64> {
+    pub fn next_watch(&self, parcels: &[ReferenceParcel], approved: bool, has_platform: bool, now: u64) -> Option<u64> {
         if !approved {
             return None;
         }
-        let oldest = self.usps_rounds.iter().copied().filter(|t| now.saturating_sub(*t) < 86_400).min();
-        let usps_next =
-            if self.rounds_in_day(now) < MAX_USPS_ROUNDS_PER_DAY { now } else { oldest.unwrap_or(now) + 86_400 };
-        if self.contract_priced_at.is_none() {
-            return Some(usps_next);
-        }
-        if let Some(t) = self.contract_priced_at.filter(|_| self.contract_due(u64::MAX)) {
-            return Some(usps_next.max(t + FAILED_ROUND_RETRY_SECS));
-        }
-        if !has_platform || self.platform_not_asked.is_some() {
-            return None;
-        }
-        match self.platform_checked_at {
-            None => Some(now),
-            Some(t) if self.platform_behind() => Some((t + PLATFORM_RECHECK_SECS).max(now)),
-            Some(_) => None,
-        }
+        let usps = self.usps_due_at(parcels, now);
+        let platform = self.platform_due_at(parcels, has_platform).map(|t| t.max(now));
+        usps.into_iter().chain(platform).min()
     }
 
     /// Take a round's answers. `contract`/`published`/`platform`: one entry per parcel, or None
@@ -553,10 +609,8 @@ impl SavingsRecord {
         platform: Result<Option<Vec<PlatformQuote>>, String>,
         now: u64,
     ) {
-        // A change of reference parcels starts the list again.
-        if self.parcels.len() != parcels.len()
-            || self.parcels.iter().zip(parcels).any(|(a, b)| a.description != b.description)
-        {
+        // Other reference parcels: the list and what was asked of it start again.
+        if self.stale(parcels) {
             self.parcels = parcels
                 .iter()
                 .map(|p| ParcelPrices {
@@ -567,6 +621,11 @@ impl SavingsRecord {
                     platform: None,
                 })
                 .collect();
+            self.parcels_fingerprint = fingerprint(parcels);
+            self.contract_priced_at = None;
+            self.published_priced_at = None;
+            self.platform_checked_at = None;
+            self.platform_tried_at = None;
         }
         if contract.is_some() || published.is_some() {
             self.usps_rounds.retain(|t| now.saturating_sub(*t) < 86_400);
@@ -583,7 +642,10 @@ impl SavingsRecord {
                 p.commercial = commercial.or(p.commercial);
                 p.retail = retail.or(p.retail);
             }
-            self.published_priced_at = Some(now);
+            // Kept for a week only once every parcel has its published price.
+            if self.parcels.iter().all(|p| p.commercial.is_some()) {
+                self.published_priced_at = Some(now);
+            }
         }
         match platform {
             Ok(Some(quotes)) => {
@@ -591,6 +653,7 @@ impl SavingsRecord {
                     p.platform = Some(q);
                 }
                 self.platform_checked_at = Some(now);
+                self.platform_tried_at = Some(now);
                 self.platform_not_asked = None;
             }
             Ok(None) => {}
@@ -598,6 +661,7 @@ impl SavingsRecord {
                 for p in self.parcels.iter_mut() {
                     p.platform = None;
                 }
+                self.platform_tried_at = Some(now);
                 self.platform_not_asked = Some(why);
             }
         }
@@ -665,8 +729,9 @@ pub enum SavingsState {
     Unpriced,
     /// Every parcel priced at the contract's rates.
     Applied,
-    /// USPS answered at least one contract request with a published price, or said there is no
-    /// contract: the NSA rates are not applied yet.
+    /// USPS answered at least one contract request with a published price: the NSA rates are not
+    /// applied to it yet. (A parcel the contract does not cover at all, error 160212, is said on its
+    /// line and is not this.)
     NotApplied,
     /// No contract price could be had this time (network, USPS's errors).
     CouldNotPrice { reason: String },
@@ -719,7 +784,7 @@ fn parcel_view(p: &ParcelPrices) -> ParcelView {
             None,
         ),
         UspsPrice::NoContract => {
-            (format!("Not applied yet: USPS found no approved contract for {parcel}"), false, None)
+            (format!("Not in your contract: USPS found no approved contract for {parcel}"), false, None)
         }
         UspsPrice::Unavailable { reason } => (format!("Could not price {parcel}: {reason}"), false, None),
     };
@@ -752,11 +817,7 @@ impl SavingsRecord {
             SavingsState::NotApproved
         } else if self.contract_priced_at.is_none() {
             SavingsState::Unpriced
-        } else if self
-            .parcels
-            .iter()
-            .any(|p| matches!(p.contract, UspsPrice::PublishedInstead { .. } | UspsPrice::NoContract))
-        {
+        } else if self.parcels.iter().any(|p| matches!(p.contract, UspsPrice::PublishedInstead { .. })) {
             SavingsState::NotApplied
         } else if self.parcels.iter().any(|p| matches!(p.contract, UspsPrice::Priced { .. })) {
             SavingsState::Applied
@@ -768,7 +829,7 @@ impl SavingsRecord {
                     UspsPrice::Unavailable { reason } => Some(reason.clone()),
                     _ => None,
                 })
-                .unwrap_or_else(|| "USPS gave no price".into());
+                .unwrap_or_else(|| "USPS found no approved contract covering these parcels".into());
             SavingsState::CouldNotPrice { reason }
         };
         let verdicts: Vec<(&ParcelPrices, Option<ParcelVerdict>)> =
@@ -876,6 +937,9 @@ mod tests {
         );
         let waiting = br#"{"error":{"code":"400","errors":[{"code":"160212","title":"An approved contract could not be found"}]}}"#;
         assert_eq!(classify_usps(400, waiting, c).unwrap(), UspsPrice::NoContract);
+        // Several options: the contract one's total, wherever it is.
+        let options = br#"{"rateOptions":[{"totalBasePrice":9.85,"rates":[{"priceType":"COMMERCIAL"}]},{"totalBasePrice":7.41,"rates":[{"priceType":"CONTRACT"}]}]}"#;
+        assert_eq!(classify_usps(200, options, c).unwrap(), UspsPrice::Priced { cents: 741 });
         assert!(matches!(classify_usps(400, waiting, PriceType::Retail).unwrap(), UspsPrice::Unavailable { .. }));
         for (status, body) in [
             (200, &br#"{"rateOptions":[]}"#[..]),
@@ -903,6 +967,22 @@ mod tests {
         assert!(matches!(classify_estimate(&failed, "usps_priority_mail"), PlatformQuote::CouldNotQuote { .. }));
         assert!(matches!(classify_estimate(&json!({"errors": []}), "x"), PlatformQuote::CouldNotQuote { .. }));
         let no_amount = json!([{"service_code": "usps_priority_mail", "shipping_amount": {"amount": "7.41"}}]);
+        for missing in [json!({"currency": "usd"}), json!({"amount": 0.0}), Value::Null] {
+            let rates = json!([{"service_code": "usps_priority_mail", "shipping_amount": missing}]);
+            assert!(
+                matches!(classify_estimate(&rates, "usps_priority_mail"), PlatformQuote::CouldNotQuote { .. }),
+                "never a free label: {rates}"
+            );
+        }
+        let packaging = json!([
+            {"service_code": "usps_priority_mail", "package_type": "flat_rate_envelope", "shipping_amount": {"amount": 9.0}},
+            {"service_code": "usps_priority_mail", "package_type": "package", "shipping_amount": {"amount": 7.41}},
+        ]);
+        assert_eq!(classify_estimate(&packaging, "usps_priority_mail"), PlatformQuote::Quoted { cents: 741 });
+        assert!(matches!(
+            classify_estimate(&json!([packaging[0]]), "usps_priority_mail"),
+            PlatformQuote::CouldNotQuote { .. }
+        ));
         assert!(matches!(classify_estimate(&no_amount, "usps_priority_mail"), PlatformQuote::CouldNotQuote { .. }));
     }
 
@@ -947,6 +1027,10 @@ mod tests {
         assert_eq!(v.state, SavingsState::NotApplied);
         assert!(!v.parcels[0].applied && v.parcels[0].sentence.starts_with("Not applied yet"), "{:?}", v.parcels[0]);
         assert_eq!(v.platform, PlatformState::Unchecked);
+        let r = priced_record(&[UspsPrice::Priced { cents: 741 }, UspsPrice::NoContract], None, now);
+        let v = r.view(true);
+        assert_eq!(v.state, SavingsState::Applied, "a service the contract does not cover is said on its line only");
+        assert!(v.parcels[1].sentence.starts_with("Not in your contract"), "{:?}", v.parcels[1]);
         let r = priced_record(&[UspsPrice::Unavailable { reason: "USPS answered HTTP 503 ()".into() }], None, now);
         assert!(matches!(r.view(true).state, SavingsState::CouldNotPrice { reason } if reason.contains("503")));
         assert_eq!(SavingsRecord::default().view(false).state, SavingsState::NotApproved);
@@ -963,59 +1047,82 @@ mod tests {
     #[test]
     fn the_quota_holds_published_prices_are_kept_and_the_platform_is_asked_daily_while_behind() {
         let now = 1_800_000_000;
+        let one = &default_parcels()[..1];
+        let (watch, again) = (SavingsTrigger::Watch, SavingsTrigger::CheckAgain);
         let fresh = SavingsRecord::default();
         assert_eq!(
-            fresh.plan(SavingsTrigger::Watch, true, now).unwrap(),
+            fresh.plan(one, watch, true, now).unwrap(),
             Plan { contract: true, published: true, platform: true }
         );
-        assert_eq!(fresh.next_watch(true, true, now), Some(now));
-        assert_eq!(fresh.next_watch(false, true, now), None, "nothing before the approval");
+        assert_eq!(fresh.next_watch(one, true, true, now), Some(now));
+        assert_eq!(fresh.next_watch(one, false, true, now), None, "nothing before the approval");
         let behind =
             priced_record(&[UspsPrice::Priced { cents: 741 }], Some(vec![PlatformQuote::Quoted { cents: 985 }]), now);
-        assert!(behind.plan(SavingsTrigger::Watch, true, now + 60).unwrap().is_empty());
-        assert_eq!(behind.next_watch(true, true, now + 60), Some(now + PLATFORM_RECHECK_SECS));
+        assert!(behind.plan(one, watch, true, now + 60).unwrap().is_empty());
+        assert_eq!(behind.next_watch(one, true, true, now + 60), Some(now + PLATFORM_RECHECK_SECS));
         assert_eq!(
-            behind.plan(SavingsTrigger::Watch, true, now + PLATFORM_RECHECK_SECS).unwrap(),
+            behind.plan(one, watch, true, now + PLATFORM_RECHECK_SECS).unwrap(),
             Plan { contract: false, published: false, platform: true }
         );
         let good =
             priced_record(&[UspsPrice::Priced { cents: 741 }], Some(vec![PlatformQuote::Quoted { cents: 741 }]), now);
-        assert_eq!(good.next_watch(true, true, now + 10 * 86_400), None, "all good: the watch asks nothing more");
+        assert_eq!(good.next_watch(one, true, true, now + 10 * 86_400), None, "all good: the watch asks nothing more");
         // Check again: USPS within its rounds, published prices kept for a week.
         let mut r = behind.clone();
         assert_eq!(
-            r.plan(SavingsTrigger::CheckAgain, true, now + 60).unwrap(),
+            r.plan(one, again, true, now + 60).unwrap(),
             Plan { contract: true, published: false, platform: true }
         );
         for i in 1..MAX_USPS_ROUNDS_PER_DAY {
-            r.record(
-                &default_parcels()[..1],
-                Some(vec![UspsPrice::Priced { cents: 741 }]),
-                None,
-                Ok(None),
-                now + u64::from(i),
-            );
+            r.record(one, Some(vec![UspsPrice::Priced { cents: 741 }]), None, Ok(None), now + u64::from(i));
         }
         assert_eq!(
-            r.plan(SavingsTrigger::CheckAgain, true, now + 60).unwrap(),
+            r.plan(one, again, true, now + 60).unwrap(),
             Plan { contract: false, published: false, platform: true }
         );
-        let refused = r.plan(SavingsTrigger::CheckAgain, false, now + 60).unwrap_err();
+        let refused = r.plan(one, again, false, now + 60).unwrap_err();
         assert_eq!(refused.kind(), ErrorKind::RateLimited);
-        assert!(r.plan(SavingsTrigger::CheckAgain, false, now + 86_400 + 10).is_ok(), "a day later");
-        assert!(r.plan(SavingsTrigger::CheckAgain, true, now + PUBLISHED_PRICES_KEPT_SECS).unwrap().published);
-        // A round that priced nothing is tried again a few hours later.
+        assert!(r.plan(one, again, false, now + 86_400 + 10).is_ok(), "a day later");
+        assert!(r.plan(one, again, true, now + PUBLISHED_PRICES_KEPT_SECS).unwrap().published);
+        // A round with a price missing is tried again a few hours later, published prices too.
         let failed = priced_record(&[UspsPrice::Unavailable { reason: "HTTP 503".into() }], None, now);
-        assert_eq!(failed.next_watch(true, false, now + 60), Some(now + FAILED_ROUND_RETRY_SECS));
-        assert!(failed.plan(SavingsTrigger::Watch, false, now + 60).unwrap().is_empty());
-        assert!(failed.plan(SavingsTrigger::Watch, false, now + FAILED_ROUND_RETRY_SECS).unwrap().contract);
+        assert_eq!(failed.next_watch(one, true, false, now + 60), Some(now + FAILED_ROUND_RETRY_SECS));
+        assert!(failed.plan(one, watch, false, now + 60).unwrap().is_empty());
+        assert!(failed.plan(one, watch, false, now + FAILED_ROUND_RETRY_SECS).unwrap().contract);
+        let mut no_published = SavingsRecord::default();
+        no_published.record(one, Some(vec![UspsPrice::Priced { cents: 741 }]), Some(vec![(None, None)]), Ok(None), now);
+        assert_eq!(no_published.published_priced_at, None, "not kept for a week without them");
+        assert_eq!(
+            no_published.plan(one, watch, false, now + FAILED_ROUND_RETRY_SECS).unwrap(),
+            Plan { contract: true, published: true, platform: false }
+        );
+        // A platform that could not be asked (a locked keyring, no key yet) is tried again daily.
+        let mut locked = good.clone();
+        locked.record(one, None, None, Err("the keyring is locked".into()), now + 100);
+        assert!(locked.plan(one, watch, true, now + 200).unwrap().is_empty());
+        assert_eq!(locked.next_watch(one, true, true, now + 200), Some(now + 100 + PLATFORM_RECHECK_SECS));
+        assert!(locked.plan(one, watch, true, now + 100 + PLATFORM_RECHECK_SECS).unwrap().platform);
+        // Other reference parcels: everything is asked again, and the record starts again.
+        let other = &default_parcels()[1..2];
+        assert_eq!(
+            good.plan(other, watch, true, now + 60).unwrap(),
+            Plan { contract: true, published: true, platform: true }
+        );
+        let mut moved = good.clone();
+        moved.record(other, Some(vec![UspsPrice::Priced { cents: 1368 }]), None, Ok(None), now + 60);
+        assert_eq!(moved.parcels[0].description, other[0].description);
+        assert_eq!(
+            (moved.parcels[0].commercial, moved.published_priced_at, moved.platform_checked_at),
+            (None, None, None)
+        );
         // A never-priced record past its quota waits for the oldest round to be a day old.
         let mut starved = SavingsRecord::default();
         for i in 0..MAX_USPS_ROUNDS_PER_DAY {
             starved.usps_rounds.push(now + u64::from(i));
         }
-        assert!(starved.plan(SavingsTrigger::Watch, true, now + 10).unwrap().is_empty());
-        assert_eq!(starved.next_watch(true, true, now + 10), Some(now + 86_400));
+        assert!(starved.plan(one, watch, false, now + 10).unwrap().is_empty());
+        assert_eq!(starved.next_watch(one, true, false, now + 10), Some(now + 86_400));
+        assert!(starved.plan(one, watch, false, now + 86_400).unwrap().contract);
     }
 
     #[test]
@@ -1044,6 +1151,9 @@ mod tests {
         let mut bad = default_parcels();
         bad[1].weight_lb = 0.0;
         assert!(parcels_from_json(&serde_json::to_string(&bad).unwrap()).is_err());
+        let mut twice = default_parcels();
+        twice[1].description = twice[0].description.clone();
+        assert!(parcels_from_json(&serde_json::to_string(&twice).unwrap()).is_err(), "descriptions name the lines");
         for text in ["[]", "{}", "not json", r#"[{"description":"x"}]"#] {
             assert!(parcels_from_json(text).is_err(), "{text}");
         }

@@ -57,6 +57,9 @@ pub fn cents(mail_class: &str, weight_lb: f64, zone: u32, tier: Tier) -> Option<
     })
 }
 
+/// A Priority Mail flat-rate envelope, whatever it holds.
+const FLAT_RATE_ENVELOPE_CENTS: u32 = 1015;
+
 /// ShipEngine's service code for a USPS mail class.
 fn service_code(mail_class: &str) -> &'static str {
     match mail_class {
@@ -117,9 +120,15 @@ async fn estimate(State(state): State<Shared>, headers: HeaderMap, body: axum::b
     };
     let tier = if applied { Tier::Contract } else { Tier::Commercial };
     let request_id = state.lock().expect("sandbox state").next_request_id();
-    let rates: Vec<Value> = ["PRIORITY_MAIL", "USPS_GROUND_ADVANTAGE"]
-        .iter()
-        .filter_map(|class| {
+    // Priority Mail is quoted for a flat-rate envelope too, listed first, as ShipEngine quotes a
+    // service once per package type: the client must pick the parcel's own (`package`) rate.
+    let flat_rate_envelope = json!({
+        "rate_type": "check", "carrier_id": carrier_id, "shipping_amount": money(FLAT_RATE_ENVELOPE_CENTS),
+        "zone": z, "package_type": "flat_rate_envelope", "service_code": "usps_priority_mail",
+        "service_type": "USPS Priority Mail", "carrier_code": "stamps_com", "error_messages": [], "warning_messages": [],
+    });
+    let rates: Vec<Value> = std::iter::once(flat_rate_envelope)
+        .chain(["PRIORITY_MAIL", "USPS_GROUND_ADVANTAGE"].iter().filter_map(|class| {
             let price = cents(class, ounces / 16.0, z, tier)?;
             Some(json!({
                 "rate_type": "check",
@@ -129,7 +138,7 @@ async fn estimate(State(state): State<Shared>, headers: HeaderMap, body: axum::b
                 "confirmation_amount": money(0),
                 "other_amount": money(0),
                 "zone": z,
-                "package_type": null,
+                "package_type": "package",
                 "delivery_days": if *class == "PRIORITY_MAIL" { 2 } else { 4 },
                 "guaranteed_service": false,
                 "negotiated_rate": applied,
@@ -142,7 +151,7 @@ async fn estimate(State(state): State<Shared>, headers: HeaderMap, body: axum::b
                 "warning_messages": [],
                 "error_messages": [],
             }))
-        })
+        }))
         .collect();
     let mut response = Json(Value::Array(rates)).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
@@ -220,10 +229,10 @@ mod tests {
         let parcel = json!({"carrier_id": carrier, "from_country_code": "US", "from_postal_code": "78756",
             "to_country_code": "US", "to_postal_code": "78701", "weight": {"value": 16, "unit": "ounce"}});
         let priority = |rates: &Value| {
-            rates.as_array().unwrap().iter().find(|r| r["service_code"] == "usps_priority_mail").unwrap()
-                ["shipping_amount"]["amount"]
-                .as_f64()
-                .unwrap()
+            let of_service = rates.as_array().unwrap().iter().filter(|r| r["service_code"] == "usps_priority_mail");
+            let package = of_service.clone().find(|r| r["package_type"] == "package").unwrap();
+            assert_eq!(of_service.count(), 2, "the package and a flat-rate envelope");
+            package["shipping_amount"]["amount"].as_f64().unwrap()
         };
         let rates: Value = ask(parcel.clone()).await.json().await.unwrap();
         assert_eq!(priority(&rates), 8.66, "the commercial price");
