@@ -165,6 +165,9 @@ pub enum StorageNoticeKind {
     StartedFresh,
     /// The file could not be read at all (permissions): nothing could be checked or restored.
     Unreadable,
+    /// A record in it could not be read by this version (another version wrote it, or it was
+    /// edited): kept aside under its own key, that part started fresh.
+    SetAside,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -476,15 +479,32 @@ fn storage_error(e: impl std::fmt::Display) -> IpcError {
     )
 }
 
-fn read<T: serde::de::DeserializeOwned + Default>(persist: &dyn Persist, key: &str) -> T {
-    match persist.load(key).map(serde_json::from_value) {
-        Some(Ok(t)) => t,
-        Some(Err(e)) => {
-            tracing::warn!("stored {key} unreadable ({e}); starting from defaults");
-            T::default()
+/// Where a record this version cannot read is kept: under its own key, so the next save of that
+/// record (starting from defaults) never takes it with it.
+pub const SET_ASIDE_PREFIX: &str = "set-aside/";
+
+/// A stored record, or the defaults when there is none. One this version cannot read is first
+/// copied aside (`set-aside/<key>@<unix seconds>`) and named in the second value.
+fn read_or_set_aside<T: serde::de::DeserializeOwned + Default>(
+    persist: &dyn Persist,
+    key: &str,
+) -> (T, Option<String>) {
+    let Some(raw) = persist.load(key) else { return (T::default(), None) };
+    match serde_json::from_value(raw.clone()) {
+        Ok(t) => (t, None),
+        Err(e) => {
+            let aside = format!("{SET_ASIDE_PREFIX}{key}@{}", unix_now());
+            match persist.save(&aside, raw) {
+                Ok(()) => tracing::warn!("stored {key} unreadable ({e}); kept as {aside}, that part starts fresh"),
+                Err(save) => tracing::error!("stored {key} unreadable ({e}) and could not be kept aside ({save})"),
+            }
+            (T::default(), Some(aside))
         }
-        None => T::default(),
     }
+}
+
+fn read<T: serde::de::DeserializeOwned + Default>(persist: &dyn Persist, key: &str) -> T {
+    read_or_set_aside(persist, key).0
 }
 
 impl AppState {
@@ -676,19 +696,33 @@ impl AppState {
             .ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))
     }
 
+    /// One record of `env`; one this version cannot read is kept aside and said (never replaced
+    /// silently by the defaults' next save).
+    fn read_record<T: serde::de::DeserializeOwned + Default>(&self, env: Environment, name: &str) -> T {
+        let (value, set_aside) = read_or_set_aside(&*self.persist, &env_key(env, name));
+        if let Some(aside) = set_aside {
+            *lock(&self.storage_notice) = Some(StorageNotice {
+                kind: StorageNoticeKind::SetAside,
+                message: format!(
+                    "Part of your progress ({}: {name}) could not be read by this version of uspslink. It was kept \
+                     in the progress file as \"{aside}\" and that part starts fresh; nothing else changed.",
+                    env.label()
+                ),
+            });
+        }
+        value
+    }
+
     /// Read one environment's records, loading them from the store on first use.
     fn with_records<T>(&self, env: Environment, f: impl FnOnce(&mut EnvRecords) -> T) -> T {
         let mut all = lock(&self.records);
-        let records = all.entry(env).or_insert_with(|| {
-            let p = &*self.persist;
-            EnvRecords {
-                progress: read(p, &env_key(env, NAME_PROGRESS)),
-                link: read(p, &env_key(env, NAME_USPS_LINK)),
-                stamps: read(p, &env_key(env, NAME_STAMPS)),
-                identifiers: read(p, &env_key(env, NAME_IDENTIFIERS)),
-                approval: read(p, &env_key(env, NAME_APPROVAL)),
-                savings: read(p, &env_key(env, NAME_SAVINGS)),
-            }
+        let records = all.entry(env).or_insert_with(|| EnvRecords {
+            progress: self.read_record(env, NAME_PROGRESS),
+            link: self.read_record(env, NAME_USPS_LINK),
+            stamps: self.read_record(env, NAME_STAMPS),
+            identifiers: self.read_record(env, NAME_IDENTIFIERS),
+            approval: self.read_record(env, NAME_APPROVAL),
+            savings: self.read_record(env, NAME_SAVINGS),
         });
         f(records)
     }
@@ -1044,6 +1078,30 @@ pub(crate) mod tests {
                 Err(e) => proptest::prop_assert!(e.chars().count() <= 100),
             }
         }
+    }
+
+    #[test]
+    fn a_record_this_version_cannot_read_is_kept_aside_and_said_never_overwritten() {
+        let persist = Arc::new(MemoryPersist::default());
+        let other_shape = serde_json::json!({"carrier_id": 42, "verified": "a newer version's words"});
+        lock(&persist.values).insert("sandbox/stamps".into(), other_shape.clone());
+        let s = state_over(persist.clone());
+        assert_eq!(s.stamps_record(Environment::Sandbox), StampsRecord::default(), "that part starts fresh");
+        let aside: Vec<(String, serde_json::Value)> = lock(&persist.values)
+            .iter()
+            .filter(|(k, _)| k.starts_with("set-aside/sandbox/stamps@"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        assert_eq!(aside[0].1, other_shape);
+        let notice = s.snapshot().storage_notice.expect("said");
+        assert_eq!(notice.kind, StorageNoticeKind::SetAside);
+        assert!(notice.message.contains(&aside[0].0), "{}", notice.message);
+        // The next save of that record keeps the copy; the other records are untouched.
+        s.set_stamps_record(Environment::Sandbox, StampsRecord { key_checked: true, ..StampsRecord::default() })
+            .unwrap();
+        assert_eq!(lock(&persist.values)[&aside[0].0], other_shape);
+        assert_eq!(s.progress(Environment::Sandbox), Progress::default());
     }
 
     /// The store in memory, with a switch that makes every save fail (a full disk).

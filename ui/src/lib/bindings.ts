@@ -208,7 +208,7 @@ summary_text: string | null, };
 
 export type IdentifiersUpdate = { identifiers: IdentifiersView, view: DashboardView, };
 
-export type StorageNoticeKind = "restored" | "started_fresh" | "unreadable";
+export type StorageNoticeKind = "restored" | "started_fresh" | "unreadable" | "set_aside";
 
 export type StorageNotice = { kind: StorageNoticeKind, message: string, };
 
