@@ -190,8 +190,12 @@ def test_a_closed_window_keeps_watching_from_the_tray_and_a_notification_leads_b
 
     # Quit from the tray: the process ends, the progress file whole and as saved.
     before = profile.store()
+    watch = FolderWatch(profile.data_dir)
     menu.click("Quit")
     wait_until("uspslink to quit", lambda: not profile.app_pids(), timeout=20)
+    events = watch.stop()
+    print(f"inotify trace of the data folder at the tray's Quit: {events}")
+    assert not in_place_writes(events, profile.store_file.name), events
     assert profile.store() == before
     assert profile.records()["approval"]["approved_at"], "the approval is kept"
 
@@ -222,3 +226,55 @@ def test_closing_with_nothing_watched_quits(profile, desktop):
     wait_until("uspslink to quit", lambda: not profile.app_pids(), timeout=20)
     tray_log, _ = desktop
     assert not lines(tray_log), "no tray icon for nothing"
+
+
+class FolderWatch:
+    """inotifywait on the data folder: every create, write, rename and delete, in order."""
+
+    def __init__(self, folder: pathlib.Path):
+        self.proc = subprocess.Popen(
+            ["inotifywait", "-m", "-e", "create,modify,close_write,moved_from,moved_to,delete,attrib",
+             "--format", "%e %f", str(folder)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # inotifywait says on stderr when its watch is in place; nothing before that is seen.
+        while "Watches established" not in self.proc.stderr.readline():
+            assert self.proc.poll() is None, "inotifywait did not start"
+        self.events: list[tuple[str, str]] = []
+
+    def stop(self) -> list[tuple[str, str]]:
+        time.sleep(0.5)  # inotify delivers what is queued; the app is already gone
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        for line in out.splitlines():
+            kinds, _, name = line.partition(" ")
+            self.events.append((kinds, name))
+        return self.events
+
+
+def in_place_writes(events: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    """Writes to `name` itself: only a rename onto it (MOVED_TO) keeps it whole at every instant."""
+    return [(k, n) for k, n in events if n == name and any(w in k.split(",") for w in ("MODIFY", "CLOSE_WRITE", "CREATE"))]
+
+
+def test_quitting_writes_the_progress_file_only_by_rename(profile, desktop):
+    """tauri-plugin-store saves every store it holds with a plain fs::write at the app's Exit event:
+    a power cut at that moment would leave the progress file truncated. The app's own saves are a
+    temporary file renamed over it; quitting must add nothing else."""
+    d = profile.start()
+    wait_for(d, "popup")
+    watch = FolderWatch(profile.data_dir)
+    # A save while watched: the watch sees the app's atomic write (a temporary file, then a rename).
+    d.find_element(*by_testid("popup-not-now")).click()
+    wait_gone(d, "popup")
+    wait_until("the save", lambda: profile.store_or_empty().get("sandbox/progress", {}).get("popup_dismissed"))
+    # The user's way out with nothing watched: Ctrl+W closes the window and the app.
+    close_with_ctrl_w(d)
+    wait_until("uspslink to quit", lambda: not profile.app_pids(), timeout=20)
+    events = watch.stop()
+    print("inotify trace of the data folder, save then quit:")
+    for kinds, name in events:
+        print(f"  {kinds} {name}")
+    name = profile.store_file.name
+    assert ("MOVED_TO", name) in events, f"the watch saw the save's rename: {events}"
+    assert not in_place_writes(events, name), f"the progress file was written in place: {events}"
+    assert profile.store()["sandbox/progress"]["popup_dismissed"] is True
