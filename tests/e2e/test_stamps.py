@@ -79,7 +79,7 @@ def test_register_and_verify_with_the_guide_values(profile):
     inbox = sandbox_helper(profile, "/sandbox/phone-inbox/1111111111")
     code_field.send_keys("000000")
     d.find_element(*by_testid("sms-verify")).click()
-    assert "not right" in wait_for(d, "sms-problem").text
+    assert "code is incorrect" in wait_for(d, "sms-problem").text, "ShipEngine's own words, on the code"
     code_field = d.find_element(*by_testid("sms-code"))
     assert code_field.get_attribute("value") == "000000", "a wrong code stays in the field"
     code_field.clear()

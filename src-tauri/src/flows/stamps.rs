@@ -4,7 +4,6 @@
 use secrecy::SecretString;
 use serde::Serialize;
 use ts_rs::TS;
-use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{OnboardingEvent, Step};
 use uspslink_core::settings::Environment;
 use uspslink_core::shipengine::{
@@ -161,13 +160,9 @@ pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, IpcE
     let code = SecretString::from(code);
     let key = stored_key(state, env).await?;
     let endpoints = state.endpoints_ready(env).await?;
-    let v = client(state, &endpoints).submit_verification_code(&key, &carrier_id, &vid, &code).await.map_err(|e| {
-        let mut e = e.to_ipc();
-        if e.fields.iter().any(|f| f.field == "verification_code") && e.message.contains("incorrect") {
-            e.message = "That code is not right. Check the text message and try again.".into();
-        }
-        e
-    })?;
+    // ShipEngine's own words go to the code field as they are: they tell a wrong code from an expired
+    // one and from too many tries ("Request a new code"), which rewording by their text had merged.
+    let v = client(state, &endpoints).submit_verification_code(&key, &carrier_id, &vid, &code).await?;
     if v.status == "verified" {
         let verified_on = Some(uspslink_core::clock::iso_date(unix_now()));
         state.set_stamps_record(env, StampsRecord { verified: true, verified_on, ..record })?;
