@@ -31,7 +31,7 @@ use tauri_plugin_deep_link::DeepLinkExt;
 use uspslink_core::scheme;
 
 use flows::{link, watch};
-use ipc::events::{TauriHost, EVENT_DEEP_LINK, EVENT_RETRY_WAIT};
+use ipc::events::{TauriHost, EVENT_DEEP_LINK, EVENT_RETRY_WAIT, EVENT_STORAGE};
 pub use state::AppState;
 
 /// Where the log file is, for *About* (None: standard error only).
@@ -69,6 +69,10 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
             let handle = app.handle().clone();
             state.set_retry_observer(std::sync::Arc::new(move |wait| {
                 ipc::events::emit(&handle, EVENT_RETRY_WAIT, &wait)
+            }));
+            let handle = app.handle().clone();
+            state.set_storage_observer(std::sync::Arc::new(move |health| {
+                ipc::events::emit(&handle, EVENT_STORAGE, health)
             }));
             app.manage(state);
             wire_deep_links(app.handle());

@@ -252,6 +252,48 @@ pub trait Persist: Send + Sync {
     fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String>;
 }
 
+/// Whether progress can be saved right now, as the window is told (the `storage` event): a problem
+/// at every save that fails, and none at the first save that works after one. Every write reports
+/// here (the watch's in the background too), so the UI needs no list of the commands that write.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct StorageHealth {
+    pub problem: Option<IpcError>,
+}
+
+pub type StorageObserver = Arc<dyn Fn(&StorageHealth) + Send + Sync>;
+
+/// The state's persistence, telling an observer when saving stops or starts working again.
+struct ReportingPersist {
+    inner: Arc<dyn Persist>,
+    failing: std::sync::atomic::AtomicBool,
+    observer: Mutex<Option<StorageObserver>>,
+}
+
+impl Persist for ReportingPersist {
+    fn load(&self, key: &str) -> Option<serde_json::Value> {
+        self.inner.load(key)
+    }
+
+    fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let result = self.inner.save(key, value);
+        let health = match &result {
+            Ok(()) if self.failing.swap(false, SeqCst) => Some(StorageHealth { problem: None }),
+            Ok(()) => None,
+            Err(e) => {
+                self.failing.store(true, SeqCst);
+                Some(StorageHealth { problem: Some(storage_error(e)) })
+            }
+        };
+        // Cloned out first: the observer runs without this lock held.
+        let observer = lock(&self.observer).clone();
+        if let (Some(health), Some(observer)) = (health, observer) {
+            observer(&health);
+        }
+        result
+    }
+}
+
 pub(crate) fn io_words(e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     if uspslink_core::durable::held_by_another_program(e) {
@@ -433,7 +475,7 @@ impl SandboxServices {
 
 pub struct AppState {
     started: Instant,
-    persist: Arc<dyn Persist>,
+    persist: Arc<ReportingPersist>,
     preferences: Mutex<Preferences>,
     env_override: Option<Environment>,
     records: Mutex<HashMap<Environment, EnvRecords>>,
@@ -525,6 +567,11 @@ impl AppState {
         vault: VaultSource,
         storage_notice: Option<StorageNotice>,
     ) -> Self {
+        let persist = Arc::new(ReportingPersist {
+            inner: persist,
+            failing: std::sync::atomic::AtomicBool::new(false),
+            observer: Mutex::new(None),
+        });
         let mut preferences: Preferences = read(&*persist, KEY_PREFERENCES);
         // Settings shows the method in force; files from before the choice get it decided here.
         preferences.usps_sign_in = Some(preferences.sign_in_method());
@@ -615,6 +662,11 @@ impl AppState {
 
     pub fn vault_access(&self) -> VaultAccess {
         self.vault.clone()
+    }
+
+    /// Where every save reports whether saving works (the window shows a problem until it does).
+    pub fn set_storage_observer(&self, observer: StorageObserver) {
+        *lock(&self.persist.observer) = Some(observer);
     }
 
     /// Where retried calls report their waits (the UI counts them down).
@@ -1169,6 +1221,29 @@ pub(crate) mod tests {
             .save_preferences(Preferences { environment: Environment::Production, ..Preferences::default() })
             .is_err());
         assert_eq!(s.environment(), SB);
+    }
+
+    #[test]
+    fn every_save_reports_when_saving_stops_and_starts_working() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let p = Arc::new(MemoryPersist::default());
+        let s = state(p.clone());
+        let seen: Arc<Mutex<Vec<Option<ErrorKind>>>> = Arc::default();
+        let log = seen.clone();
+        s.set_storage_observer(Arc::new(move |h: &StorageHealth| {
+            lock(&log).push(h.problem.as_ref().map(|e| e.kind));
+        }));
+        s.apply(SB, OnboardingEvent::OpenGuidelines).unwrap();
+        assert!(lock(&seen).is_empty(), "a save that works while all is well says nothing");
+        p.fail.store(true, SeqCst);
+        // Not only the commands' saves: a record the watch writes in the background reports too.
+        s.set_approval_record(SB, ApprovalRecord { notified: true, ..ApprovalRecord::default() }).unwrap_err();
+        s.set_stamps_record(SB, StampsRecord { key_checked: true, ..StampsRecord::default() }).unwrap_err();
+        assert_eq!(*lock(&seen), vec![Some(ErrorKind::Storage), Some(ErrorKind::Storage)]);
+        p.fail.store(false, SeqCst);
+        s.set_stamps_record(SB, StampsRecord { key_checked: true, ..StampsRecord::default() }).unwrap();
+        s.apply(SB, OnboardingEvent::Complete(Step::BeforeYouStart)).unwrap();
+        assert_eq!(*lock(&seen), vec![Some(ErrorKind::Storage), Some(ErrorKind::Storage), None], "cleared once");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::flows::link::LinkUpdate;
 use crate::flows::savings::SavingsUpdate;
 use crate::flows::stamps::StampsUpdate;
 use crate::ipc::commands::{OpenAtLogin, SecretPresence};
-use crate::state::{AppSnapshot, DeepLinkNotice, StorageNotice, StorageNoticeKind};
+use crate::state::{AppSnapshot, DeepLinkNotice, StorageHealth, StorageNotice, StorageNoticeKind};
 use uspslink_core::http::RetryWait;
 
 /// Path of the generated file, relative to the app crate.
@@ -106,6 +106,7 @@ pub fn typescript() -> String {
         IdentifiersUpdate::decl(&cfg),
         StorageNoticeKind::decl(&cfg),
         StorageNotice::decl(&cfg),
+        StorageHealth::decl(&cfg),
         RetryWait::decl(&cfg),
         ApprovalState::decl(&cfg),
         ApprovalView::decl(&cfg),
@@ -155,6 +156,7 @@ pub fn typescript() -> String {
     out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::ipc::events::EVENT_RETRY_WAIT));
     out.push_str(&format!("export const EVENT_APPROVAL = {:?};\n", crate::ipc::events::EVENT_APPROVAL));
     out.push_str(&format!("export const EVENT_SAVINGS = {:?};\n", crate::ipc::events::EVENT_SAVINGS));
+    out.push_str(&format!("export const EVENT_STORAGE = {:?};\n", crate::ipc::events::EVENT_STORAGE));
     out.push_str(&format!("export const EVENT_OPEN_ROUTE = {:?};\n", crate::ipc::events::EVENT_OPEN_ROUTE));
     out
 }

@@ -21,6 +21,8 @@ pub const EVENT_RETRY_WAIT: &str = "retry-wait";
 pub const EVENT_APPROVAL: &str = "approval";
 /// The reference parcels were priced (`SavingsUpdate`).
 pub const EVENT_SAVINGS: &str = "savings";
+/// Whether progress can be saved right now (`StorageHealth`): a problem, or none once a save works.
+pub const EVENT_STORAGE: &str = "storage";
 /// Open this screen (`Route`): a notification was clicked while the window was open.
 pub const EVENT_OPEN_ROUTE: &str = "open-route";
 /// A command that replaces the system browser (the URL is appended as its last argument).

@@ -212,6 +212,8 @@ export type StorageNoticeKind = "restored" | "started_fresh" | "unreadable" | "s
 
 export type StorageNotice = { kind: StorageNoticeKind, message: string, };
 
+export type StorageHealth = { problem: IpcError | null, };
+
 export type RetryWait = { 
 /**
  * Which call, in words ("checking your ShipStation API key").
@@ -368,4 +370,5 @@ export const EVENT_USPS_LINK = "usps-link";
 export const EVENT_RETRY_WAIT = "retry-wait";
 export const EVENT_APPROVAL = "approval";
 export const EVENT_SAVINGS = "savings";
+export const EVENT_STORAGE = "storage";
 export const EVENT_OPEN_ROUTE = "open-route";

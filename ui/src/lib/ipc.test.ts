@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import { EVENT_STORAGE } from "./bindings";
 import { call, onSaveProblem, toIpcError } from "./ipc";
 
 afterEach(() => clearMocks());
@@ -43,18 +45,21 @@ describe("call", () => {
 });
 
 describe("onSaveProblem", () => {
-  it("reports a storage error until a save works again", async () => {
-    const seen: Array<string | null> = [];
-    const stop = onSaveProblem((p) => seen.push(p ? p.kind : null));
+  it("follows the backend's storage event, not which command ran", async () => {
     mockIPC(() => {
       throw { kind: "storage", message: "Could not save your progress: the disk is full.", fields: [], request_id: null };
-    });
+    }, { shouldMockEvents: true });
+    const seen: Array<string | null> = [];
+    const stop = await onSaveProblem((p) => seen.push(p ? p.message : null));
+    // A command's storage error alone says nothing: the backend's event is the one source.
     await expect(call("save_stamps_draft", { draft: { nickname: "", email: "", address: {} as never } })).rejects.toMatchObject({ kind: "storage" });
-    mockIPC(() => null);
-    await call("get_snapshot").catch(() => {});
-    expect(seen).toEqual(["storage"]); // a read says nothing about saving
-    await call("save_stamps_draft", { draft: { nickname: "", email: "", address: {} as never } });
-    expect(seen).toEqual(["storage", null]);
+    expect(seen).toEqual([]);
+    const problem = { kind: "storage", message: "Could not save your progress: the disk is full.", fields: [], request_id: null };
+    await emit(EVENT_STORAGE, { problem });
+    await emit(EVENT_STORAGE, { problem: null });
+    expect(seen).toEqual([problem.message, null]);
     stop();
+    await emit(EVENT_STORAGE, { problem });
+    expect(seen).toHaveLength(2);
   });
 });

@@ -7,6 +7,7 @@ import {
   EVENT_OPEN_ROUTE,
   EVENT_RETRY_WAIT,
   EVENT_SAVINGS,
+  EVENT_STORAGE,
   EVENT_USPS_LINK,
   ERROR_KINDS,
   type ApprovalView,
@@ -18,6 +19,7 @@ import {
   type RetryWait,
   type Route,
   type SavingsUpdate,
+  type StorageHealth,
 } from "./bindings";
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>(ERROR_KINDS);
@@ -40,23 +42,11 @@ export function toIpcError(e: unknown): IpcError {
   return { kind: "internal", message, fields: [], request_id: null };
 }
 
-/** Commands that write the progress file: their outcome says whether saving works right now. */
-const SAVING: ReadonlySet<keyof Commands> = new Set<keyof Commands>([
-  "onboarding_event",
-  "save_preferences",
-  "save_stamps_draft",
-  "save_identifiers_draft",
-  "use_existing_stamps",
-]);
-
-type SaveListener = (problem: IpcError | null) => void;
-const saveListeners = new Set<SaveListener>();
-
-/** Hear whether progress can be saved: a `storage` error from any command, cleared by the next
- * successful save. A failed save changes nothing, so the form keeps what was typed. */
-export function onSaveProblem(listener: SaveListener): () => void {
-  saveListeners.add(listener);
-  return () => saveListeners.delete(listener);
+/** Hear whether progress can be saved: the backend reports a problem at every save that fails
+ * (a command's or the watch's in the background) and clears it at the first save that works. A
+ * failed save changes nothing, so the form keeps what was typed. */
+export function onSaveProblem(listener: (problem: IpcError | null) => void): Promise<UnlistenFn> {
+  return listen<StorageHealth>(EVENT_STORAGE, (event) => listener(event.payload.problem));
 }
 
 export async function call<K extends keyof Commands>(
@@ -64,13 +54,9 @@ export async function call<K extends keyof Commands>(
   ...args: Commands[K]["args"] extends Record<string, never> ? [] : [Commands[K]["args"]]
 ): Promise<Commands[K]["returns"]> {
   try {
-    const result = await invoke<Commands[K]["returns"]>(name, args[0] ?? {});
-    if (SAVING.has(name)) saveListeners.forEach((l) => l(null));
-    return result;
+    return await invoke<Commands[K]["returns"]>(name, args[0] ?? {});
   } catch (e) {
-    const error = toIpcError(e);
-    if (error.kind === "storage") saveListeners.forEach((l) => l(error));
-    throw error;
+    throw toIpcError(e);
   }
 }
 
