@@ -131,6 +131,13 @@ fn check_token(value: &str, min: usize, max: usize, name: &'static str) -> Resul
     Ok(())
 }
 
+/// Whether a sign-in's state can come back through [`parse`]: the sign-in service's states are checked
+/// with this before an attempt is opened, so a state the callback would refuse never starts a sign-in
+/// that cannot finish.
+pub fn state_can_come_back(state: &str) -> bool {
+    check_token(state, MIN_STATE_LEN, MAX_STATE_LEN, "state").is_ok()
+}
+
 /// Parse and validate a `uspslink://oauth/callback?...` URL.
 pub fn parse(raw: &str) -> Result<OAuthCallback, CallbackError> {
     if raw.len() > MAX_URL_LEN {

@@ -118,6 +118,21 @@ async fn a_service_that_cannot_be_reached_is_said_so() {
     assert!(attempts.open_prepared("", PkcePair::new(), "http://127.0.0.1:9", Instant::now()).is_err());
 }
 
+#[test]
+fn a_state_the_callback_would_refuse_never_opens_a_sign_in() {
+    // Before, a state up to 2,048 bytes was taken here while the callback takes 256: a sign-in
+    // that could never come back.
+    let mut attempts = AttemptStore::default();
+    for unusable in ["a".repeat(uspslink_protocol::MAX_STATE_LEN + 1), "short".into(), "with space in it 0123".into()] {
+        assert!(attempts.open_prepared(&unusable, PkcePair::new(), "http://127.0.0.1:9", Instant::now()).is_err());
+        assert!(!uspslink_core::callback::state_can_come_back(&unusable));
+    }
+    let longest = "a".repeat(uspslink_protocol::MAX_STATE_LEN);
+    attempts.open_prepared(&longest, PkcePair::new(), "http://127.0.0.1:9", Instant::now()).unwrap();
+    let link = format!("uspslink://oauth/callback?code=c&state={longest}");
+    assert_eq!(uspslink_core::callback::parse(&link).unwrap().state, longest);
+}
+
 #[tokio::test]
 async fn a_long_usps_error_still_reaches_the_app_and_says_why() {
     let (_sb, broker) = service().await;

@@ -111,7 +111,7 @@ impl AttemptStore {
     /// for the PKCE pair made before asking it. The same rules apply from here on (once, within the
     /// TTL).
     pub fn open_prepared(&mut self, state: &str, pkce: PkcePair, service: &str, now: Instant) -> Result<(), LinkError> {
-        if state.is_empty() || state.len() > 2048 || self.open.contains_key(state) {
+        if !crate::callback::state_can_come_back(state) || self.open.contains_key(state) {
             return Err(LinkError::NotConfigured("the sign-in service answered with an unusable state".into()));
         }
         self.expire(now);

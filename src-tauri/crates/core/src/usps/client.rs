@@ -231,7 +231,7 @@ impl SignInServiceClient {
         let a: StartedAttempt =
             serde_json::from_slice(&answer.body).map_err(|_| LinkError::Malformed(answer.status))?;
         let ok_url = url::Url::parse(&a.authorize_url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
-        if a.state.is_empty() || a.state.len() > 2048 || !ok_url {
+        if !crate::callback::state_can_come_back(&a.state) || !ok_url {
             return Err(LinkError::Malformed(answer.status));
         }
         Ok(a)
