@@ -250,10 +250,17 @@ fn is_loopback_host(host: &str, port: u16) -> bool {
     p == port.to_string() && (name == "127.0.0.1" || name.eq_ignore_ascii_case("localhost"))
 }
 
+/// A request body's text fields by name, so a refusal can name the field without reading serde's
+/// error text.
+trait RequestBody: serde::de::DeserializeOwned {
+    const REQUIRED: &'static [&'static str];
+    const OPTIONAL: &'static [&'static str] = &[];
+}
+
 /// A JSON body with every field a bounded string; the answer to anything else is `invalid_request`.
 // The refusal is the answer itself, built once per bad request: boxing it would only add noise.
 #[allow(clippy::result_large_err)]
-fn fields<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+fn fields<T: RequestBody>(body: Result<Bytes, BytesRejection>) -> Result<T, Response> {
     let body = body.map_err(|e| {
         let status = e.status();
         oauth_error(status, "invalid_request", &format!("the request body could not be read ({})", status.as_u16()))
@@ -265,11 +272,17 @@ fn fields<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -
     if too_long {
         return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "a field is too long"));
     }
-    serde_json::from_value(value).map_err(|e| {
-        let what = e.to_string();
-        let field = what.split('`').nth(1).unwrap_or("a field");
-        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("{field} is missing or not text"))
-    })
+    let refuse = |why: String| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why);
+    let Some(object) = value.as_object() else {
+        return Err(refuse("the request body is not a JSON object".into()));
+    };
+    if let Some(field) = T::REQUIRED.iter().find(|f| !object.get(**f).is_some_and(serde_json::Value::is_string)) {
+        return Err(refuse(format!("{field} is missing or not text")));
+    }
+    if let Some(field) = T::OPTIONAL.iter().find(|f| object.get(**f).is_some_and(|v| !v.is_string() && !v.is_null())) {
+        return Err(refuse(format!("{field} is not text")));
+    }
+    serde_json::from_value(value).map_err(|_| refuse("the request body does not have the expected fields".into()))
 }
 
 #[derive(Deserialize)]
@@ -279,8 +292,13 @@ struct AuthorizeBody {
     code_challenge_method: Option<String>,
 }
 
+impl RequestBody for AuthorizeBody {
+    const REQUIRED: &'static [&'static str] = &["code_challenge"];
+    const OPTIONAL: &'static [&'static str] = &["code_challenge_method"];
+}
+
 async fn authorize(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let b: AuthorizeBody = match fields(body) {
+    let b = match fields::<AuthorizeBody>(body) {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -380,8 +398,12 @@ struct TokenBody {
     code_verifier: String,
 }
 
+impl RequestBody for TokenBody {
+    const REQUIRED: &'static [&'static str] = &["code", "state", "code_verifier"];
+}
+
 async fn token(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let b: TokenBody = match fields(body) {
+    let b = match fields::<TokenBody>(body) {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -434,6 +456,10 @@ struct RefreshBody {
     refresh_token: String,
 }
 
+impl RequestBody for RefreshBody {
+    const REQUIRED: &'static [&'static str] = &["refresh_token"];
+}
+
 async fn refresh(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
     let b = match fields::<RefreshBody>(body) {
         Ok(b) => b,
@@ -453,6 +479,11 @@ struct RevokeBody {
     token: String,
     #[serde(default)]
     token_type_hint: Option<String>,
+}
+
+impl RequestBody for RevokeBody {
+    const REQUIRED: &'static [&'static str] = &["token"];
+    const OPTIONAL: &'static [&'static str] = &["token_type_hint"];
 }
 
 async fn revoke(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
@@ -549,6 +580,42 @@ mod tests {
         for bad in ["", "has space", "new\nline", "caf\u{e9}", "a&b=c", "quote\"", &"a".repeat(MAX_USPS_TOKEN + 1)] {
             assert!(!is_usps_token(bad), "{bad:?}");
         }
+    }
+
+    /// The lists the refusals name are the bodies' fields: every required one is needed, the
+    /// optional ones are not, and each body takes exactly those.
+    fn named_fields_match<T: RequestBody>() {
+        let full: serde_json::Map<String, serde_json::Value> =
+            T::REQUIRED.iter().chain(T::OPTIONAL).map(|f| (f.to_string(), "x".into())).collect();
+        let parse = |o: &serde_json::Map<String, serde_json::Value>| {
+            fields::<T>(Ok(Bytes::from(serde_json::to_vec(o).unwrap()))).map(|_| ()).map_err(|r| r.status())
+        };
+        assert!(parse(&full).is_ok());
+        for f in T::REQUIRED {
+            let mut without = full.clone();
+            without.remove(*f);
+            assert!(serde_json::from_value::<T>(without.clone().into()).is_err(), "{f} is required");
+            assert_eq!(parse(&without), Err(StatusCode::BAD_REQUEST));
+            let mut number = full.clone();
+            number.insert(f.to_string(), 7.into());
+            assert_eq!(parse(&number), Err(StatusCode::BAD_REQUEST));
+        }
+        for f in T::OPTIONAL {
+            let mut without = full.clone();
+            without.remove(*f);
+            assert!(parse(&without).is_ok(), "{f} is optional");
+            let mut number = full.clone();
+            number.insert(f.to_string(), 7.into());
+            assert_eq!(parse(&number), Err(StatusCode::BAD_REQUEST));
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_bodies_own_fields() {
+        named_fields_match::<AuthorizeBody>();
+        named_fields_match::<TokenBody>();
+        named_fields_match::<RefreshBody>();
+        named_fields_match::<RevokeBody>();
     }
 
     #[test]
