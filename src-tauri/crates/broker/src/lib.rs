@@ -267,15 +267,13 @@ fn fields<T: RequestBody>(body: Result<Bytes, BytesRejection>) -> Result<T, Resp
     })?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the request body is not JSON"))?;
-    let too_long =
-        value.as_object().is_some_and(|o| o.values().any(|v| v.as_str().is_some_and(|s| s.len() > MAX_FIELD)));
-    if too_long {
-        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "a field is too long"));
-    }
     let refuse = |why: String| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why);
     let Some(object) = value.as_object() else {
         return Err(refuse("the request body is not a JSON object".into()));
     };
+    if object.values().any(|v| v.as_str().is_some_and(|s| s.len() > MAX_FIELD)) {
+        return Err(refuse("a field is too long".into()));
+    }
     if let Some(field) = T::REQUIRED.iter().find(|f| !object.get(**f).is_some_and(serde_json::Value::is_string)) {
         return Err(refuse(format!("{field} is missing or not text")));
     }
