@@ -15,7 +15,7 @@ def test_register_and_verify_with_the_guide_values(profile):
     d = profile.start()
     wait_for(d, "popup")
     d.find_element(*by_testid("popup-see-instructions")).click()
-    d.find_element(*by_testid("complete-step")).click()
+    wait_for(d, "complete-step").click()  # the guidelines render after the click returns
     key = wait_for(d, "stamps-key")
 
     key.send_keys("TEST_publicKey1")
