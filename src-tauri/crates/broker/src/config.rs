@@ -159,7 +159,7 @@ impl Config {
 
     /// The redirect URI registered at USPS.
     pub fn callback_url(&self) -> String {
-        format!("{}/usps/callback", self.public_url)
+        format!("{}{}", self.public_url, uspslink_protocol::sign_in::CALLBACK_PATH)
     }
 
     /// From the environment (`get`) and files (`read`); `listen` is the bound address, the public

@@ -7,6 +7,10 @@
 //!
 //! The character set is RFC 6749's for `error` and `error_description` (§4.1.2.1, §5.2):
 //! `%x20-21 / %x23-5B / %x5D-7E`, printable ASCII without `"` and `\`.
+//!
+//! [`sign_in`] holds the service's HTTP API: its paths, request bodies and own answers.
+
+pub mod sign_in;
 
 /// The longest `error` handed on (RFC 6749 sets none; USPS's are short words).
 pub const MAX_ERROR_CODE_LEN: usize = 64;

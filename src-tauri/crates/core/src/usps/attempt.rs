@@ -61,8 +61,7 @@ impl Default for PkcePair {
     }
 }
 
-/// What the app needs to open the browser (the sign-in service answers with the same two fields).
-#[derive(Deserialize)]
+/// What the app needs to open the browser (from the sign-in service's answer, or built here).
 pub struct StartedAttempt {
     pub state: String,
     pub authorize_url: String,

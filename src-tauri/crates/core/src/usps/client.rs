@@ -4,6 +4,8 @@
 //! the vendor's. Both read the same OAuth answers, so the user sees the same messages either way.
 #[allow(unused_imports)]
 use super::*;
+// RFC 6749's error body: USPS's, and the sign-in service's own (declared with the service's API).
+use uspslink_protocol::sign_in::{self, OAuthError as OAuthErrorBody};
 
 /// Tokens as stored: the secrets go to the vault; the expiry times may be kept anywhere.
 pub struct TokenSet {
@@ -23,13 +25,6 @@ struct TokenResponse {
     refresh_token: Option<String>,
     #[serde(default)]
     refresh_token_expires_in: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct OAuthErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
 }
 
 /// The token operations, behind a trait so a vendor build can move the exchange to its own server
@@ -78,11 +73,11 @@ impl UspsOAuthClient {
 async fn send_token_request(
     api: &crate::http::Api,
     path: &str,
-    body: serde_json::Value,
+    body: &impl serde::Serialize,
     refreshing: bool,
 ) -> Result<TokenSet, LinkError> {
     let url = api.url(path);
-    let answer = crate::http::fetch(api.http.post(&url).json(&body))
+    let answer = crate::http::fetch(api.http.post(&url).json(body))
         .await
         .map_err(|e| LinkError::Network(e.without_url().to_string()))?;
     token_answer(answer.status, &answer.body, refreshing)
@@ -145,7 +140,7 @@ impl TokenExchange for UspsOAuthClient {
         send_token_request(
             &self.api,
             "/oauth2/v3/token",
-            serde_json::json!({
+            &serde_json::json!({
                 "grant_type": "authorization_code",
                 "client_id": self.client_id,
                 "client_secret": self.client_secret.expose_secret(),
@@ -162,7 +157,7 @@ impl TokenExchange for UspsOAuthClient {
         send_token_request(
             &self.api,
             "/oauth2/v3/token",
-            serde_json::json!({
+            &serde_json::json!({
                 "grant_type": "refresh_token",
                 "client_id": self.client_id,
                 "client_secret": self.client_secret.expose_secret(),
@@ -214,8 +209,11 @@ impl SignInServiceClient {
 
     /// Start a sign-in for `challenge`: the USPS sign-in address and the state it will answer with.
     pub async fn begin(&self, challenge: &str) -> Result<StartedAttempt, LinkError> {
-        let url = self.api.url("/v1/usps/authorize");
-        let body = serde_json::json!({"code_challenge": challenge, "code_challenge_method": "S256"});
+        let url = self.api.url(sign_in::AUTHORIZE_PATH);
+        let body = sign_in::AuthorizeRequest {
+            code_challenge: challenge.into(),
+            code_challenge_method: Some(sign_in::PKCE_METHOD.into()),
+        };
         let answer = self
             .api
             .retry
@@ -228,13 +226,13 @@ impl SignInServiceClient {
                 .unwrap_or_else(|_| format!("HTTP {}", answer.status));
             return Err(Self::unreachable(why));
         }
-        let a: StartedAttempt =
+        let a: sign_in::AuthorizeAnswer =
             serde_json::from_slice(&answer.body).map_err(|_| LinkError::Malformed(answer.status))?;
         let ok_url = url::Url::parse(&a.authorize_url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
         if !crate::callback::state_can_come_back(&a.state) || !ok_url {
             return Err(LinkError::Malformed(answer.status));
         }
-        Ok(a)
+        Ok(StartedAttempt { state: a.state, authorize_url: a.authorize_url })
     }
 }
 
@@ -246,28 +244,27 @@ impl TokenExchange for SignInServiceClient {
         _redirect_uri: &str,
         state: &str,
     ) -> Result<TokenSet, LinkError> {
-        let body = serde_json::json!({
-            "code": code.expose_secret(),
-            "state": state,
-            "code_verifier": verifier.expose_secret(),
-        });
-        send_token_request(&self.api, "/v1/usps/token", body, false).await
+        let body = sign_in::TokenRequest {
+            code: code.expose_secret().into(),
+            state: state.into(),
+            code_verifier: verifier.expose_secret().into(),
+        };
+        send_token_request(&self.api, sign_in::TOKEN_PATH, &body, false).await
     }
 
     async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, LinkError> {
-        let body = serde_json::json!({"refresh_token": refresh_token.expose_secret()});
-        send_token_request(&self.api, "/v1/usps/refresh", body, true).await
+        let body = sign_in::RefreshRequest { refresh_token: refresh_token.expose_secret().into() };
+        send_token_request(&self.api, sign_in::REFRESH_PATH, &body, true).await
     }
 
     async fn revoke(&self, token: &SecretString, hint: &'static str) -> Result<(), LinkError> {
-        let answer = crate::http::fetch(
-            self.api
-                .http
-                .post(self.api.url("/v1/usps/revoke"))
-                .json(&serde_json::json!({"token": token.expose_secret(), "token_type_hint": hint})),
-        )
-        .await
-        .map_err(|e| Self::unreachable(e.without_url()))?;
+        let answer =
+            crate::http::fetch(self.api.http.post(self.api.url(sign_in::REVOKE_PATH)).json(&sign_in::RevokeRequest {
+                token: token.expose_secret().into(),
+                token_type_hint: Some(hint.into()),
+            }))
+            .await
+            .map_err(|e| Self::unreachable(e.without_url()))?;
         revoke_answer(answer.status, &answer.body)
     }
 }
