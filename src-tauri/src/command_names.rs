@@ -12,6 +12,7 @@ macro_rules! for_each_command {
             onboarding_event(event: OnboardingEvent) -> DashboardView,
             save_preferences(preferences: Preferences) -> AppSnapshot,
             dismiss_storage_notice() -> (),
+            start_over_in_this_version() -> Option<String>,
             about() -> About,
             vault_status() -> VaultStatus,
             store_secret(slot: SecretSlot, value: String) -> SecretPresence,

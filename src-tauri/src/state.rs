@@ -168,6 +168,10 @@ pub enum StorageNoticeKind {
     /// A record in it could not be read by this version (another version wrote it, or it was
     /// edited): kept aside under its own key, that part started fresh.
     SetAside,
+    /// A newer uspslink wrote the file (or its format is not one this version knows): nothing is
+    /// read from it or written to it until the owner starts over here
+    /// (`start_over_in_this_version`), which keeps the file aside.
+    NewerFile,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -177,6 +181,29 @@ pub struct StorageNotice {
 }
 
 impl StorageNotice {
+    /// What a newer version's file (or one of an unknown format) means to the owner.
+    pub(crate) fn newer_file(format: uspslink_core::progress_format::FileFormat) -> Option<Self> {
+        use uspslink_core::progress_format::{FileFormat, CURRENT_FORMAT};
+        let which = match format {
+            FileFormat::Readable => return None,
+            FileFormat::Newer(n) => {
+                format!("a newer version of uspslink (format {n}; this version reads up to format {CURRENT_FORMAT})")
+            }
+            FileFormat::Unrecognised => {
+                "another program, or by hand (its format entry is not one uspslink knows)".into()
+            }
+        };
+        Some(Self {
+            kind: StorageNoticeKind::NewerFile,
+            message: format!(
+                "Your progress was saved by {which}. To keep it safe, this version neither reads nor changes it, \
+                 and saves nothing until you choose: open the newer uspslink to go on with it, or start over here. \
+                 Starting over keeps that progress file aside, untouched; your keys and USPS connection in the \
+                 keyring stay as they are."
+            ),
+        })
+    }
+
     pub(crate) fn from_recovery(r: std::io::Result<Recovery>) -> Option<Self> {
         let name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         match r {
@@ -244,12 +271,32 @@ pub struct AppSnapshot {
     pub offer_open_at_login: bool,
 }
 
+/// Why progress was not saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PersistError {
+    /// The disk or the file refused; the words say how (full, read-only, held by another program).
+    #[error("{0}")]
+    Io(String),
+    /// A newer uspslink's progress file is open: it is never written over (see [`StorageNoticeKind::NewerFile`]).
+    #[error(
+        "this progress was saved by a newer version of uspslink, and this version does not change it; \
+         choose Start over here in the notice at the top, or open the newer uspslink"
+    )]
+    NewerFile,
+}
+
 /// Reads and writes JSON values by key. A trait so the state is not generic over the Tauri runtime
 /// and the flows can be tested with an in-memory store.
 pub trait Persist: Send + Sync {
     fn load(&self, key: &str) -> Option<serde_json::Value>;
     /// Persist `value` under `key`. On error nothing changed, on disk or in memory.
-    fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String>;
+    fn save(&self, key: &str, value: serde_json::Value) -> Result<(), PersistError>;
+    /// The owner chose to start over in this version while a newer version's file is open: keep
+    /// that file aside as it is (its name is returned) and start an empty one of this version.
+    /// `None`: no such file was open, nothing to do.
+    fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
+        Ok(None)
+    }
 }
 
 /// Whether progress can be saved right now, as the window is told (the `storage` event): a problem
@@ -274,9 +321,23 @@ impl Persist for ReportingPersist {
         self.inner.load(key)
     }
 
-    fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String> {
-        use std::sync::atomic::Ordering::SeqCst;
+    fn save(&self, key: &str, value: serde_json::Value) -> Result<(), PersistError> {
         let result = self.inner.save(key, value);
+        self.report(result.as_ref().map(|_| ()))?;
+        Ok(())
+    }
+
+    fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
+        let result = self.inner.set_newer_file_aside();
+        self.report(result.as_ref().map(|_| ()))?;
+        result
+    }
+}
+
+impl ReportingPersist {
+    /// Tell the observer when saving stopped or started working again.
+    fn report(&self, result: Result<(), &PersistError>) -> Result<(), PersistError> {
+        use std::sync::atomic::Ordering::SeqCst;
         let health = match &result {
             Ok(()) if self.failing.swap(false, SeqCst) => Some(StorageHealth { problem: None }),
             Ok(()) => None,
@@ -290,7 +351,7 @@ impl Persist for ReportingPersist {
         if let (Some(health), Some(observer)) = (health, observer) {
             observer(&health);
         }
-        result
+        result.map_err(Clone::clone)
     }
 }
 
@@ -837,9 +898,28 @@ impl AppState {
         self.link_record(env).moved_from(named_now.as_deref()).map(str::to_string)
     }
 
-    /// The user read the storage notice: it is not shown again.
+    /// The user read the storage notice: it is not shown again. A newer version's file stays said
+    /// until the owner chooses what to do with it ([`Self::start_over_in_this_version`]).
     pub fn dismiss_storage_notice(&self) {
-        *lock(&self.storage_notice) = None;
+        let mut notice = lock(&self.storage_notice);
+        if notice.as_ref().is_some_and(|n| n.kind != StorageNoticeKind::NewerFile) {
+            *notice = None;
+        }
+    }
+
+    /// The owner chose to start over in this version while a newer version's progress file is open:
+    /// that file is kept aside as it is, and from now on progress is saved (the records in memory
+    /// are already the fresh ones: nothing was read from that file). Returns the name it was kept as.
+    pub fn start_over_in_this_version(&self) -> Result<Option<String>, IpcError> {
+        let kept_as = self.persist.set_newer_file_aside().map_err(|e| storage_error(&e))?;
+        let mut notice = lock(&self.storage_notice);
+        if notice.as_ref().is_some_and(|n| n.kind == StorageNoticeKind::NewerFile) {
+            *notice = None;
+        }
+        if let Some(name) = &kept_as {
+            tracing::warn!("started over in this version; the newer version's progress was kept as {name}");
+        }
+        Ok(kept_as)
     }
 
     pub fn progress(&self, env: Environment) -> Progress {
@@ -1055,7 +1135,8 @@ fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<En
         return marker;
     }
     let result = (|| {
-        persist.save(KEY_LEGACY_KEYRING, serde_json::to_value(env).map_err(|e| e.to_string())?)?;
+        let marker = serde_json::to_value(env).map_err(|e| PersistError::Io(e.to_string()))?;
+        persist.save(KEY_LEGACY_KEYRING, marker)?;
         for (name, value) in &legacy {
             if persist.load(&env_key(env, name)).is_none() {
                 persist.save(&env_key(env, name), value.clone())?;
@@ -1064,7 +1145,7 @@ fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<En
         for (name, _) in &legacy {
             persist.save(name, serde_json::Value::Null)?;
         }
-        Ok::<_, String>(())
+        Ok::<_, PersistError>(())
     })();
     match result {
         Ok(()) => tracing::info!("progress of an older version filed under the {} environment", env.label()),
@@ -1132,6 +1213,61 @@ pub(crate) mod tests {
         }
     }
 
+    /// A store over a newer version's file: refuses every save until it is set aside.
+    #[derive(Default)]
+    struct NewerFilePersist {
+        newer: std::sync::atomic::AtomicBool,
+        saved: Mutex<Vec<String>>,
+    }
+
+    impl Persist for NewerFilePersist {
+        fn load(&self, _key: &str) -> Option<serde_json::Value> {
+            None
+        }
+
+        fn save(&self, key: &str, _value: serde_json::Value) -> Result<(), PersistError> {
+            if self.newer.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(PersistError::NewerFile);
+            }
+            lock(&self.saved).push(key.into());
+            Ok(())
+        }
+
+        fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
+            let was = self.newer.swap(false, std::sync::atomic::Ordering::SeqCst);
+            Ok(was.then(|| "uspslink.json.newer-5".into()))
+        }
+    }
+
+    #[test]
+    fn a_newer_versions_file_stays_said_and_unwritten_until_the_owner_starts_over() {
+        use uspslink_core::progress_format::FileFormat;
+        let persist = Arc::new(NewerFilePersist::default());
+        persist.newer.store(true, std::sync::atomic::Ordering::SeqCst);
+        let notice = StorageNotice::newer_file(FileFormat::Newer(2));
+        assert!(StorageNotice::newer_file(FileFormat::Readable).is_none());
+        let s = AppState::open(persist.clone(), None, Instant::now(), VaultSource::fixed(Vault::mock()), notice);
+        let health = Arc::new(Mutex::new(Vec::new()));
+        let seen = health.clone();
+        s.set_storage_observer(Arc::new(move |h: &StorageHealth| lock(&seen).push(h.problem.is_some())));
+
+        let refused = s.apply_from_user(SB, OnboardingEvent::DismissPopup).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Storage);
+        assert!(refused.message.contains("newer version of uspslink"), "{}", refused.message);
+        s.dismiss_storage_notice();
+        let kept = s.snapshot().storage_notice.expect("said until the owner chooses");
+        assert_eq!(kept.kind, StorageNoticeKind::NewerFile);
+        assert!(kept.message.contains("format 2"), "{}", kept.message);
+        assert!(lock(&persist.saved).is_empty());
+
+        assert_eq!(s.start_over_in_this_version().unwrap().as_deref(), Some("uspslink.json.newer-5"));
+        assert!(s.snapshot().storage_notice.is_none());
+        s.apply_from_user(SB, OnboardingEvent::DismissPopup).unwrap();
+        assert_eq!(*lock(&persist.saved), vec![env_key(SB, NAME_PROGRESS)]);
+        assert_eq!(*lock(&health), vec![true, false], "a problem, then saving works again");
+        assert_eq!(s.start_over_in_this_version().unwrap(), None, "nothing more to set aside");
+    }
+
     #[test]
     fn a_record_this_version_cannot_read_is_kept_aside_and_said_never_overwritten() {
         let persist = Arc::new(MemoryPersist::default());
@@ -1169,9 +1305,9 @@ pub(crate) mod tests {
             lock(&self.values).get(key).cloned().filter(|v| !v.is_null())
         }
 
-        fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String> {
+        fn save(&self, key: &str, value: serde_json::Value) -> Result<(), PersistError> {
             if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err("the disk is full".into());
+                return Err(PersistError::Io("the disk is full".into()));
             }
             lock(&self.values).insert(key.into(), value.clone());
             lock(&self.saved).push((key.into(), value));

@@ -1,6 +1,7 @@
 """Issue 9 in the real window: pasted text cannot kill the app; a damaged progress file is restored
 (or the app starts fresh) and says so once; a full disk changes nothing and says so; kill -9 while a
-form is typed never leaves an unreadable file; each environment keeps its own progress."""
+form is typed never leaves an unreadable file; each environment keeps its own progress; a newer
+version's file is never written over (issue 23)."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import by_testid, fill, keyring_clear, present, wait_for, wait_gone
+from conftest import assert_accessible, by_testid, fill, keyring_clear, present, wait_for, wait_gone
 
 KEY = "sandbox_e2eHardening42"
 
@@ -90,6 +91,45 @@ def test_nothing_to_restore_starts_fresh_and_says_so(profile):
     wait_gone(d, "popup")
     WebDriverWait(d, 10).until(lambda _: profile.records_or_empty().get("progress", {}).get("popup_dismissed") is True)
     assert [p.read_bytes() for p in profile.data_dir.iterdir() if ".damaged-" in p.name] == [b"\x00\x00garbage{"]
+
+
+def test_a_newer_versions_file_is_never_written_until_the_owner_starts_over(profile):
+    """Issue 23: a progress file a newer uspslink wrote (format 2) is neither read nor written;
+    the owner's choice keeps it aside, untouched, and saving starts again."""
+    newer = json.dumps({**GOOD, "format": 2, "sandbox/progress": {"popup_dismissed": True, "steps_v2": ["a newer shape"]}}).encode()
+    write_store(profile, "uspslink.json", newer)
+    d = profile.start()
+    notice = wait_for(d, "storage-notice")
+    assert notice.get_attribute("data-kind") == "newer_file"
+    assert "newer version of uspslink (format 2" in notice.text
+    assert not present(d, "dismiss-storage-notice"), "no OK: it stays until the owner chooses"
+    # Nothing of it was read (a fresh start), and a save is refused and said. The pop-up, whose
+    # buttons would only fail to save, waits for the choice.
+    assert not present(d, "popup")
+    wait_for(d, "banner-see-guidelines").click()
+    assert "newer version" in wait_for(d, "save-problem").text
+    assert profile.store_file.read_bytes() == newer, "never written over"
+    assert_accessible(d, "a newer version's file")
+    profile.screenshot("storage-newer-file")
+
+    d.find_element(*by_testid("start-over-here")).click()
+    WebDriverWait(d, 10).until(lambda drv: "Started over" in drv.find_element(*by_testid("storage-notice")).text)
+    kept = [p for p in profile.data_dir.iterdir() if p.name.startswith("uspslink.json.newer-")]
+    assert len(kept) == 1 and kept[0].read_bytes() == newer, "kept aside as it was"
+    assert kept[0].name in d.find_element(*by_testid("storage-notice")).text
+    wait_gone(d, "save-problem")
+    assert profile.store()["format"] == 1, "the file is this version's now"
+    # The pop-up comes back now that its buttons can save.
+    wait_for(d, "popup-not-now").click()
+    WebDriverWait(d, 10).until(lambda _: profile.records_or_empty().get("progress", {}).get("popup_dismissed") is True)
+    d.find_element(*by_testid("dismiss-storage-notice")).click()
+    wait_gone(d, "storage-notice")
+    assert profile.store()["format"] == 1
+    profile.stop()
+    d = profile.start()
+    wait_for(d, "dashboard")
+    time.sleep(0.5)
+    assert not present(d, "storage-notice") and not present(d, "popup"), "a normal start, its progress kept"
 
 
 @pytest.fixture

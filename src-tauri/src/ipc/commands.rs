@@ -97,6 +97,13 @@ pub async fn dismiss_storage_notice(state: State<'_, AppState>) -> CmdResult<()>
     .await
 }
 
+/// The owner chose to start over while a newer version's progress file is open: the name that file
+/// was kept as (`None`: there was none).
+#[tauri::command]
+pub async fn start_over_in_this_version(state: State<'_, AppState>) -> CmdResult<Option<String>> {
+    guarded("start_over_in_this_version", async { state.start_over_in_this_version() }).await
+}
+
 /// *About* in Settings: versions, folders and the diagnostics text.
 #[tauri::command]
 pub async fn about<R: tauri::Runtime>(

@@ -3,17 +3,23 @@
 //! with the store's other entries to a temporary file, fsynced and renamed over the file (keeping
 //! the last good copy, `uspslink_core::durable`), and only then set in the plugin's store, so a
 //! failed write changes nothing.
+//!
+//! Every write carries the file's format number (`uspslink_core::progress_format`). A file a newer
+//! version wrote is neither read nor written: the state starts from defaults and every save is
+//! refused until the owner chooses to start over here, which keeps that file aside.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tauri::Runtime;
 use tauri_plugin_store::StoreExt;
 use uspslink_core::durable;
+use uspslink_core::progress_format::{self, FileFormat, CURRENT_FORMAT, FORMAT_KEY};
 use uspslink_core::usps::unix_now;
 
-use crate::state::{io_words, lock, AppState, Persist, StorageNotice, VaultSource, STORE_FILE};
+use crate::state::{io_words, lock, AppState, Persist, PersistError, StorageNotice, VaultSource, STORE_FILE};
 
 /// Beside the progress file: this run's token for the in-app sandbox's `/sandbox/*` helpers (what the
 /// end-to-end tests use to approve a contract or reset a password), readable by the user only.
@@ -24,20 +30,53 @@ pub struct DurableStore<R: Runtime> {
     path: PathBuf,
     /// One write at a time: each write is the whole file.
     writing: Mutex<()>,
+    /// The file is a newer version's: nothing is read from it or written to it.
+    newer_file: AtomicBool,
 }
 
 impl<R: Runtime> Persist for DurableStore<R> {
     fn load(&self, key: &str) -> Option<serde_json::Value> {
+        if self.newer_file.load(Ordering::SeqCst) {
+            return None;
+        }
         self.store.get(key).filter(|v| !v.is_null())
     }
 
-    fn save(&self, key: &str, value: serde_json::Value) -> Result<(), String> {
+    fn save(&self, key: &str, value: serde_json::Value) -> Result<(), PersistError> {
         let _one_at_a_time = lock(&self.writing);
+        if self.newer_file.load(Ordering::SeqCst) {
+            return Err(PersistError::NewerFile);
+        }
         let mut entries: serde_json::Map<String, serde_json::Value> = self.store.entries().into_iter().collect();
         entries.insert(key.to_string(), value.clone());
-        let bytes = serde_json::to_vec_pretty(&entries).map_err(|e| e.to_string())?;
-        durable::write_atomic(&self.path, &bytes).map_err(|e| io_words(&e))?;
+        self.write_whole(entries)?;
         self.store.set(key, value);
+        Ok(())
+    }
+
+    fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
+        let _one_at_a_time = lock(&self.writing);
+        if !self.newer_file.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let aside = durable::set_aside(&self.path, "newer", unix_now()).map_err(|e| PersistError::Io(io_words(&e)))?;
+        self.store.clear();
+        // From here the file is this version's, even if nothing else is saved before the next start.
+        self.write_whole(serde_json::Map::new())?;
+        self.newer_file.store(false, Ordering::SeqCst);
+        Ok(Some(aside.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
+    }
+}
+
+impl<R: Runtime> DurableStore<R> {
+    /// Write `entries` as the whole file, with this version's format number.
+    fn write_whole(&self, mut entries: serde_json::Map<String, serde_json::Value>) -> Result<(), PersistError> {
+        entries.insert(FORMAT_KEY.into(), CURRENT_FORMAT.into());
+        let bytes = serde_json::to_vec_pretty(&entries).map_err(|e| PersistError::Io(e.to_string()))?;
+        durable::write_atomic(&self.path, &bytes).map_err(|e| PersistError::Io(io_words(&e)))?;
+        if !self.store.has(FORMAT_KEY) {
+            self.store.set(FORMAT_KEY, CURRENT_FORMAT);
+        }
         Ok(())
     }
 }
@@ -63,14 +102,20 @@ pub fn load_state<R: Runtime>(
             tracing::warn!("could not make the data folder private: {e}");
         }
     }
-    let notice = StorageNotice::from_recovery(durable::recover(&path, unix_now()));
+    let mut notice = StorageNotice::from_recovery(durable::recover(&path, unix_now()));
+    // The plugin never writes the file by itself: every write goes through DurableStore.
+    let store = app.store_builder(STORE_FILE).disable_auto_save().build()?;
+    let format = progress_format::judge(store.get(FORMAT_KEY).as_ref());
     if let Some(n) = &notice {
         tracing::warn!("progress file: {}", n.message);
     }
-    // The plugin never writes the file by itself: every write goes through DurableStore.
-    let store = app.store_builder(STORE_FILE).disable_auto_save().build()?;
+    if format != FileFormat::Readable {
+        notice = StorageNotice::newer_file(format);
+        tracing::warn!("progress file of another format ({format:?}): not read, not written until the owner chooses");
+    }
     let token_file = path.with_file_name(SANDBOX_TOKEN_FILE);
-    let persist = Arc::new(DurableStore { store, path, writing: Mutex::new(()) });
+    let newer_file = AtomicBool::new(format != FileFormat::Readable);
+    let persist = Arc::new(DurableStore { store, path, writing: Mutex::new(()), newer_file });
     let state = AppState::open(persist, AppState::environment_override(), started, VaultSource::default(), notice);
     state.set_sandbox_token_file(token_file);
     Ok(state)

@@ -208,7 +208,7 @@ summary_text: string | null, };
 
 export type IdentifiersUpdate = { identifiers: IdentifiersView, view: DashboardView, };
 
-export type StorageNoticeKind = "restored" | "started_fresh" | "unreadable" | "set_aside";
+export type StorageNoticeKind = "restored" | "started_fresh" | "unreadable" | "set_aside" | "newer_file";
 
 export type StorageNotice = { kind: StorageNoticeKind, message: string, };
 
@@ -326,6 +326,7 @@ export type Commands = {
   onboarding_event: { args: { event: OnboardingEvent }; returns: DashboardView };
   save_preferences: { args: { preferences: Preferences }; returns: AppSnapshot };
   dismiss_storage_notice: { args: {  }; returns: null };
+  start_over_in_this_version: { args: {  }; returns: string | null };
   about: { args: {  }; returns: About };
   vault_status: { args: {  }; returns: VaultStatus };
   store_secret: { args: { slot: SecretSlot; value: string }; returns: SecretPresence };

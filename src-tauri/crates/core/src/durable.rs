@@ -195,13 +195,23 @@ pub enum Recovery {
     StartedFresh { set_aside: PathBuf },
 }
 
-/// A name for the damaged file that no earlier damaged file has: `NAME.damaged-<unix>[-n]`.
-fn set_aside_name(path: &Path, unix_secs: u64) -> PathBuf {
-    let first = sibling(path, &format!(".damaged-{unix_secs}"));
+/// A name beside `path` that no earlier file set aside has: `NAME.<why>-<unix>[-n]`.
+fn set_aside_name(path: &Path, why: &str, unix_secs: u64) -> PathBuf {
+    let first = sibling(path, &format!(".{why}-{unix_secs}"));
     if !first.exists() {
         return first;
     }
-    (1..).map(|n| sibling(path, &format!(".damaged-{unix_secs}-{n}"))).find(|p| !p.exists()).expect("an unused name")
+    (1..).map(|n| sibling(path, &format!(".{why}-{unix_secs}-{n}"))).find(|p| !p.exists()).expect("an unused name")
+}
+
+/// Move the file at `path` aside as it is, under `NAME.<why>-<unix>[-n]` (never over an earlier
+/// one), and return that name.
+pub fn set_aside(path: &Path, why: &str, unix_secs: u64) -> io::Result<PathBuf> {
+    let aside = set_aside_name(path, why, unix_secs);
+    rename_patiently(path, &aside)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    sync_dir(dir)?;
+    Ok(aside)
 }
 
 /// Check the file at `path` before it is loaded. A file that is not a JSON object (truncated,
@@ -226,7 +236,7 @@ pub fn recover(path: &Path, unix_secs: u64) -> io::Result<Recovery> {
     if parse_object(&bytes).is_some() {
         return Ok(Recovery::Clean);
     }
-    let set_aside = set_aside_name(path, unix_secs);
+    let set_aside = set_aside_name(path, "damaged", unix_secs);
     rename_patiently(path, &set_aside)?;
     let good = fs::read(last_good_path(path)).ok().filter(|b| parse_object(b).is_some());
     match good {
@@ -399,5 +409,21 @@ mod tests {
         fs::create_dir(tmp_path(&p)).unwrap();
         assert!(write_atomic(&p, br#"{"n":2}"#).is_err());
         assert_eq!(fs::read(&p).unwrap(), br#"{"n":1}"#);
+    }
+
+    #[test]
+    fn a_file_set_aside_keeps_its_bytes_and_never_replaces_an_earlier_one() {
+        let d = dir();
+        let p = d.join("store.json");
+        fs::write(&p, br#"{"format":9}"#).unwrap();
+        let first = set_aside(&p, "newer", 5).unwrap();
+        assert!(!p.exists());
+        assert_eq!(first.file_name().unwrap(), "store.json.newer-5");
+        fs::write(&p, b"second").unwrap();
+        let second = set_aside(&p, "newer", 5).unwrap();
+        assert_ne!(second, first);
+        assert_eq!(fs::read(&first).unwrap(), br#"{"format":9}"#);
+        assert_eq!(fs::read(&second).unwrap(), b"second");
+        assert!(set_aside(&d.join("none.json"), "newer", 5).is_err(), "nothing to set aside is an error");
     }
 }

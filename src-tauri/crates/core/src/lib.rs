@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod onboarding;
 pub mod payments;
+pub mod progress_format;
 pub mod savings;
 pub mod scheme;
 pub mod settings;
