@@ -8,6 +8,7 @@
 include!("command_names.rs");
 
 mod about;
+mod config;
 mod flows;
 pub mod ipc;
 mod relaunch;
@@ -30,6 +31,7 @@ use tauri::{Manager, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
 use uspslink_core::scheme;
 
+pub use config::AppConfig;
 use flows::{link, watch};
 use ipc::events::{TauriHost, EVENT_DEEP_LINK, EVENT_RETRY_WAIT, EVENT_STORAGE};
 pub use state::AppState;
@@ -38,7 +40,7 @@ pub use state::AppState;
 pub struct LogFilePath(pub Option<std::path::PathBuf>);
 
 /// The builder without single-instance (it needs D-Bus), generic so unit tests can use MockRuntime.
-pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
+pub fn builder<R: Runtime>(started: Instant, config: AppConfig) -> tauri::Builder<R> {
     tauri::Builder::<R>::new()
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_store::Builder::new().build())
@@ -64,7 +66,7 @@ pub fn builder<R: Runtime>(started: Instant) -> tauri::Builder<R> {
                     app.manage(LogFilePath(None))
                 }
             };
-            let state = ipc::store::load_state(app.handle(), started)?;
+            let state = ipc::store::load_state(app.handle(), started, config.clone())?;
             startup::phase("progress file read");
             let handle = app.handle().clone();
             state.set_retry_observer(std::sync::Arc::new(move |wait| {
@@ -144,10 +146,9 @@ struct SchemeRegistration(std::sync::Once);
 /// GPU compositing (the default, [`paint_without_gpu_compositing`]) never uses it, so GTK starts
 /// with `GDK_GL=disable`, set for its start only: nothing uspslink starts later (the browser for the
 /// USPS sign-in) inherits it. Measured on a `--background` start: 92 MiB PSS with it, 60 without.
-fn without_gtk_gl<T>(start: impl FnOnce() -> T) -> T {
-    let set = cfg!(target_os = "linux")
-        && std::env::var(ENV_WEBKIT_COMPOSITING).as_deref() != Ok("1")
-        && std::env::var_os("GDK_GL").is_none();
+fn without_gtk_gl<T>(webkit_compositing: bool, start: impl FnOnce() -> T) -> T {
+    // GDK_GL is GTK's own variable: one the user set is left as it is.
+    let set = cfg!(target_os = "linux") && !webkit_compositing && std::env::var_os("GDK_GL").is_none();
     if set {
         // Before any thread of GTK's or Tauri's exists: nothing reads the environment meanwhile.
         std::env::set_var("GDK_GL", "disable");
@@ -159,9 +160,6 @@ fn without_gtk_gl<T>(start: impl FnOnce() -> T) -> T {
     started
 }
 
-/// Keeps WebKitGTK's own compositing policy (`1`) instead of painting without GPU compositing.
-pub const ENV_WEBKIT_COMPOSITING: &str = "USPSLINK_WEBKIT_COMPOSITING";
-
 /// WebKitGTK switches a page to accelerated compositing (a GL context: in software where there is no
 /// GPU, as in VMs, remote desktops and CI) as soon as the page has a layer that asks for it, which the
 /// dashboard and its pop-up do. Measured by scripts/bench on a 2-core machine without a GPU, that
@@ -169,7 +167,7 @@ pub const ENV_WEBKIT_COMPOSITING: &str = "USPSLINK_WEBKIT_COMPOSITING";
 /// needs none of it. Set on the webview, not through `WEBKIT_DISABLE_COMPOSITING_MODE`, so the
 /// browser uspslink opens for the USPS sign-in does not inherit it.
 pub(crate) fn paint_without_gpu_compositing<R: Runtime>(app: &tauri::AppHandle<R>) {
-    if std::env::var(ENV_WEBKIT_COMPOSITING).as_deref() == Ok("1") {
+    if app.try_state::<AppState>().is_some_and(|s| s.config.webkit_compositing) {
         return;
     }
     #[cfg(target_os = "linux")]
@@ -197,7 +195,7 @@ pub(crate) fn register_scheme<R: Runtime>(app: &tauri::AppHandle<R>) {
     let Some(once) = app.try_state::<SchemeRegistration>() else { return };
     let handle = app.clone();
     once.0.call_once(move || {
-        let forced = std::env::var(scheme::ENV_REGISTER_SCHEME).ok();
+        let forced = handle.try_state::<AppState>().and_then(|s| s.config.register_scheme.clone());
         let exe = scheme::current_exe();
         if !scheme::should_register(forced.as_deref(), exe.as_deref(), &scheme::install_roots()) {
             return;
@@ -325,15 +323,19 @@ pub fn run() {
     init_tracing();
     log_panics_without_their_text();
     startup::phase("logging ready");
+    let config = AppConfig::from_env();
     let context = tauri::generate_context!();
     // Before anything is built: without the runtime Tauri's setup fails with a panic.
     #[cfg(windows)]
     webview_runtime::require(
         // Tauri's app_log_dir on Windows, which only a built app can ask for.
         dirs::data_local_dir().map(|d| d.join(&context.config().identifier).join("logs")),
+        config.browser.as_deref(),
     );
-    let mut builder = builder::<tauri::Wry>(started);
-    if std::env::var("USPSLINK_NO_SINGLE_INSTANCE").as_deref() != Ok("1") {
+    let webkit_compositing = config.webkit_compositing;
+    let single_instance = config.single_instance;
+    let mut builder = builder::<tauri::Wry>(started, config);
+    if single_instance {
         // Registered first (plugin docs): a second launch forwards its argv (a uspslink:// URL) to us
         // and exits; the deep-link feature routes it to on_open_url.
         builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
@@ -344,7 +346,7 @@ pub fn run() {
         }));
     }
     startup::phase("builder ready");
-    match without_gtk_gl(|| builder.build(context)) {
+    match without_gtk_gl(webkit_compositing, || builder.build(context)) {
         Ok(app) => app.run(ipc::background::on_run_event),
         Err(tauri::Error::PluginInitialization(plugin, reason)) if plugin == "single-instance" => {
             handover_failed(attempt, started.elapsed(), &reason)
@@ -398,7 +400,7 @@ pub fn run_sandbox_cli(args: &[String]) -> i32 {
                     return 2;
                 }
             },
-            "--pkce" => match state::sandbox_pkce(Some(it.next().map(String::as_str).unwrap_or("?"))) {
+            "--pkce" => match config::sandbox_pkce(Some(it.next().map(String::as_str).unwrap_or("?"))) {
                 Ok(p) => pkce = p,
                 Err(e) => {
                     eprintln!("uspslink sandbox: --pkce: {e}; {SANDBOX_USAGE}");

@@ -15,20 +15,22 @@ use std::time::Instant;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
-use uspslink_core::approval::{ApprovalQuery, ApprovalRecord, ApprovalView, Schedule};
+use uspslink_core::approval::{ApprovalRecord, ApprovalView};
 use uspslink_core::callback::{self, CallbackSummary};
 use uspslink_core::durable::Recovery;
 use uspslink_core::error::HasKind;
 use uspslink_core::http::{Retry, RetryObserver};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
-use uspslink_core::savings::{default_parcels, parcels_from_json, ReferenceParcel, SavingsRecord, SavingsView};
+use uspslink_core::savings::{SavingsRecord, SavingsView};
 use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
 use uspslink_core::shipengine::StampsRecord;
 use uspslink_core::usps::{unix_now, AttemptStore, LinkRecord, LinkStatus, ATTEMPT_TTL};
 use uspslink_core::vault::Vault;
 use uspslink_core::{ErrorKind, IpcError};
 use uspslink_sandbox::Sandbox;
+
+pub use crate::config::AppConfig;
 
 /// The store file (in the app's data dir). Holds preferences and progress; never a secret.
 pub const STORE_FILE: &str = "uspslink.json";
@@ -65,59 +67,6 @@ const RECENT_LINKS: usize = 10;
 pub const NEEDS_RECONNECTING: &str =
     "Your USPS connection has expired or was revoked. A USPS password reset breaks every \
                                       connection: reconnect to continue.";
-/// Forces the environment for this run (tests, demos) without touching the stored preference.
-pub const ENV_ENVIRONMENT: &str = "USPSLINK_ENVIRONMENT";
-/// The approval check's schedule, as JSON (`Schedule`): USPS's quota may differ per app.
-pub const ENV_APPROVAL_SCHEDULE: &str = "USPSLINK_APPROVAL_SCHEDULE";
-/// The approval check's request body, as a JSON template (`ApprovalQuery`): inferred from the
-/// public spec, so replaceable without a new build.
-pub const ENV_APPROVAL_QUERY: &str = "USPSLINK_APPROVAL_QUERY";
-/// The reference parcels the savings are priced with, as JSON (a list of `ReferenceParcel`).
-pub const ENV_SAVINGS_PARCELS: &str = "USPSLINK_SAVINGS_PARCELS";
-
-/// How the approval watch asks USPS, read once at start.
-#[derive(Debug, Clone)]
-pub struct ApprovalConfig {
-    pub schedule: Schedule,
-    pub query: ApprovalQuery,
-    /// The parcels priced to show what the NSA rates save.
-    pub parcels: Vec<ReferenceParcel>,
-}
-
-impl Default for ApprovalConfig {
-    fn default() -> Self {
-        Self { schedule: Schedule::default(), query: ApprovalQuery::default(), parcels: default_parcels() }
-    }
-}
-
-impl ApprovalConfig {
-    /// From the environment; a value that does not parse is logged and the default used.
-    pub fn from_env() -> Self {
-        let mut c = Self::default();
-        if let Ok(text) = std::env::var(ENV_APPROVAL_SCHEDULE) {
-            match serde_json::from_str::<Schedule>(&text) {
-                Ok(s) if s.max_per_day > 0 && s.interval_secs > 0 => c.schedule = s,
-                Ok(_) => tracing::warn!(
-                    "{ENV_APPROVAL_SCHEDULE}: interval_secs and max_per_day must be above 0; using the default"
-                ),
-                Err(e) => tracing::warn!("{ENV_APPROVAL_SCHEDULE} is not a schedule ({e}); using the default"),
-            }
-        }
-        if let Ok(text) = std::env::var(ENV_APPROVAL_QUERY) {
-            match ApprovalQuery::from_json(&text) {
-                Ok(q) => c.query = q,
-                Err(e) => tracing::warn!("{ENV_APPROVAL_QUERY}: {e}; using the default"),
-            }
-        }
-        if let Ok(text) = std::env::var(ENV_SAVINGS_PARCELS) {
-            match parcels_from_json(&text) {
-                Ok(p) => c.parcels = p,
-                Err(e) => tracing::warn!("{ENV_SAVINGS_PARCELS}: {e}; using the default parcels"),
-            }
-        }
-        c
-    }
-}
 
 /// Run a blocking call (the keyring's D-Bus calls) on the blocking pool.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -477,31 +426,14 @@ struct SandboxServices {
     helper_token: String,
 }
 
-/// `enforce` (the default: PKCE S256 required and checked, as the sandbox always did) or `ignore`
-/// (as real USPS does: a challenge is taken and never checked), for the in-app sandbox.
-pub const ENV_SANDBOX_PKCE: &str = "USPSLINK_SANDBOX_PKCE";
-
-/// The PKCE behaviour a `--pkce` argument or [`ENV_SANDBOX_PKCE`] names.
-pub fn sandbox_pkce(value: Option<&str>) -> Result<uspslink_sandbox::Pkce, String> {
-    match value.map(str::trim) {
-        None | Some("") | Some("enforce") => Ok(uspslink_sandbox::Pkce::Enforce),
-        Some("ignore") => Ok(uspslink_sandbox::Pkce::Ignore),
-        Some(other) => {
-            let shown: String = other.chars().filter(|c| !c.is_control()).take(40).collect();
-            Err(format!("PKCE must be \"enforce\" or \"ignore\", not \"{shown}\""))
-        }
-    }
-}
-
 impl SandboxServices {
     /// The sandbox and the sign-in service in front of it, both answering only this computer's
     /// loopback names (no DNS rebinding) and the sandbox's helpers only with this run's token,
     /// which `token_file` (private to the user) hands to whoever drives the Sandbox (the tests).
-    async fn start(token_file: Option<std::path::PathBuf>) -> std::io::Result<SandboxServices> {
-        let pkce = sandbox_pkce(std::env::var(ENV_SANDBOX_PKCE).ok().as_deref()).unwrap_or_else(|e| {
-            tracing::warn!("{ENV_SANDBOX_PKCE}: {e}; the sandbox checks PKCE");
-            uspslink_sandbox::Pkce::Enforce
-        });
+    async fn start(
+        token_file: Option<std::path::PathBuf>,
+        pkce: uspslink_sandbox::Pkce,
+    ) -> std::io::Result<SandboxServices> {
         let helper_token = uspslink_core::usps::random_token();
         let options = uspslink_sandbox::SandboxOptions { pkce, helper_token: Some(helper_token.clone()) };
         let sandbox = Sandbox::start_with("127.0.0.1:0", options).await?;
@@ -538,7 +470,8 @@ pub struct AppState {
     started: Instant,
     persist: Arc<ReportingPersist>,
     preferences: Mutex<Preferences>,
-    env_override: Option<Environment>,
+    /// The run's configuration, read once at start.
+    pub(crate) config: AppConfig,
     records: Mutex<HashMap<Environment, EnvRecords>>,
     vault: VaultAccess,
     sandbox: tokio::sync::OnceCell<SandboxServices>,
@@ -559,7 +492,6 @@ pub struct AppState {
     /// One Stamps.com registration and one SMS request at a time, whatever the UI sends.
     pub(crate) register_in_flight: tokio::sync::Mutex<()>,
     pub(crate) sms_in_flight: tokio::sync::Mutex<()>,
-    pub(crate) approval_config: ApprovalConfig,
     /// One approval check at a time (the watch's and *Check now*), so two never spend the quota
     /// twice or race on the record.
     pub(crate) approval_in_flight: tokio::sync::Mutex<()>,
@@ -611,19 +543,10 @@ fn read<T: serde::de::DeserializeOwned + Default>(persist: &dyn Persist, key: &s
 }
 
 impl AppState {
-    /// The environment a run forces (`USPSLINK_ENVIRONMENT`), if it names one.
-    pub fn environment_override() -> Option<Environment> {
-        std::env::var(ENV_ENVIRONMENT).ok().and_then(|v| {
-            serde_json::from_value(serde_json::Value::String(v.clone()))
-                .map_err(|_| tracing::warn!("{ENV_ENVIRONMENT}={v:?} is not sandbox, usps_test or production; ignored"))
-                .ok()
-        })
-    }
-
     /// The state over any persistence (tests use an in-memory one and the mock keyring).
     pub fn open(
         persist: Arc<dyn Persist>,
-        env_override: Option<Environment>,
+        config: AppConfig,
         started: Instant,
         vault: VaultSource,
         storage_notice: Option<StorageNotice>,
@@ -646,7 +569,7 @@ impl AppState {
             started,
             persist: persist.clone(),
             preferences: Mutex::new(preferences),
-            env_override,
+            config,
             records: Mutex::new(HashMap::new()),
             vault: VaultAccess {
                 source: vault,
@@ -666,7 +589,6 @@ impl AppState {
             refresh_lock: tokio::sync::Mutex::new(()),
             register_in_flight: tokio::sync::Mutex::new(()),
             sms_in_flight: tokio::sync::Mutex::new(()),
-            approval_config: ApprovalConfig::from_env(),
             approval_in_flight: tokio::sync::Mutex::new(()),
             watch_wake: tokio::sync::Notify::new(),
             watch_gate: tokio::sync::Mutex::new(false),
@@ -748,7 +670,7 @@ impl AppState {
     }
 
     pub fn environment(&self) -> Environment {
-        self.env_override.unwrap_or_else(|| lock(&self.preferences).environment)
+        self.config.environment_override.unwrap_or_else(|| lock(&self.preferences).environment)
     }
 
     /// Start the in-process sandbox, and the sign-in service in front of it, if the Sandbox
@@ -759,7 +681,9 @@ impl AppState {
         }
         let services = self
             .sandbox
-            .get_or_try_init(|| SandboxServices::start(self.sandbox_token_file.get().cloned()))
+            .get_or_try_init(|| {
+                SandboxServices::start(self.sandbox_token_file.get().cloned(), self.config.sandbox_pkce)
+            })
             .await
             .map_err(|e| IpcError::new(ErrorKind::Internal, format!("the sandbox could not start: {e}")))?;
         Ok(Some(services.sandbox.base_url()))
@@ -790,9 +714,10 @@ impl AppState {
         match (env, self.sandbox.get()) {
             (Environment::Sandbox, None) => None,
             (Environment::Sandbox, Some(s)) => {
-                Some(Endpoints::for_environment(env, &s.sandbox.base_url(), Some(&s.sign_in_service.base_url())))
+                let service = s.sign_in_service.base_url();
+                Some(Endpoints::for_environment(env, &s.sandbox.base_url(), Some(&service), &self.config.endpoints))
             }
-            _ => Some(Endpoints::for_environment(env, "", None)),
+            _ => Some(Endpoints::for_environment(env, "", None, &self.config.endpoints)),
         }
     }
 
@@ -1008,7 +933,7 @@ impl AppState {
     /// The approval watch as the dashboard shows it.
     pub fn approval_view(&self, env: Environment) -> ApprovalView {
         self.with_records(env, |r| {
-            r.approval.view(&self.approval_config.schedule, r.progress.link_complete, unix_now())
+            r.approval.view(&self.config.approval.schedule, r.progress.link_complete, unix_now())
         })
     }
 
@@ -1193,26 +1118,6 @@ pub(crate) mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    #[test]
-    fn the_sandboxs_pkce_setting() {
-        assert_eq!(sandbox_pkce(None), Ok(uspslink_sandbox::Pkce::Enforce));
-        assert_eq!(sandbox_pkce(Some(" ignore ")), Ok(uspslink_sandbox::Pkce::Ignore));
-        assert_eq!(sandbox_pkce(Some("enforce")), Ok(uspslink_sandbox::Pkce::Enforce));
-        assert!(sandbox_pkce(Some("Ignore")).unwrap_err().contains("\"enforce\" or \"ignore\""));
-    }
-
-    proptest::proptest! {
-        /// Whatever is typed (an environment variable, a command-line argument): an answer, never a
-        /// panic, and an error quotes at most 40 characters of it.
-        #[test]
-        fn any_pkce_setting_is_answered(typed in "\\PC{0,200}") {
-            match sandbox_pkce(Some(&typed)) {
-                Ok(_) => proptest::prop_assert!(matches!(typed.trim(), "" | "enforce" | "ignore")),
-                Err(e) => proptest::prop_assert!(e.chars().count() <= 100),
-            }
-        }
-    }
-
     /// A store over a newer version's file: refuses every save until it is set aside.
     #[derive(Default)]
     struct NewerFilePersist {
@@ -1246,7 +1151,13 @@ pub(crate) mod tests {
         persist.newer.store(true, std::sync::atomic::Ordering::SeqCst);
         let notice = StorageNotice::newer_file(FileFormat::Newer(2));
         assert!(StorageNotice::newer_file(FileFormat::Readable).is_none());
-        let s = AppState::open(persist.clone(), None, Instant::now(), VaultSource::fixed(Vault::mock()), notice);
+        let s = AppState::open(
+            persist.clone(),
+            AppConfig::default(),
+            Instant::now(),
+            VaultSource::fixed(Vault::mock()),
+            notice,
+        );
         let health = Arc::new(Mutex::new(Vec::new()));
         let seen = health.clone();
         s.set_storage_observer(Arc::new(move |h: &StorageHealth| lock(&seen).push(h.problem.is_some())));
@@ -1320,7 +1231,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn state_with_keyring(persist: Arc<MemoryPersist>, keyring: Vault) -> AppState {
-        AppState::open(persist, None, Instant::now(), VaultSource::fixed(keyring), None)
+        AppState::open(persist, AppConfig::default(), Instant::now(), VaultSource::fixed(keyring), None)
     }
 
     fn state(persist: Arc<MemoryPersist>) -> AppState {
@@ -1460,7 +1371,8 @@ pub(crate) mod tests {
         lock(&p.values).insert("usps_link".into(), serde_json::json!({"linked": true}));
         let keyring = Vault::mock();
         keyring.set(SecretSlot::UspsRefreshToken, &SecretString::from("old-refresh")).unwrap();
-        let s = AppState::open(p.clone(), None, Instant::now(), VaultSource::fixed(keyring.clone()), None);
+        let s =
+            AppState::open(p.clone(), AppConfig::default(), Instant::now(), VaultSource::fixed(keyring.clone()), None);
         assert!(s.vault(Environment::Production).get(SecretSlot::UspsRefreshToken).unwrap().is_none());
         let sandbox = s.vault(SB);
         assert_eq!(sandbox.get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(), "old-refresh");

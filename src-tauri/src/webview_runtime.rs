@@ -25,7 +25,7 @@ pub fn missing_text() -> String {
 /// Start-up on Windows: returns when the runtime is there; otherwise tells the user and exits.
 /// `log_dir` is where the app's log goes (Tauri's `app_log_dir`, which needs a built app).
 #[cfg(windows)]
-pub fn require(log_dir: Option<std::path::PathBuf>) {
+pub fn require(log_dir: Option<std::path::PathBuf>, browser: Option<&str>) {
     let reason = match tauri::webview_version() {
         Ok(version) => {
             tracing::info!(version, "Microsoft Edge WebView2 Runtime");
@@ -40,7 +40,7 @@ pub fn require(log_dir: Option<std::path::PathBuf>) {
     }
     tracing::error!(reason, "the Microsoft Edge WebView2 Runtime is missing; uspslink cannot start");
     if ask_yes_no(TITLE, &missing_text()) {
-        if let Err(e) = crate::ipc::events::open_in_browser(DOWNLOAD_URL) {
+        if let Err(e) = crate::ipc::events::open_in_browser(DOWNLOAD_URL, browser) {
             tracing::warn!("could not open the WebView2 download page: {}", e.message);
         }
     }

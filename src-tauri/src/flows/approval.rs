@@ -69,7 +69,7 @@ async fn ask(
 /// takes answers `needs_reconnecting` (and the link shows it); the watch waits for a reconnect.
 pub async fn check_in(state: &AppState, env: Environment, trigger: Trigger) -> Result<CheckOutcome, IpcError> {
     let _one_at_a_time = state.approval_in_flight.lock().await;
-    let config = &state.approval_config;
+    let config = &state.config.approval;
     let now = unix_now();
     let record = state.approval_record(env);
     let complete = state.progress(env).link_complete;
@@ -216,7 +216,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         let mut s = s;
-        s.approval_config.query = q;
+        s.config.approval.query = q;
         approve(&s).await;
         let o = check_in(&s, SB, Trigger::CheckNow).await.unwrap();
         assert!(matches!(o.view.state, ApprovalState::CouldNotCheck { .. }), "{:?}", o.view);

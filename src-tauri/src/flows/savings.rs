@@ -116,7 +116,7 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
     let account: PaymentAccount = summary.identifiers.account;
     let has_carrier = state.stamps_record(env).carrier_id.is_some();
     let record = state.savings_record(env);
-    let parcels = state.approval_config.parcels.clone();
+    let parcels = state.config.approval.parcels.clone();
     let plan = record.plan(&parcels, trigger, has_carrier, unix_now())?;
     if plan.is_empty() {
         return Ok(unchanged(state));
@@ -173,7 +173,7 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
 pub fn next_watch(state: &AppState, env: Environment) -> Option<u64> {
     let has_platform = state.stamps_record(env).carrier_id.is_some();
     let approved = state.approval_record(env).is_approved();
-    state.savings_record(env).next_watch(&state.approval_config.parcels, approved, has_platform, unix_now())
+    state.savings_record(env).next_watch(&state.config.approval.parcels, approved, has_platform, unix_now())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use tauri_plugin_notification::NotificationExt;
 use uspslink_core::approval::ApprovalView;
 use uspslink_core::{ErrorKind, IpcError};
 
+use crate::config::ENV_BROWSER;
 use crate::flows::background::Notice;
 use crate::flows::link::LinkUpdate;
 use crate::flows::Host;
@@ -25,8 +26,6 @@ pub const EVENT_SAVINGS: &str = "savings";
 pub const EVENT_STORAGE: &str = "storage";
 /// Open this screen (`Route`): a notification was clicked while the window was open.
 pub const EVENT_OPEN_ROUTE: &str = "open-route";
-/// A command that replaces the system browser (the URL is appended as its last argument).
-pub const ENV_BROWSER: &str = "USPSLINK_BROWSER";
 
 pub fn emit<R: Runtime, T: serde::Serialize + Clone>(app: &tauri::AppHandle<R>, event: &str, payload: &T) {
     if let Err(e) = app.emit(event, payload) {
@@ -63,7 +62,8 @@ impl<R: Runtime> Host for TauriHost<R> {
     }
 
     fn open_url(&self, url: &str) -> Result<(), IpcError> {
-        open_in_browser(url)
+        let browser = self.0.try_state::<crate::AppState>().and_then(|s| s.config.browser.clone());
+        open_in_browser(url, browser.as_deref())
     }
 
     fn notify(&self, notice: Notice, title: &str, body: &str) -> bool {
@@ -81,10 +81,10 @@ impl<R: Runtime> Host for TauriHost<R> {
     }
 }
 
-/// Open `url` in the system browser, or with the command in [`ENV_BROWSER`] (the URL its last
-/// argument). The one way uspslink opens a web page.
-pub fn open_in_browser(url: &str) -> Result<(), IpcError> {
-    if let Ok(cmd) = std::env::var(ENV_BROWSER) {
+/// Open `url` in the system browser, or with `browser`, the command [`ENV_BROWSER`] names (the URL
+/// its last argument). The one way uspslink opens a web page.
+pub fn open_in_browser(url: &str, browser: Option<&str>) -> Result<(), IpcError> {
+    if let Some(cmd) = browser {
         let mut parts = cmd.split_whitespace();
         let program =
             parts.next().ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, format!("{ENV_BROWSER} is empty")))?;

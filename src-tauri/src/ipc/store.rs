@@ -94,6 +94,7 @@ pub fn close_progress_store<R: Runtime>(app: &tauri::AppHandle<R>) {
 pub fn load_state<R: Runtime>(
     app: &tauri::AppHandle<R>,
     started: Instant,
+    config: crate::AppConfig,
 ) -> Result<AppState, Box<dyn std::error::Error>> {
     let path = tauri_plugin_store::resolve_store_path(app, STORE_FILE)?;
     // The user's only: folders and files an older version made readable by others are fixed here.
@@ -116,7 +117,7 @@ pub fn load_state<R: Runtime>(
     let token_file = path.with_file_name(SANDBOX_TOKEN_FILE);
     let newer_file = AtomicBool::new(format != FileFormat::Readable);
     let persist = Arc::new(DurableStore { store, path, writing: Mutex::new(()), newer_file });
-    let state = AppState::open(persist, AppState::environment_override(), started, VaultSource::default(), notice);
+    let state = AppState::open(persist, config, started, VaultSource::default(), notice);
     state.set_sandbox_token_file(token_file);
     Ok(state)
 }

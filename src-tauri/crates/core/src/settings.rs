@@ -83,10 +83,40 @@ pub const ENV_USPS_SIGNUP: &str = "USPSLINK_USPS_SIGNUP_URL";
 pub const ENV_SHIPENGINE_API: &str = "USPSLINK_SHIPENGINE_API_BASE";
 pub const ENV_SIGN_IN_SERVICE: &str = "USPSLINK_SIGN_IN_SERVICE_URL";
 
+/// The addresses a run replaces (the `USPSLINK_*_URL` / `_BASE` variables), read once at start with
+/// the rest of the app's configuration. Only values that are URLs are kept; trailing slashes are cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointOverrides {
+    pub usps_api: Option<String>,
+    pub usps_authorize: Option<String>,
+    pub usps_signup: Option<String>,
+    pub shipengine_api: Option<String>,
+    pub sign_in_service: Option<String>,
+}
+
+impl EndpointOverrides {
+    /// From named variables (`get` is the process environment in the app, a table in tests).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+        let url = |key: &str| get(key).filter(|v| Url::parse(v).is_ok()).map(|v| v.trim_end_matches('/').to_string());
+        Self {
+            usps_api: url(ENV_USPS_API),
+            usps_authorize: url(ENV_USPS_AUTHORIZE),
+            usps_signup: url(ENV_USPS_SIGNUP),
+            shipengine_api: url(ENV_SHIPENGINE_API),
+            sign_in_service: url(ENV_SIGN_IN_SERVICE),
+        }
+    }
+}
+
 impl Endpoints {
     /// The endpoints of an environment. `sandbox_base` is the running sandbox's base URL,
-    /// `sandbox_service` the sign-in service the app runs in front of it.
-    pub fn for_environment(env: Environment, sandbox_base: &str, sandbox_service: Option<&str>) -> Self {
+    /// `sandbox_service` the sign-in service the app runs in front of it; `overrides` replace them.
+    pub fn for_environment(
+        env: Environment,
+        sandbox_base: &str,
+        sandbox_service: Option<&str>,
+        overrides: &EndpointOverrides,
+    ) -> Self {
         let sandbox_base = sandbox_base.trim_end_matches('/');
         let built_in =
             BUILT_IN_SIGN_IN_SERVICE.filter(|u| Url::parse(u).is_ok()).map(|u| u.trim_end_matches('/').to_string());
@@ -113,21 +143,21 @@ impl Endpoints {
                 sign_in_service: built_in.clone(),
             },
         };
-        defaults.with_overrides(|k| std::env::var(k).ok())
+        defaults.with_overrides(overrides)
     }
 
-    fn with_overrides(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
-        if let Some(v) = get(ENV_SIGN_IN_SERVICE).filter(|v| Url::parse(v).is_ok()) {
-            self.sign_in_service = Some(v.trim_end_matches('/').to_string());
+    fn with_overrides(mut self, o: &EndpointOverrides) -> Self {
+        if let Some(v) = &o.sign_in_service {
+            self.sign_in_service = Some(v.clone());
         }
-        for (key, field) in [
-            (ENV_USPS_API, &mut self.usps_api),
-            (ENV_USPS_AUTHORIZE, &mut self.usps_authorize),
-            (ENV_USPS_SIGNUP, &mut self.usps_signup),
-            (ENV_SHIPENGINE_API, &mut self.shipengine_api),
+        for (over, field) in [
+            (&o.usps_api, &mut self.usps_api),
+            (&o.usps_authorize, &mut self.usps_authorize),
+            (&o.usps_signup, &mut self.usps_signup),
+            (&o.shipengine_api, &mut self.shipengine_api),
         ] {
-            if let Some(v) = get(key).filter(|v| Url::parse(v).is_ok()) {
-                *field = v.trim_end_matches('/').to_string();
+            if let Some(v) = over {
+                field.clone_from(v);
             }
         }
         self
@@ -233,8 +263,13 @@ mod tests {
 
     #[test]
     fn sandbox_endpoints_point_at_the_sandbox() {
-        let e =
-            Endpoints::for_environment(Environment::Sandbox, "http://127.0.0.1:4000/", Some("http://127.0.0.1:4001/"));
+        let none = EndpointOverrides::default();
+        let e = Endpoints::for_environment(
+            Environment::Sandbox,
+            "http://127.0.0.1:4000/",
+            Some("http://127.0.0.1:4001/"),
+            &none,
+        );
         assert_eq!(e.sign_in_service.as_deref(), Some("http://127.0.0.1:4001"));
         assert_eq!(e.shipengine_api, "http://127.0.0.1:4000");
         assert_eq!(e.usps_authorize, "http://127.0.0.1:4000/cop-navigator");
@@ -242,13 +277,20 @@ mod tests {
 
     #[test]
     fn overrides_replace_only_valid_urls() {
-        let e = Endpoints::for_environment(Environment::Production, "http://x", None).with_overrides(|k| match k {
+        let overrides = EndpointOverrides::from_vars(|k| match k {
             ENV_SHIPENGINE_API => Some("http://127.0.0.1:9/".into()),
             ENV_USPS_API => Some("not a url".into()),
+            ENV_SIGN_IN_SERVICE => Some("https://signin.vendor.example/".into()),
             _ => None,
         });
+        assert_eq!(overrides.usps_api, None, "not a URL: not kept");
+        let e = Endpoints::for_environment(Environment::Production, "http://x", None, &overrides);
         assert_eq!(e.shipengine_api, "http://127.0.0.1:9");
         assert_eq!(e.usps_api, "https://apis.usps.com");
+        assert_eq!(e.sign_in_service.as_deref(), Some("https://signin.vendor.example"));
+        let plain =
+            Endpoints::for_environment(Environment::Production, "http://x", None, &EndpointOverrides::default());
+        assert_eq!(plain.shipengine_api, "https://api.shipengine.com");
     }
 
     #[test]
@@ -285,9 +327,10 @@ mod tests {
         assert_eq!(p.sign_in_method(), SignInMethod::OwnApp, "someone who had set up their own app keeps it");
         p.usps_sign_in = Some(SignInMethod::Service);
         assert_eq!(p.sign_in_method(), SignInMethod::Service, "an explicit choice wins");
-        let live = Endpoints::for_environment(Environment::Production, "", None);
+        let none = EndpointOverrides::default();
+        let live = Endpoints::for_environment(Environment::Production, "", None, &none);
         let sandbox =
-            Endpoints::for_environment(Environment::Sandbox, "http://127.0.0.1:1", Some("http://127.0.0.1:2"));
+            Endpoints::for_environment(Environment::Sandbox, "http://127.0.0.1:1", Some("http://127.0.0.1:2"), &none);
         p.sign_in_service_url = "https://signin.vendor.example/".into();
         assert_eq!(p.sign_in_service(Environment::Production, &live).as_deref(), Some("https://signin.vendor.example"));
         assert_eq!(p.sign_in_service(Environment::Sandbox, &sandbox).as_deref(), Some("http://127.0.0.1:2"));

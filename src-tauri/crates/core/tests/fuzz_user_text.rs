@@ -147,7 +147,7 @@ proptest! {
         };
         if p.validate().is_ok() {
             prop_assert!(p.usps_consumer_key.len() <= 128);
-            let endpoints = Endpoints::for_environment(Environment::Production, "", None);
+            let endpoints = Endpoints::for_environment(Environment::Production, "", None, &Default::default());
             if let Some(used) = p.sign_in_service(Environment::Production, &endpoints) {
                 // Whatever is accepted is an address the client can be built for.
                 let u = url::Url::parse(&used).unwrap();
