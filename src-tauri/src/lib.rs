@@ -33,7 +33,7 @@ use uspslink_core::scheme;
 
 pub use config::AppConfig;
 use flows::{link, watch};
-use ipc::events::{TauriHost, EVENT_DEEP_LINK, EVENT_RETRY_WAIT, EVENT_STORAGE};
+use ipc::events::{self, TauriHost};
 pub use state::AppState;
 
 /// Where the log file is, for *About* (None: standard error only).
@@ -70,11 +70,11 @@ pub fn builder<R: Runtime>(started: Instant, config: AppConfig) -> tauri::Builde
             startup::phase("progress file read");
             let handle = app.handle().clone();
             state.set_retry_observer(std::sync::Arc::new(move |wait| {
-                ipc::events::emit(&handle, EVENT_RETRY_WAIT, &wait)
+                ipc::events::emit::<events::RetryWait, _>(&handle, wait)
             }));
             let handle = app.handle().clone();
             state.set_storage_observer(std::sync::Arc::new(move |health| {
-                ipc::events::emit(&handle, EVENT_STORAGE, health)
+                ipc::events::emit::<events::Storage, _>(&handle, health)
             }));
             app.manage(state);
             wire_deep_links(app.handle());
@@ -268,7 +268,7 @@ pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
         link::CallbackDecision::Complete(attempt) => {
             let notice = state.remember_deep_link(callback.summary());
             tracing::info!(state = %fingerprint, has_code = notice.callback.has_code, "OAuth callback received");
-            ipc::events::emit(app, EVENT_DEEP_LINK, &notice);
+            ipc::events::emit::<events::DeepLink, _>(app, &notice);
             raise(app);
             tauri::async_runtime::spawn(link::complete(TauriHost(app.clone()), env, attempt, callback));
         }

@@ -13,7 +13,7 @@ use tauri::{AppHandle, Manager, Runtime, WebviewWindowBuilder};
 
 use crate::flows::background::{self, Notice, OnClose, Route};
 use crate::flows::Host;
-use crate::ipc::events::{emit, TauriHost, EVENT_OPEN_ROUTE};
+use crate::ipc::events::{self, emit, TauriHost};
 use crate::state::AppState;
 
 /// The main window's label (tauri.conf.json).
@@ -31,7 +31,7 @@ pub fn open_window<R: Runtime>(app: &AppHandle<R>, route: Option<Route>) {
         let _ = window.show();
         let _ = window.set_focus();
         if let Some(route) = route {
-            emit(app, EVENT_OPEN_ROUTE, &route);
+            emit::<events::OpenRoute, _>(app, &route);
         }
         return;
     }

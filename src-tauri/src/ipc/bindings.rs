@@ -2,28 +2,27 @@
 //! hand. `cargo test -p uspslink bindings` fails when `ui/src/lib/bindings.ts` is out of date;
 //! `UPDATE_BINDINGS=1 cargo test -p uspslink bindings` rewrites it.
 
-use ts_rs::{Config, TS};
-use uspslink_core::approval::{ApprovalState, ApprovalView};
-use uspslink_core::callback::CallbackSummary;
+use std::any::TypeId;
+use std::collections::HashSet;
+
+use ts_rs::{Config, TypeVisitor, TS};
 use uspslink_core::error::{ErrorKind, FieldProblem, IpcError};
-use uspslink_core::onboarding::{ChecklistItem, DashboardView, OnboardingEvent, Step, StepStatus, StepView};
-use uspslink_core::payments::{AccountType, IdentifiersForm, IdentifiersView, LinkSummary, PaymentAccount};
-use uspslink_core::savings::{ParcelView, PlatformQuote, PlatformState, SavingsState, SavingsView, UspsPrice};
-use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
-use uspslink_core::shipengine::{AddressForm, CardForm, Carrier, RegistrationForm, StampsDraft, StampsRecord};
-use uspslink_core::vault::{SecretSlot, VaultStatus};
 
-use uspslink_core::usps::{AccountHints, LinkRecord, LinkStatus};
-
+// The types a command's signature names: `for_each_command!` hands them over by their names in
+// scope here (the table is shared with build.rs, so it carries no paths).
 use crate::about::About;
-use crate::flows::background::Route;
 use crate::flows::identifiers::IdentifiersUpdate;
 use crate::flows::link::LinkUpdate;
 use crate::flows::savings::SavingsUpdate;
 use crate::flows::stamps::StampsUpdate;
 use crate::ipc::commands::{OpenAtLogin, SecretPresence};
-use crate::state::{AppSnapshot, DeepLinkNotice, StorageHealth, StorageNotice, StorageNoticeKind};
-use uspslink_core::http::RetryWait;
+use crate::state::{AppSnapshot, DeepLinkNotice};
+use uspslink_core::approval::ApprovalView;
+use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
+use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
+use uspslink_core::settings::Preferences;
+use uspslink_core::shipengine::{RegistrationForm, StampsDraft};
+use uspslink_core::vault::{SecretSlot, VaultStatus};
 
 /// Path of the generated file, relative to the app crate.
 pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
@@ -61,72 +60,87 @@ macro_rules! signatures {
                 returns: <$ret as TS>::name(cfg),
             }),*]
         }
+
+        /// Every type a command takes or returns.
+        fn visit_command_types(v: &mut impl TypeVisitor) {
+            $($(v.visit::<$ty>();)* v.visit::<$ret>();)*
+        }
     };
 }
 for_each_command!(signatures);
 
+/// One event of the table: its wire name and its payload's TypeScript name.
+macro_rules! event_signatures {
+    ($($(#[$doc:meta])* $name:ident = $wire:literal : $payload:ty,)*) => {
+        fn events(cfg: &Config) -> Vec<(&'static str, String)> {
+            vec![$(($wire, <$payload as TS>::name(cfg))),*]
+        }
+
+        /// Every event's payload type.
+        fn visit_event_types(v: &mut impl TypeVisitor) {
+            $(v.visit::<$payload>();)*
+        }
+    };
+}
+crate::ipc::events::for_each_event!(event_signatures);
+
+/// `deep-link` -> `EVENT_DEEP_LINK`, and the map from each event's name to its payload.
+fn events_typescript(cfg: &Config) -> String {
+    let mut out = String::new();
+    for (wire, _) in events(cfg) {
+        out.push_str(&format!("export const EVENT_{} = {wire:?};\n", wire.to_uppercase().replace('-', "_")));
+    }
+    out.push_str("\n/** Every event the window listens to: its name and the one payload it carries. */\nexport type Events = {\n");
+    for (wire, payload) in events(cfg) {
+        out.push_str(&format!("  {wire:?}: {payload};\n"));
+    }
+    out.push_str("};\n");
+    out
+}
+
+/// Every type the IPC surface reaches, declared once each, by name: from the commands' arguments
+/// and results, the events' payloads and the error every command may reject with, walking their
+/// fields (ts-rs's dependency visitor). No list of types is kept by hand. Sorted, because the order
+/// ts-rs visits fields in may change from one build to the next.
+struct Declarations<'a> {
+    cfg: &'a Config,
+    seen: HashSet<TypeId>,
+    decls: Vec<(String, String)>,
+}
+
+impl TypeVisitor for Declarations<'_> {
+    fn visit<T: TS + 'static + ?Sized>(&mut self) {
+        if !self.seen.insert(TypeId::of::<T>()) {
+            return;
+        }
+        // `Vec<T>`, `Option<T>`: the types inside; a declared type: what its fields name.
+        T::visit_generics(self);
+        T::visit_dependencies(self);
+        // Only types of our own have a declaration; `String`, `u32`, `Vec<_>` are TypeScript's.
+        if T::output_path().is_some() {
+            self.decls.push((T::ident(self.cfg), T::decl(self.cfg)));
+        }
+    }
+}
+
+fn declarations(cfg: &Config) -> Vec<(String, String)> {
+    let mut d = Declarations { cfg, seen: HashSet::new(), decls: Vec::new() };
+    d.visit::<IpcError>();
+    visit_command_types(&mut d);
+    visit_event_types(&mut d);
+    d.decls.sort();
+    d.decls
+}
+
 /// The whole generated file.
 pub fn typescript() -> String {
     let cfg = Config::new();
-    let decls = [
-        ErrorKind::decl(&cfg),
-        FieldProblem::decl(&cfg),
-        IpcError::decl(&cfg),
-        Step::decl(&cfg),
-        StepStatus::decl(&cfg),
-        StepView::decl(&cfg),
-        DashboardView::decl(&cfg),
-        OnboardingEvent::decl(&cfg),
-        Environment::decl(&cfg),
-        Endpoints::decl(&cfg),
-        Preferences::decl(&cfg),
-        SignInMethod::decl(&cfg),
-        SecretSlot::decl(&cfg),
-        VaultStatus::decl(&cfg),
-        SecretPresence::decl(&cfg),
-        CallbackSummary::decl(&cfg),
-        DeepLinkNotice::decl(&cfg),
-        AccountHints::decl(&cfg),
-        LinkRecord::decl(&cfg),
-        LinkStatus::decl(&cfg),
-        LinkUpdate::decl(&cfg),
-        Carrier::decl(&cfg),
-        AddressForm::decl(&cfg),
-        CardForm::decl(&cfg),
-        RegistrationForm::decl(&cfg),
-        StampsDraft::decl(&cfg),
-        StampsRecord::decl(&cfg),
-        StampsUpdate::decl(&cfg),
-        ChecklistItem::decl(&cfg),
-        AccountType::decl(&cfg),
-        IdentifiersForm::decl(&cfg),
-        PaymentAccount::decl(&cfg),
-        LinkSummary::decl(&cfg),
-        IdentifiersView::decl(&cfg),
-        IdentifiersUpdate::decl(&cfg),
-        StorageNoticeKind::decl(&cfg),
-        StorageNotice::decl(&cfg),
-        StorageHealth::decl(&cfg),
-        RetryWait::decl(&cfg),
-        ApprovalState::decl(&cfg),
-        ApprovalView::decl(&cfg),
-        UspsPrice::decl(&cfg),
-        PlatformQuote::decl(&cfg),
-        ParcelView::decl(&cfg),
-        PlatformState::decl(&cfg),
-        SavingsState::decl(&cfg),
-        SavingsView::decl(&cfg),
-        SavingsUpdate::decl(&cfg),
-        About::decl(&cfg),
-        Route::decl(&cfg),
-        OpenAtLogin::decl(&cfg),
-        AppSnapshot::decl(&cfg),
-    ];
+    let decls = declarations(&cfg);
     let mut out = String::from(
         "// Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit by hand:\n\
          // run `UPDATE_BINDINGS=1 cargo test -p uspslink bindings` after changing them.\n\n",
     );
-    for d in decls {
+    for (_, d) in decls {
         out.push_str("export ");
         out.push_str(&d);
         out.push_str("\n\n");
@@ -151,19 +165,34 @@ pub fn typescript() -> String {
         "/** The states, DC, territories and APO/FPO \"states\" the address validator takes, with their names. */\nexport const US_STATES: readonly {{ code: string; name: string }}[] = [{}];\n\n",
         states.join(", ")
     ));
-    out.push_str(&format!("export const EVENT_DEEP_LINK = {:?};\n", crate::ipc::events::EVENT_DEEP_LINK));
-    out.push_str(&format!("export const EVENT_USPS_LINK = {:?};\n", crate::ipc::events::EVENT_USPS_LINK));
-    out.push_str(&format!("export const EVENT_RETRY_WAIT = {:?};\n", crate::ipc::events::EVENT_RETRY_WAIT));
-    out.push_str(&format!("export const EVENT_APPROVAL = {:?};\n", crate::ipc::events::EVENT_APPROVAL));
-    out.push_str(&format!("export const EVENT_SAVINGS = {:?};\n", crate::ipc::events::EVENT_SAVINGS));
-    out.push_str(&format!("export const EVENT_STORAGE = {:?};\n", crate::ipc::events::EVENT_STORAGE));
-    out.push_str(&format!("export const EVENT_OPEN_ROUTE = {:?};\n", crate::ipc::events::EVENT_OPEN_ROUTE));
+    out.push_str(&events_typescript(&cfg));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_reached_type_is_declared_once_under_its_own_name() {
+        let cfg = Config::new();
+        let names: Vec<String> = declarations(&cfg).into_iter().map(|(name, _)| name).collect();
+        let unique: HashSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "two Rust types share a TypeScript name: {names:?}");
+        for reached in ["IpcError", "ErrorKind", "AppSnapshot", "StorageHealth", "RegistrationForm", "Route"] {
+            assert!(names.iter().any(|n| n == reached), "{reached} is reached: {names:?}");
+        }
+    }
+
+    #[test]
+    fn bindings_cover_exactly_the_declared_events() {
+        let cfg = Config::new();
+        let names: Vec<&str> = events(&cfg).iter().map(|(wire, _)| *wire).collect();
+        assert_eq!(names, crate::ipc::events::EVENT_NAMES);
+        let ts = events_typescript(&cfg);
+        assert!(ts.contains("export const EVENT_STORAGE = \"storage\";"), "{ts}");
+        assert!(ts.contains("  \"storage\": StorageHealth;"), "{ts}");
+    }
 
     #[test]
     fn bindings_cover_exactly_the_registered_commands() {

@@ -12,24 +12,60 @@ use crate::flows::link::LinkUpdate;
 use crate::flows::Host;
 use crate::state::AppState;
 
-/// A `uspslink://` callback answering one of our sign-ins arrived.
-pub const EVENT_DEEP_LINK: &str = "deep-link";
-/// The link changed (`LinkUpdate`).
-pub const EVENT_USPS_LINK: &str = "usps-link";
-/// A retried call is about to wait (`RetryWait`; the UI counts the wait down).
-pub const EVENT_RETRY_WAIT: &str = "retry-wait";
-/// The approval watch made a check (`ApprovalView`).
-pub const EVENT_APPROVAL: &str = "approval";
-/// The reference parcels were priced (`SavingsUpdate`).
-pub const EVENT_SAVINGS: &str = "savings";
-/// Whether progress can be saved right now (`StorageHealth`): a problem, or none once a save works.
-pub const EVENT_STORAGE: &str = "storage";
-/// Open this screen (`Route`): a notification was clicked while the window was open.
-pub const EVENT_OPEN_ROUTE: &str = "open-route";
+/// One event the window listens to: its name on the wire and the one payload type it carries, so
+/// emitting another type under its name does not compile.
+pub trait AppEvent {
+    const NAME: &'static str;
+    type Payload: serde::Serialize + Clone;
+}
 
-pub fn emit<R: Runtime, T: serde::Serialize + Clone>(app: &tauri::AppHandle<R>, event: &str, payload: &T) {
-    if let Err(e) = app.emit(event, payload) {
-        tracing::error!("could not emit {event}: {e}");
+// The events, declared once: the type that names each, its name on the wire, and its payload. The
+// TypeScript names and the `Events` map (name -> payload) in bindings.ts are generated from here.
+macro_rules! for_each_event {
+    ($then:ident) => {
+        $then! {
+            /// A `uspslink://` callback answering one of our sign-ins arrived.
+            DeepLink = "deep-link": crate::state::DeepLinkNotice,
+            /// The link changed.
+            UspsLink = "usps-link": crate::flows::link::LinkUpdate,
+            /// A retried call is about to wait (the UI counts the wait down).
+            RetryWait = "retry-wait": uspslink_core::http::RetryWait,
+            /// The approval watch made a check.
+            Approval = "approval": uspslink_core::approval::ApprovalView,
+            /// The reference parcels were priced.
+            Savings = "savings": crate::flows::savings::SavingsUpdate,
+            /// Whether progress can be saved right now: a problem, or none once a save works.
+            Storage = "storage": crate::state::StorageHealth,
+            /// Open this screen: a notification was clicked while the window was open.
+            OpenRoute = "open-route": crate::flows::background::Route,
+        }
+    };
+}
+pub(crate) use for_each_event;
+
+macro_rules! declare_events {
+    ($($(#[$doc:meta])* $name:ident = $wire:literal : $payload:ty,)*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl AppEvent for $name {
+                const NAME: &'static str = $wire;
+                type Payload = $payload;
+            }
+        )*
+
+        /// Every event's name on the wire, in the table's order.
+        #[cfg_attr(not(test), allow(dead_code))]
+        pub const EVENT_NAMES: &[&str] = &[$($wire),*];
+    };
+}
+for_each_event!(declare_events);
+
+/// Send `payload` to the window as event `E`.
+pub fn emit<E: AppEvent, R: Runtime>(app: &tauri::AppHandle<R>, payload: &E::Payload) {
+    if let Err(e) = app.emit(E::NAME, payload) {
+        tracing::error!("could not emit {}: {e}", E::NAME);
     }
 }
 
@@ -48,17 +84,17 @@ impl<R: Runtime> Host for TauriHost<R> {
     }
 
     fn link_changed(&self, update: &LinkUpdate) {
-        emit(&self.0, EVENT_USPS_LINK, update);
+        emit::<UspsLink, R>(&self.0, update);
         crate::ipc::background::tray::refresh(&self.0);
     }
 
     fn approval_changed(&self, view: &ApprovalView) {
-        emit(&self.0, EVENT_APPROVAL, view);
+        emit::<Approval, R>(&self.0, view);
         crate::ipc::background::tray::refresh(&self.0);
     }
 
     fn savings_changed(&self, update: &crate::flows::savings::SavingsUpdate) {
-        emit(&self.0, EVENT_SAVINGS, update);
+        emit::<Savings, R>(&self.0, update);
     }
 
     fn open_url(&self, url: &str) -> Result<(), IpcError> {

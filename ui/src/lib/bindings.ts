@@ -1,289 +1,21 @@
 // Generated from the Rust types by src-tauri/src/bindings.rs. Do not edit by hand:
 // run `UPDATE_BINDINGS=1 cargo test -p uspslink bindings` after changing them.
 
-export type ErrorKind = "invalid_deep_link" | "keyring_unavailable" | "keyring_locked" | "keyring_failure" | "login_failed" | "needs_reconnecting" | "not_configured" | "invalid_input" | "invalid_api_key" | "rate_limited" | "busy" | "remote_error" | "network" | "malformed_response" | "storage" | "internal";
-
-export type FieldProblem = { 
-/**
- * The API's field path, e.g. `address.postal_code`.
- */
-field: string, message: string, };
-
-export type IpcError = { kind: ErrorKind, message: string, 
-/**
- * Field-by-field problems (validation, or an API error naming a field); often empty.
- */
-fields: Array<FieldProblem>, 
-/**
- * The remote service's request id, for support (ShipEngine's `request_id`).
- */
-request_id: string | null, };
-
-export type Step = "before_you_start" | "stamps_account" | "usps_business_account" | "payment_account" | "link_business_account" | "identifiers" | "waiting_for_approval";
-
-export type StepStatus = "done" | "current" | "available" | "locked";
-
-export type StepView = { step: Step, number: number, title: string, status: StepStatus, };
-
-export type DashboardView = { show_popup: boolean, show_connect_banner: boolean, show_status_banner: boolean, current_step: Step, steps: Array<StepView>, completed_count: number, total_steps: number, 
-/**
- * The "Before you start" boxes the user ticked.
- */
-checklist: Array<ChecklistItem>, };
-
-export type OnboardingEvent = { "type": "dismiss_popup" } | { "type": "open_guidelines" } | { "type": "go_to", "step": Step } | { "type": "complete", "step": Step } | { "type": "skip_to_link" } | { "type": "link_completed" } | { "type": "dismiss_status_banner" } | { "type": "check", "step": ChecklistItem } | { "type": "uncheck", "step": ChecklistItem };
-
-export type Environment = "sandbox" | "usps_test" | "production";
-
-export type Endpoints = { 
-/**
- * USPS APIs (`/oauth2/v3/...`, `/payments/v3/...`).
- */
-usps_api: string, 
-/**
- * The USPS page that signs the user in and asks for consent (COP navigator).
- */
-usps_authorize: string, 
-/**
- * USPS sign-up / Business Portal, for "New to USPS?".
- */
-usps_signup: string, 
-/**
- * ShipEngine (`/v1/...`).
- */
-shipengine_api: string, 
-/**
- * The uspslink sign-in service (`/v1/usps/...`): the app's own in the Sandbox, the build's
- * for live environments; None when this build has none.
- */
-sign_in_service: string | null, };
-
-export type Preferences = { environment: Environment, 
-/**
- * USPS developer app consumer key (public by nature: it appears in authorize URLs).
- */
-usps_consumer_key: string, redirect_uri: string, 
-/**
- * How to sign in; None in files from before the choice existed (see [`Preferences::sign_in_method`]).
- */
-usps_sign_in: SignInMethod | null, 
-/**
- * The sign-in service to use instead of the build's (empty: the build's).
- */
-sign_in_service_url: string, };
-
-export type SignInMethod = "service" | "own_app";
-
-export type SecretSlot = "shipengine_api_key" | "usps_consumer_secret" | "usps_access_token" | "usps_refresh_token";
-
-export type VaultStatus = { "state": "ready" } | { "state": "unavailable", guidance: string, } | { "state": "locked", guidance: string, } | { "state": "failure", message: string, };
-
-export type SecretPresence = { shipengine_api_key: boolean, usps_consumer_secret: boolean, usps_linked: boolean, };
-
-export type CallbackSummary = { 
-/**
- * [`state_fingerprint`] of the state, never the state.
- */
-state_hash: string, has_code: boolean, code_length: number, error: string | null, error_description: string | null, };
-
-export type DeepLinkNotice = { callback: CallbackSummary, 
-/**
- * Milliseconds since the app started (for ordering and the latency benchmark).
- */
-received_at_ms: number, };
-
-export type AccountHints = { crids: Array<string>, mids: Array<string>, eps_accounts: Array<string>, };
-
-export type LinkRecord = { linked: boolean, 
-/**
- * A refresh failed as revoked/expired (a password reset does this).
- */
-needs_reconnecting: boolean, 
-/**
- * Unix seconds.
- */
-linked_at: number, access_expires_at: number, refresh_expires_at: number | null, hints: AccountHints, 
-/**
- * Who the tokens were issued through: a refresh or revoke must go the same way (the service's
- * USPS app and the business's own are different clients). None in records from before.
- */
-issued_via: SignInMethod | null, 
-/**
- * The sign-in service that issued the tokens (its address), when they came through one: their
- * refresh and revoke go there and nowhere else, whatever address Settings name later. None for
- * the business's own app, and in records from before.
- */
-issued_by: string | null, };
-
-export type LinkStatus = { "state": "not_linked" } | { "state": "waiting" } | { "state": "linked", record: LinkRecord, } | { "state": "failed", kind: ErrorKind, message: string, } | { "state": "needs_reconnecting", message: string, };
-
-export type LinkUpdate = { status: LinkStatus, view: DashboardView, 
-/**
- * A new link brings new pre-fill values for the identifiers step.
- */
-identifiers: IdentifiersView, };
-
-export type Carrier = { carrier_id: string, carrier_code: string, nickname: string | null, friendly_name: string | null, };
-
-export type AddressForm = { name: string, phone: string, company_name: string, address_line1: string, address_line2: string, city_locality: string, state_province: string, postal_code: string, country_code: string, 
-/**
- * "yes" or "no".
- */
-address_residential_indicator: string, };
-
-export type CardForm = { name: string, number: string, expiration_month: string, expiration_year: string, };
-
-export type RegistrationForm = { nickname: string, email: string, agree_to_carrier_terms: boolean, address: AddressForm, credit_card: CardForm, };
-
-export type StampsDraft = { nickname: string, email: string, address: AddressForm, };
-
-export type StampsRecord = { 
-/**
- * The API key in the vault was checked with ShipEngine.
- */
-key_checked: boolean, 
-/**
- * Set as soon as registration succeeds (or an existing carrier is chosen), so a retry never
- * registers again.
- */
-carrier_id: string | null, phone: string | null, verification_id: string | null, 
-/**
- * Unix seconds of the last code sent, for the resend cool-down.
- */
-code_sent_at: number | null, verified: boolean, 
-/**
- * `YYYY-MM-DD` (UTC) of the SMS verification, for the dashboard.
- */
-verified_on: string | null, 
-/**
- * The registration form as typed so far (no card), until the account is registered.
- */
-draft: StampsDraft | null, };
-
-export type StampsUpdate = { record: StampsRecord, 
-/**
- * A Stamps.com carrier already on the account, offered instead of registering again.
- */
-existing_carrier: Carrier | null, view: DashboardView, };
-
-export type ChecklistItem = "crid" | "mid" | "eps";
-
-export type AccountType = "EPS" | "PERMIT";
-
-export type IdentifiersForm = { 
-/**
- * Only for the summary sent to the sales representative.
- */
-business_name: string, crid: string, mid: string, 
-/**
- * Optional: the manifest (label) MID; the MID is used when it is empty.
- */
-manifest_mid: string, 
-/**
- * Optional.
- */
-returns_mid: string, account_type: AccountType, eps_account: string, permit_number: string, permit_zip: string, };
-
-export type PaymentAccount = { "type": "eps", account_number: string, } | { "type": "permit", permit_number: string, permit_zip: string, };
-
-export type LinkSummary = { 
-/**
- * `YYYY-MM-DD` (UTC) of the verification.
- */
-linked_on: string, business_name: string | null, crid: string, mid: string, manifest_mid: string | null, returns_mid: string | null, account: PaymentAccount, };
-
-export type IdentifiersView = { 
-/**
- * The draft, with empty fields filled from the USPS sign-in.
- */
-form: IdentifiersForm, 
-/**
- * Fields filled from the USPS sign-in, for the user to confirm.
- */
-prefilled: Array<string>, summary: LinkSummary | null, 
-/**
- * The summary as the e-mail body / clipboard text.
- */
-summary_text: string | null, };
-
-export type IdentifiersUpdate = { identifiers: IdentifiersView, view: DashboardView, };
-
-export type StorageNoticeKind = "restored" | "started_fresh" | "unreadable" | "set_aside" | "newer_file";
-
-export type StorageNotice = { kind: StorageNoticeKind, message: string, };
-
-export type StorageHealth = { problem: IpcError | null, };
-
-export type RetryWait = { 
-/**
- * Which call, in words ("checking your ShipStation API key").
- */
-operation: string, 
-/**
- * 1 for the first retry.
- */
-attempt: number, max_attempts: number, 
-/**
- * Milliseconds until the call is sent again.
- */
-wait_ms: number, 
-/**
- * Why ("HTTP 503", "the connection dropped").
- */
-reason: string, };
-
-export type ApprovalState = { "state": "not_started" } | { "state": "unchecked" } | { "state": "waiting" } | { "state": "could_not_check", reason: string, } | { "state": "approved", approved_on: string, };
-
-export type ApprovalView = { 
-/**
- * Unix seconds.
- */
-last_checked: number | null, 
-/**
- * Unix seconds; None once approved (the watch stops) or before the link is complete.
- */
-next_check: number | null, 
-/**
- * Whether *Check now* may go out now (the daily ceiling).
- */
-check_now_allowed: boolean, } & ({ "state": "not_started" } | { "state": "unchecked" } | { "state": "waiting" } | { "state": "could_not_check", reason: string, } | { "state": "approved", approved_on: string, });
-
-export type UspsPrice = { "state": "priced", cents: number, } | { "state": "published_instead", cents: number, } | { "state": "no_contract" } | { "state": "unavailable", reason: string, };
-
-export type PlatformQuote = { "state": "quoted", cents: number, } | { "state": "not_offered" } | { "state": "could_not_quote", reason: string, };
-
-export type ParcelView = { description: string, 
-/**
- * The headline: "Your NSA rates: $7.41 instead of $9.85 for a 1 lb Priority Mail parcel,
- * near zone (−25%)", or what USPS answered instead.
- */
-sentence: string, 
-/**
- * Whether USPS priced it at the contract's rates.
- */
-applied: boolean, contract_cents: number | null, commercial_cents: number | null, retail_cents: number | null, 
-/**
- * Saved per label against the commercial price (the published price a platform charges).
- */
-saved_cents: number | null, saved_percent: number | null, platform_cents: number | null, };
-
-export type PlatformState = { "state": "unchecked" } | { "state": "not_asked", reason: string, } | { "state": "at_nsa_rates" } | { "state": "published", quoted_cents: number, contract_cents: number, description: string, } | { "state": "could_not_compare", reason: string, };
-
-export type SavingsState = { "state": "not_approved" } | { "state": "unpriced" } | { "state": "applied" } | { "state": "not_applied" } | { "state": "could_not_price", reason: string, };
-
-export type SavingsView = { parcels: Array<ParcelView>, platform: PlatformState, priced_at: number | null, platform_checked_at: number | null, } & ({ "state": "not_approved" } | { "state": "unpriced" } | { "state": "applied" } | { "state": "not_applied" } | { "state": "could_not_price", reason: string, });
-
-export type SavingsUpdate = { savings: SavingsView, identifiers: IdentifiersView, };
-
 export type About = { version: string, environment: string, data_folder: string, log_file: string, 
 /**
  * Everything above and more, as one text to paste into a support request.
  */
 diagnostics: string, };
 
-export type Route = "dashboard" | "reconnect";
+export type AccountHints = { crids: Array<string>, mids: Array<string>, eps_accounts: Array<string>, };
 
-export type OpenAtLogin = { enabled: boolean, };
+export type AccountType = "EPS" | "PERMIT";
+
+export type AddressForm = { name: string, phone: string, company_name: string, address_line1: string, address_line2: string, city_locality: string, state_province: string, postal_code: string, country_code: string, 
+/**
+ * "yes" or "no".
+ */
+address_residential_indicator: string, };
 
 export type AppSnapshot = { view: DashboardView, preferences: Preferences, 
 /**
@@ -319,6 +51,266 @@ open_on: Route | null,
  * Whether to offer opening uspslink at login (once, at the waiting-for-approval step).
  */
 offer_open_at_login: boolean, };
+
+export type ApprovalView = { 
+/**
+ * Unix seconds.
+ */
+last_checked: number | null, 
+/**
+ * Unix seconds; None once approved (the watch stops) or before the link is complete.
+ */
+next_check: number | null, 
+/**
+ * Whether *Check now* may go out now (the daily ceiling).
+ */
+check_now_allowed: boolean, } & ({ "state": "not_started" } | { "state": "unchecked" } | { "state": "waiting" } | { "state": "could_not_check", reason: string, } | { "state": "approved", approved_on: string, });
+
+export type CallbackSummary = { 
+/**
+ * [`state_fingerprint`] of the state, never the state.
+ */
+state_hash: string, has_code: boolean, code_length: number, error: string | null, error_description: string | null, };
+
+export type CardForm = { name: string, number: string, expiration_month: string, expiration_year: string, };
+
+export type Carrier = { carrier_id: string, carrier_code: string, nickname: string | null, friendly_name: string | null, };
+
+export type ChecklistItem = "crid" | "mid" | "eps";
+
+export type DashboardView = { show_popup: boolean, show_connect_banner: boolean, show_status_banner: boolean, current_step: Step, steps: Array<StepView>, completed_count: number, total_steps: number, 
+/**
+ * The "Before you start" boxes the user ticked.
+ */
+checklist: Array<ChecklistItem>, };
+
+export type DeepLinkNotice = { callback: CallbackSummary, 
+/**
+ * Milliseconds since the app started (for ordering and the latency benchmark).
+ */
+received_at_ms: number, };
+
+export type Endpoints = { 
+/**
+ * USPS APIs (`/oauth2/v3/...`, `/payments/v3/...`).
+ */
+usps_api: string, 
+/**
+ * The USPS page that signs the user in and asks for consent (COP navigator).
+ */
+usps_authorize: string, 
+/**
+ * USPS sign-up / Business Portal, for "New to USPS?".
+ */
+usps_signup: string, 
+/**
+ * ShipEngine (`/v1/...`).
+ */
+shipengine_api: string, 
+/**
+ * The uspslink sign-in service (`/v1/usps/...`): the app's own in the Sandbox, the build's
+ * for live environments; None when this build has none.
+ */
+sign_in_service: string | null, };
+
+export type Environment = "sandbox" | "usps_test" | "production";
+
+export type ErrorKind = "invalid_deep_link" | "keyring_unavailable" | "keyring_locked" | "keyring_failure" | "login_failed" | "needs_reconnecting" | "not_configured" | "invalid_input" | "invalid_api_key" | "rate_limited" | "busy" | "remote_error" | "network" | "malformed_response" | "storage" | "internal";
+
+export type FieldProblem = { 
+/**
+ * The API's field path, e.g. `address.postal_code`.
+ */
+field: string, message: string, };
+
+export type IdentifiersForm = { 
+/**
+ * Only for the summary sent to the sales representative.
+ */
+business_name: string, crid: string, mid: string, 
+/**
+ * Optional: the manifest (label) MID; the MID is used when it is empty.
+ */
+manifest_mid: string, 
+/**
+ * Optional.
+ */
+returns_mid: string, account_type: AccountType, eps_account: string, permit_number: string, permit_zip: string, };
+
+export type IdentifiersUpdate = { identifiers: IdentifiersView, view: DashboardView, };
+
+export type IdentifiersView = { 
+/**
+ * The draft, with empty fields filled from the USPS sign-in.
+ */
+form: IdentifiersForm, 
+/**
+ * Fields filled from the USPS sign-in, for the user to confirm.
+ */
+prefilled: Array<string>, summary: LinkSummary | null, 
+/**
+ * The summary as the e-mail body / clipboard text.
+ */
+summary_text: string | null, };
+
+export type IpcError = { kind: ErrorKind, message: string, 
+/**
+ * Field-by-field problems (validation, or an API error naming a field); often empty.
+ */
+fields: Array<FieldProblem>, 
+/**
+ * The remote service's request id, for support (ShipEngine's `request_id`).
+ */
+request_id: string | null, };
+
+export type LinkRecord = { linked: boolean, 
+/**
+ * A refresh failed as revoked/expired (a password reset does this).
+ */
+needs_reconnecting: boolean, 
+/**
+ * Unix seconds.
+ */
+linked_at: number, access_expires_at: number, refresh_expires_at: number | null, hints: AccountHints, 
+/**
+ * Who the tokens were issued through: a refresh or revoke must go the same way (the service's
+ * USPS app and the business's own are different clients). None in records from before.
+ */
+issued_via: SignInMethod | null, 
+/**
+ * The sign-in service that issued the tokens (its address), when they came through one: their
+ * refresh and revoke go there and nowhere else, whatever address Settings name later. None for
+ * the business's own app, and in records from before.
+ */
+issued_by: string | null, };
+
+export type LinkStatus = { "state": "not_linked" } | { "state": "waiting" } | { "state": "linked", record: LinkRecord, } | { "state": "failed", kind: ErrorKind, message: string, } | { "state": "needs_reconnecting", message: string, };
+
+export type LinkSummary = { 
+/**
+ * `YYYY-MM-DD` (UTC) of the verification.
+ */
+linked_on: string, business_name: string | null, crid: string, mid: string, manifest_mid: string | null, returns_mid: string | null, account: PaymentAccount, };
+
+export type LinkUpdate = { status: LinkStatus, view: DashboardView, 
+/**
+ * A new link brings new pre-fill values for the identifiers step.
+ */
+identifiers: IdentifiersView, };
+
+export type OnboardingEvent = { "type": "dismiss_popup" } | { "type": "open_guidelines" } | { "type": "go_to", "step": Step } | { "type": "complete", "step": Step } | { "type": "skip_to_link" } | { "type": "link_completed" } | { "type": "dismiss_status_banner" } | { "type": "check", "step": ChecklistItem } | { "type": "uncheck", "step": ChecklistItem };
+
+export type OpenAtLogin = { enabled: boolean, };
+
+export type ParcelView = { description: string, 
+/**
+ * The headline: "Your NSA rates: $7.41 instead of $9.85 for a 1 lb Priority Mail parcel,
+ * near zone (−25%)", or what USPS answered instead.
+ */
+sentence: string, 
+/**
+ * Whether USPS priced it at the contract's rates.
+ */
+applied: boolean, contract_cents: number | null, commercial_cents: number | null, retail_cents: number | null, 
+/**
+ * Saved per label against the commercial price (the published price a platform charges).
+ */
+saved_cents: number | null, saved_percent: number | null, platform_cents: number | null, };
+
+export type PaymentAccount = { "type": "eps", account_number: string, } | { "type": "permit", permit_number: string, permit_zip: string, };
+
+export type PlatformState = { "state": "unchecked" } | { "state": "not_asked", reason: string, } | { "state": "at_nsa_rates" } | { "state": "published", quoted_cents: number, contract_cents: number, description: string, } | { "state": "could_not_compare", reason: string, };
+
+export type Preferences = { environment: Environment, 
+/**
+ * USPS developer app consumer key (public by nature: it appears in authorize URLs).
+ */
+usps_consumer_key: string, redirect_uri: string, 
+/**
+ * How to sign in; None in files from before the choice existed (see [`Preferences::sign_in_method`]).
+ */
+usps_sign_in: SignInMethod | null, 
+/**
+ * The sign-in service to use instead of the build's (empty: the build's).
+ */
+sign_in_service_url: string, };
+
+export type RegistrationForm = { nickname: string, email: string, agree_to_carrier_terms: boolean, address: AddressForm, credit_card: CardForm, };
+
+export type RetryWait = { 
+/**
+ * Which call, in words ("checking your ShipStation API key").
+ */
+operation: string, 
+/**
+ * 1 for the first retry.
+ */
+attempt: number, max_attempts: number, 
+/**
+ * Milliseconds until the call is sent again.
+ */
+wait_ms: number, 
+/**
+ * Why ("HTTP 503", "the connection dropped").
+ */
+reason: string, };
+
+export type Route = "dashboard" | "reconnect";
+
+export type SavingsUpdate = { savings: SavingsView, identifiers: IdentifiersView, };
+
+export type SavingsView = { parcels: Array<ParcelView>, platform: PlatformState, priced_at: number | null, platform_checked_at: number | null, } & ({ "state": "not_approved" } | { "state": "unpriced" } | { "state": "applied" } | { "state": "not_applied" } | { "state": "could_not_price", reason: string, });
+
+export type SecretPresence = { shipengine_api_key: boolean, usps_consumer_secret: boolean, usps_linked: boolean, };
+
+export type SecretSlot = "shipengine_api_key" | "usps_consumer_secret" | "usps_access_token" | "usps_refresh_token";
+
+export type SignInMethod = "service" | "own_app";
+
+export type StampsDraft = { nickname: string, email: string, address: AddressForm, };
+
+export type StampsRecord = { 
+/**
+ * The API key in the vault was checked with ShipEngine.
+ */
+key_checked: boolean, 
+/**
+ * Set as soon as registration succeeds (or an existing carrier is chosen), so a retry never
+ * registers again.
+ */
+carrier_id: string | null, phone: string | null, verification_id: string | null, 
+/**
+ * Unix seconds of the last code sent, for the resend cool-down.
+ */
+code_sent_at: number | null, verified: boolean, 
+/**
+ * `YYYY-MM-DD` (UTC) of the SMS verification, for the dashboard.
+ */
+verified_on: string | null, 
+/**
+ * The registration form as typed so far (no card), until the account is registered.
+ */
+draft: StampsDraft | null, };
+
+export type StampsUpdate = { record: StampsRecord, 
+/**
+ * A Stamps.com carrier already on the account, offered instead of registering again.
+ */
+existing_carrier: Carrier | null, view: DashboardView, };
+
+export type Step = "before_you_start" | "stamps_account" | "usps_business_account" | "payment_account" | "link_business_account" | "identifiers" | "waiting_for_approval";
+
+export type StepStatus = "done" | "current" | "available" | "locked";
+
+export type StepView = { step: Step, number: number, title: string, status: StepStatus, };
+
+export type StorageHealth = { problem: IpcError | null, };
+
+export type StorageNotice = { kind: StorageNoticeKind, message: string, };
+
+export type StorageNoticeKind = "restored" | "started_fresh" | "unreadable" | "set_aside" | "newer_file";
+
+export type VaultStatus = { "state": "ready" } | { "state": "unavailable", guidance: string, } | { "state": "locked", guidance: string, } | { "state": "failure", message: string, };
 
 /** Every IPC command: its arguments and what it resolves to. */
 export type Commands = {
@@ -373,3 +365,14 @@ export const EVENT_APPROVAL = "approval";
 export const EVENT_SAVINGS = "savings";
 export const EVENT_STORAGE = "storage";
 export const EVENT_OPEN_ROUTE = "open-route";
+
+/** Every event the window listens to: its name and the one payload it carries. */
+export type Events = {
+  "deep-link": DeepLinkNotice;
+  "usps-link": LinkUpdate;
+  "retry-wait": RetryWait;
+  "approval": ApprovalView;
+  "savings": SavingsUpdate;
+  "storage": StorageHealth;
+  "open-route": Route;
+};

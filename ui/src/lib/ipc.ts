@@ -14,13 +14,18 @@ import {
   type Commands,
   type DeepLinkNotice,
   type ErrorKind,
+  type Events,
   type IpcError,
   type LinkUpdate,
   type RetryWait,
   type Route,
   type SavingsUpdate,
-  type StorageHealth,
 } from "./bindings";
+
+/** Listen to one event with the payload the backend declares for it (bindings' `Events`). */
+function on<K extends keyof Events>(name: K, handler: (payload: Events[K]) => void): Promise<UnlistenFn> {
+  return listen<Events[K]>(name, (event) => handler(event.payload));
+}
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set<ErrorKind>(ERROR_KINDS);
 
@@ -46,7 +51,7 @@ export function toIpcError(e: unknown): IpcError {
  * (a command's or the watch's in the background) and clears it at the first save that works. A
  * failed save changes nothing, so the form keeps what was typed. */
 export function onSaveProblem(listener: (problem: IpcError | null) => void): Promise<UnlistenFn> {
-  return listen<StorageHealth>(EVENT_STORAGE, (event) => listener(event.payload.problem));
+  return on(EVENT_STORAGE, (health) => listener(health.problem));
 }
 
 export async function call<K extends keyof Commands>(
@@ -61,26 +66,26 @@ export async function call<K extends keyof Commands>(
 }
 
 export function onRetryWait(handler: (wait: RetryWait) => void): Promise<UnlistenFn> {
-  return listen<RetryWait>(EVENT_RETRY_WAIT, (event) => handler(event.payload));
+  return on(EVENT_RETRY_WAIT, handler);
 }
 
 /** A notification was clicked while the window was open: show its screen. */
 export function onOpenRoute(handler: (route: Route) => void): Promise<UnlistenFn> {
-  return listen<Route>(EVENT_OPEN_ROUTE, (event) => handler(event.payload));
+  return on(EVENT_OPEN_ROUTE, handler);
 }
 
 export function onDeepLink(handler: (notice: DeepLinkNotice) => void): Promise<UnlistenFn> {
-  return listen<DeepLinkNotice>(EVENT_DEEP_LINK, (event) => handler(event.payload));
+  return on(EVENT_DEEP_LINK, handler);
 }
 
 export function onApproval(handler: (view: ApprovalView) => void): Promise<UnlistenFn> {
-  return listen<ApprovalView>(EVENT_APPROVAL, (event) => handler(event.payload));
+  return on(EVENT_APPROVAL, handler);
 }
 
 export function onSavings(handler: (update: SavingsUpdate) => void): Promise<UnlistenFn> {
-  return listen<SavingsUpdate>(EVENT_SAVINGS, (event) => handler(event.payload));
+  return on(EVENT_SAVINGS, handler);
 }
 
 export function onLinkUpdate(handler: (update: LinkUpdate) => void): Promise<UnlistenFn> {
-  return listen<LinkUpdate>(EVENT_USPS_LINK, (event) => handler(event.payload));
+  return on(EVENT_USPS_LINK, handler);
 }
