@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uspslink_core::approval::{ApprovalRecord, ApprovalView};
 use uspslink_core::callback::{self, CallbackSummary};
+use uspslink_core::clock::Clock;
 use uspslink_core::durable::Recovery;
 use uspslink_core::error::HasKind;
 use uspslink_core::http::{Retry, RetryObserver};
@@ -472,6 +473,7 @@ pub struct AppState {
     preferences: Mutex<Preferences>,
     /// The run's configuration, read once at start.
     pub(crate) config: AppConfig,
+    clock: Clock,
     records: Mutex<HashMap<Environment, EnvRecords>>,
     vault: VaultAccess,
     sandbox: tokio::sync::OnceCell<SandboxServices>,
@@ -570,6 +572,7 @@ impl AppState {
             persist: persist.clone(),
             preferences: Mutex::new(preferences),
             config,
+            clock: Clock::system(),
             records: Mutex::new(HashMap::new()),
             vault: VaultAccess {
                 source: vault,
@@ -631,6 +634,18 @@ impl AppState {
 
     pub fn set_in_tray(&self, on: bool) {
         self.in_tray.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Unix seconds by the state's clock (the system's; a test's in tests).
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// The same state reading `clock` (tests move time without sleeping).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn elapsed_ms(&self) -> u32 {
@@ -933,7 +948,7 @@ impl AppState {
     /// The approval watch as the dashboard shows it.
     pub fn approval_view(&self, env: Environment) -> ApprovalView {
         self.with_records(env, |r| {
-            r.approval.view(&self.config.approval.schedule, r.progress.link_complete, unix_now())
+            r.approval.view(&self.config.approval.schedule, r.progress.link_complete, self.now())
         })
     }
 
@@ -982,8 +997,8 @@ impl AppState {
     pub fn remember_sign_in(&self, state: &str) -> Result<(), IpcError> {
         let mut list = lock(&self.sign_ins);
         let mut next = list.clone();
-        next.push(SignInInBrowser { state_hash: callback::state_fingerprint(state), started_at: unix_now() });
-        let now = unix_now();
+        next.push(SignInInBrowser { state_hash: callback::state_fingerprint(state), started_at: self.now() });
+        let now = self.now();
         next.retain(|s| now.saturating_sub(s.started_at) <= ATTEMPT_TTL.as_secs());
         self.persist.save(KEY_SIGN_INS, serde_json::to_value(&next).map_err(storage_error)?).map_err(storage_error)?;
         *list = next;

@@ -3,14 +3,11 @@
 //! Rust over the state; the background loop that calls it is `watch.rs`. The rules (what an answer
 //! means, when to ask) are `uspslink_core::approval`.
 
-use std::hash::{BuildHasher, Hasher};
-
 use uspslink_core::approval::{ApprovalAnswer, ApprovalClient, ApprovalError, ApprovalView};
 use uspslink_core::error::HasKind;
 use uspslink_core::http::Retry;
 use uspslink_core::payments::PaymentAccount;
 use uspslink_core::settings::Environment;
-use uspslink_core::usps::unix_now;
 use uspslink_core::{ErrorKind, IpcError};
 
 use crate::state::{AppState, NEEDS_RECONNECTING};
@@ -29,13 +26,6 @@ pub struct CheckOutcome {
     pub checked: bool,
     /// This check found the approval, the first time.
     pub newly_approved: bool,
-}
-
-/// Any number will do for the jitter; a std hasher's random keys give one without a dependency.
-fn random() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(unix_now());
-    h.finish()
 }
 
 /// Ask USPS once (a 401 first gets one refreshed token, as every payments call does).
@@ -70,7 +60,7 @@ async fn ask(
 pub async fn check_in(state: &AppState, env: Environment, trigger: Trigger) -> Result<CheckOutcome, IpcError> {
     let _one_at_a_time = state.approval_in_flight.lock().await;
     let config = &state.config.approval;
-    let now = unix_now();
+    let now = state.now();
     let record = state.approval_record(env);
     let complete = state.progress(env).link_complete;
     let unchanged =
@@ -108,7 +98,7 @@ pub async fn check_in(state: &AppState, env: Environment, trigger: Trigger) -> R
         ApprovalAnswer::CouldNotCheck { reason } => tracing::warn!("could not check the approval: {reason}"),
     }
     let mut record = state.approval_record(env);
-    let newly_approved = record.record(answer, &config.schedule, unix_now(), random());
+    let newly_approved = record.record(answer, &config.schedule, state.now(), rand::random());
     state.set_approval_record(env, record)?;
     Ok(CheckOutcome { view: state.approval_view(env), checked: true, newly_approved })
 }
@@ -160,7 +150,7 @@ pub(crate) mod tests {
         let first = check_in(&s, SB, Trigger::Watch).await.unwrap();
         assert!(first.checked && !first.newly_approved);
         assert_eq!(first.view.state, ApprovalState::Waiting);
-        assert!(first.view.next_check.unwrap() > unix_now() + 3 * 3600);
+        assert!(first.view.next_check.unwrap() > s.now() + 3 * 3600);
         // Not due again: the watch does not ask.
         let again = check_in(&s, SB, Trigger::Watch).await.unwrap();
         assert!(!again.checked);

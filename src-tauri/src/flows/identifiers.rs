@@ -12,7 +12,6 @@ use uspslink_core::payments::{
     Identifiers, IdentifiersForm, IdentifiersRecord, IdentifiersView, LinkSummary, PaymentsClient, PaymentsError,
 };
 use uspslink_core::settings::Environment;
-use uspslink_core::usps::unix_now;
 use uspslink_core::{ErrorKind, IpcError};
 
 use crate::state::AppState;
@@ -84,7 +83,7 @@ pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<Identifie
         }
     }
     tracing::info!("USPS accepted the identifiers in {:.1?}; the link is complete", started.elapsed());
-    let summary = LinkSummary::new(&ids, unix_now());
+    let summary = LinkSummary::new(&ids, state.now());
     state.set_identifiers_record(env, IdentifiersRecord { summary: Some(summary), ..state.identifiers_record(env) })?;
     state.apply(env, OnboardingEvent::LinkCompleted)?;
     Ok(update(state, env))

@@ -16,7 +16,7 @@ use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
 use uspslink_core::payments::IdentifiersView;
 use uspslink_core::settings::{Environment, SignInMethod};
 use uspslink_core::usps::{
-    unix_now, LinkAttempt, LinkError, LinkRecord, LinkStatus, PkcePair, SignInServiceClient, TokenExchange, TokenSet,
+    LinkAttempt, LinkError, LinkRecord, LinkStatus, PkcePair, SignInServiceClient, TokenExchange, TokenSet,
     UspsOAuthClient, ATTEMPT_TTL,
 };
 use uspslink_core::vault::SecretSlot;
@@ -404,7 +404,7 @@ pub async fn complete_in(
             let client = token_client(state, env, attempt.via, attempt.service.as_deref()).await?;
             let tokens = client.exchange_code(&code, attempt.verifier(), &attempt.redirect_uri, &attempt.state).await?;
             store_tokens(state, env, &tokens).await;
-            state.set_link_record(env, LinkRecord::linked(&tokens, unix_now(), attempt.via, attempt.service.clone()))
+            state.set_link_record(env, LinkRecord::linked(&tokens, state.now(), attempt.via, attempt.service.clone()))
         }
     }
 }
@@ -417,7 +417,7 @@ pub async fn refresh_in(state: &AppState, env: Environment, force: bool) -> Resu
     let _guard = state.refresh_lock.lock().await;
     retry_unsaved_tokens(state, env).await;
     let record = state.link_record(env);
-    let due = record.needs_refresh(unix_now()) || (force && record.linked && !record.needs_reconnecting);
+    let due = record.needs_refresh(state.now()) || (force && record.linked && !record.needs_reconnecting);
     if !due {
         return Ok(());
     }

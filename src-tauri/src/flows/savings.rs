@@ -13,7 +13,6 @@ use uspslink_core::savings::{
 };
 use uspslink_core::settings::Environment;
 use uspslink_core::shipengine::{ShipEngineClient, ShipEngineError};
-use uspslink_core::usps::unix_now;
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
@@ -117,7 +116,7 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
     let has_carrier = state.stamps_record(env).carrier_id.is_some();
     let record = state.savings_record(env);
     let parcels = state.config.approval.parcels.clone();
-    let plan = record.plan(&parcels, trigger, has_carrier, unix_now())?;
+    let plan = record.plan(&parcels, trigger, has_carrier, state.now())?;
     if plan.is_empty() {
         return Ok(unchanged(state));
     }
@@ -162,7 +161,7 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
         Ok(None)
     };
     let mut record = state.savings_record(env);
-    record.record(&parcels, contract, published, platform_answers, unix_now());
+    record.record(&parcels, contract, published, platform_answers, state.now());
     state.set_savings_record(env, record)?;
     let view = state.savings_view(env);
     tracing::info!(state = ?view.state, platform = ?view.platform, "priced the reference parcels");
@@ -173,7 +172,7 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
 pub fn next_watch(state: &AppState, env: Environment) -> Option<u64> {
     let has_platform = state.stamps_record(env).carrier_id.is_some();
     let approved = state.approval_record(env).is_approved();
-    state.savings_record(env).next_watch(&state.config.approval.parcels, approved, has_platform, unix_now())
+    state.savings_record(env).next_watch(&state.config.approval.parcels, approved, has_platform, state.now())
 }
 
 #[cfg(test)]
@@ -223,7 +222,7 @@ mod tests {
     async fn approved_the_savings_are_shown_and_the_platform_is_behind_until_it_applies_the_contract() {
         let s = approved_with_stamps().await;
         let carrier = with_stamps(&s).await;
-        assert!(next_watch(&s, SB).is_some_and(|t| t <= unix_now()), "priced at once after the approval");
+        assert!(next_watch(&s, SB).is_some_and(|t| t <= s.now()), "priced at once after the approval");
         let first = price_in(&s, SB, SavingsTrigger::Watch).await.unwrap();
         assert!(first.asked);
         let v = first.view;

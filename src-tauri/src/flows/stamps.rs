@@ -9,7 +9,6 @@ use uspslink_core::settings::Environment;
 use uspslink_core::shipengine::{
     check_api_key, Carrier, RegistrationForm, ShipEngineClient, StampsDraft, StampsRecord,
 };
-use uspslink_core::usps::unix_now;
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
@@ -86,8 +85,14 @@ pub fn save_draft(state: &AppState, env: Environment, draft: StampsDraft) -> Res
     state.set_stamps_record(env, StampsRecord { draft: Some(draft), ..record })
 }
 
-pub(crate) fn today() -> (u32, u32) {
-    year_month(unix_now())
+/// This month (for the card's expiry), by the state's clock.
+fn today(state: &AppState) -> (u32, u32) {
+    year_month(state.now())
+}
+
+/// Validation as the owner types: every problem of the form so far, without sending anything.
+pub fn problems(state: &AppState, form: RegistrationForm) -> Vec<uspslink_core::error::FieldProblem> {
+    form.to_request(today(state)).err().unwrap_or_default()
 }
 
 fn year_month(unix_secs: u64) -> (u32, u32) {
@@ -104,7 +109,7 @@ pub async fn register(state: &AppState, form: RegistrationForm) -> Result<Stamps
         tracing::info!("Stamps.com already registered ({id}); not registering again");
         return Ok(update(state, env, None));
     }
-    let request = form.to_request(today()).map_err(|fields| {
+    let request = form.to_request(today(state)).map_err(|fields| {
         let mut e = IpcError::new(ErrorKind::InvalidInput, "some fields need attention");
         e.fields = fields;
         e
@@ -133,7 +138,7 @@ pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, 
         .clone()
         .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "register the Stamps.com account first"))?;
     let phone = uspslink_core::validate::phone(&phone).map_err(|m| IpcError::new(ErrorKind::InvalidInput, m))?;
-    uspslink_core::shipengine::resend_allowed(record.code_sent_at, unix_now())?;
+    uspslink_core::shipengine::resend_allowed(record.code_sent_at, state.now())?;
     let key = stored_key(state, env).await?;
     let endpoints = state.endpoints_ready(env).await?;
     let v = client(state, &endpoints).start_sms_verification(&key, &carrier_id, &phone).await?;
@@ -142,7 +147,7 @@ pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, 
         StampsRecord {
             phone: Some(phone),
             verification_id: Some(v.verification_id),
-            code_sent_at: Some(unix_now()),
+            code_sent_at: Some(state.now()),
             ..record
         },
     )?;
@@ -164,7 +169,7 @@ pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, IpcE
     // one and from too many tries ("Request a new code"), which rewording by their text had merged.
     let v = client(state, &endpoints).submit_verification_code(&key, &carrier_id, &vid, &code).await?;
     if v.status == "verified" {
-        let verified_on = Some(uspslink_core::clock::iso_date(unix_now()));
+        let verified_on = Some(uspslink_core::clock::iso_date(state.now()));
         state.set_stamps_record(env, StampsRecord { verified: true, verified_on, ..record })?;
         if let Err(e) = state.apply(env, OnboardingEvent::Complete(Step::StampsAccount)) {
             tracing::debug!("Stamps.com step not completed in the guidelines: {}", e.message);
@@ -192,6 +197,7 @@ mod flow_tests {
 
     use super::*;
     use crate::state::tests::{state_over, MemoryPersist};
+    use uspslink_core::clock::Clock;
 
     #[tokio::test]
     async fn a_second_registration_while_one_is_on_its_way_is_refused() {
@@ -247,5 +253,40 @@ mod flow_tests {
         .unwrap();
         save_draft(&s, Environment::Sandbox, draft).unwrap();
         assert_eq!(s.stamps_record(Environment::Sandbox).draft, None, "no draft once registered");
+    }
+
+    #[test]
+    fn the_live_registration_check_takes_any_pasted_text() {
+        let form: RegistrationForm = serde_json::from_value(serde_json::json!({
+            "nickname": "n", "email": "a@b.co", "agree_to_carrier_terms": true,
+            "address": {"postal_code": "78756–12"},
+            "credit_card": {"name": "", "number": "4111 1111 1111 1111", "expiration_month": "", "expiration_year": ""}
+        }))
+        .unwrap();
+        let state = state_over(Arc::new(MemoryPersist::default()));
+        let found = problems(&state, form.clone());
+        assert!(found.iter().any(|p| p.field == "address.postal_code" && p.message.contains("5 digits")), "{found:?}");
+        let form = RegistrationForm {
+            address: uspslink_core::shipengine::AddressForm { postal_code: "1234é5678".into(), ..form.address },
+            ..form
+        };
+        assert!(problems(&state, form).iter().any(|p| p.field == "address.postal_code"));
+    }
+
+    /// The card's expiry is judged by the state's clock: a card for November 2026 is good in
+    /// September and expired in December, with no waiting.
+    #[test]
+    fn a_card_expires_by_the_states_clock() {
+        let form: RegistrationForm = serde_json::from_value(serde_json::json!({
+            "nickname": "n", "email": "a@b.co", "agree_to_carrier_terms": true, "address": {},
+            "credit_card": {"name": "n", "number": "4111 1111 1111 1111", "expiration_month": "11", "expiration_year": "2026"}
+        }))
+        .unwrap();
+        let expiry_problem = |now: u64| {
+            let state = state_over(Arc::new(MemoryPersist::default())).with_clock(Clock::reading(move || now));
+            problems(&state, form.clone()).into_iter().any(|p| p.field.starts_with("credit_card.expiration"))
+        };
+        assert!(!expiry_problem(1_790_000_000), "2026-09-21: good");
+        assert!(expiry_problem(1_796_256_000), "2026-12-03: expired");
     }
 }

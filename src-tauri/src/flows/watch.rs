@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use uspslink_core::savings::SavingsTrigger;
 use uspslink_core::settings::Environment;
-use uspslink_core::usps::{unix_now, REFRESH_MARGIN_SECS};
+use uspslink_core::usps::REFRESH_MARGIN_SECS;
 use uspslink_core::ErrorKind;
 
 use super::background::Notice;
@@ -55,7 +55,7 @@ pub fn after_check(host: &impl Host, env: Environment, outcome: &CheckOutcome) {
 /// The savings, when due: priced once after the approval, the platform asked again daily while it
 /// does not quote the NSA rates.
 async fn price_when_due(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) {
-    if unix_now() < backoff.savings_not_before {
+    if host.state().now() < backoff.savings_not_before {
         return;
     }
     match crate::flows::savings::price_in(host.state(), env, SavingsTrigger::Watch).await {
@@ -66,7 +66,7 @@ async fn price_when_due(host: &impl Host, env: Environment, backoff: &mut Refres
             // A round that reached USPS but could not be saved (a full disk) is not counted against
             // the quota by the record: wait long enough that the quota holds regardless.
             let wait = if e.kind == ErrorKind::Storage { SAVINGS_UNSAVED_WAIT_SECS } else { SAVINGS_FAILURE_WAIT_SECS };
-            backoff.savings_not_before = unix_now() + wait;
+            backoff.savings_not_before = host.state().now() + wait;
             tracing::warn!("pricing the reference parcels: {}; trying again in {} minutes", e.message, wait / 60)
         }
     }
@@ -100,7 +100,7 @@ async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) 
     let state = host.state();
     let before = state.link_record(env);
     let healthy = before.linked && !before.needs_reconnecting;
-    let now = unix_now();
+    let now = state.now();
     if healthy && before.needs_refresh(now) && now >= backoff.not_before {
         match crate::flows::link::refresh_in(state, env, false).await {
             Ok(()) => (backoff.failures, backoff.not_before) = (0, 0),
@@ -131,7 +131,7 @@ async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) 
 
 /// How long to sleep: until the next thing is due, at most a minute, at least a second.
 fn sleep_for(state: &AppState, env: Environment, backoff: &RefreshBackoff) -> Duration {
-    let now = unix_now();
+    let now = state.now();
     let link = state.link_record(env);
     let mut due = now + LONGEST_SLEEP.as_secs();
     if link.linked && !link.needs_reconnecting {
