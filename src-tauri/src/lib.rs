@@ -25,6 +25,7 @@ macro_rules! handler_of {
     };
 }
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use tauri::{Manager, Runtime};
@@ -118,11 +119,12 @@ pub fn builder<R: Runtime>(started: Instant, config: AppConfig) -> tauri::Builde
 
 fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
     let dl = app.deep_link();
-    app.manage(SchemeRegistration(std::sync::Once::new()));
-    // After the first screen (app_ready), or after 5 s if the page never says so.
+    let (painted, first_screen) = std::sync::mpsc::channel();
+    app.manage(FirstScreen(Mutex::new(Some(painted))));
+    // After the first screen (app_ready says so), or after 5 s if the page never does.
     let handle = app.clone();
     std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(5));
+        let _ = first_screen.recv_timeout(std::time::Duration::from_secs(5));
         register_scheme(&handle);
     });
     // Cold start: the URL the app was launched with.
@@ -139,7 +141,17 @@ fn wire_deep_links<R: Runtime>(app: &tauri::AppHandle<R>) {
     });
 }
 
-struct SchemeRegistration(std::sync::Once);
+/// Told once when the first screen is painted, so what waits for it (the scheme's registration)
+/// starts then; `app_ready` only says so.
+pub(crate) struct FirstScreen(Mutex<Option<std::sync::mpsc::Sender<()>>>);
+
+impl FirstScreen {
+    pub(crate) fn painted(&self) {
+        if let Some(tell) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tell.send(());
+        }
+    }
+}
 
 /// GTK opens GL at start (GLX through Mesa; where there is no GPU, llvmpipe and its LLVM: about
 /// 30 MiB in memory for the whole life of the process, also in the tray). A window painted without
@@ -188,31 +200,26 @@ pub(crate) fn paint_without_gpu_compositing<R: Runtime>(app: &tauri::AppHandle<R
 
 /// A binary that no package registered (scripts/run's release build, a dev build) registers itself
 /// for the user, so the browser's redirect after the USPS sign-in reaches it; an installed package's
-/// handler is left alone (scheme.rs). Once per run, off the path to the first screen: registering
-/// runs two programs (one rescans every application file) that would compete with the webview's
-/// start on a small machine, and it is skipped when the handler is already this binary.
-pub(crate) fn register_scheme<R: Runtime>(app: &tauri::AppHandle<R>) {
-    let Some(once) = app.try_state::<SchemeRegistration>() else { return };
-    let handle = app.clone();
-    once.0.call_once(move || {
-        let forced = handle.try_state::<AppState>().and_then(|s| s.config.register_scheme.clone());
-        let exe = scheme::current_exe();
-        if !scheme::should_register(forced.as_deref(), exe.as_deref(), &scheme::install_roots()) {
-            return;
-        }
-        std::thread::spawn(move || {
-            if scheme_in_place(&handle) {
-                return;
-            }
-            match handle.deep_link().register_all() {
-                Ok(()) => tracing::info!(
-                    "uspslink:// now opens {}",
-                    exe.as_deref().map(|e| e.display().to_string()).unwrap_or_default()
-                ),
-                Err(e) => tracing::warn!("could not register the uspslink:// scheme: {e}"),
-            }
-        });
-    });
+/// handler is left alone (scheme.rs). Once per run (from the one thread `wire_deep_links` starts),
+/// off the path to the first screen: registering runs two programs (one rescans every application
+/// file) that would compete with the webview's start on a small machine, and it is skipped when the
+/// handler is already this binary.
+fn register_scheme<R: Runtime>(app: &tauri::AppHandle<R>) {
+    let forced = app.try_state::<AppState>().and_then(|s| s.config.register_scheme.clone());
+    let exe = scheme::current_exe();
+    if !scheme::should_register(forced.as_deref(), exe.as_deref(), &scheme::install_roots()) {
+        return;
+    }
+    if scheme_in_place(app) {
+        return;
+    }
+    match app.deep_link().register_all() {
+        Ok(()) => tracing::info!(
+            "uspslink:// now opens {}",
+            exe.as_deref().map(|e| e.display().to_string()).unwrap_or_default()
+        ),
+        Err(e) => tracing::warn!("could not register the uspslink:// scheme: {e}"),
+    }
 }
 
 /// Whether `uspslink://` already opens this binary, so registering again can be skipped.

@@ -416,6 +416,23 @@ impl VaultAccess {
     }
 }
 
+/// The sandbox's own USPS developer app: the Sandbox signs in with it when the owner named no app
+/// of their own, and its sign-in service holds it.
+pub struct SandboxApp {
+    pub client_id: String,
+    pub secret: SecretString,
+}
+
+impl SandboxApp {
+    /// The app the in-process sandbox accepts (its crate's, in one place here).
+    fn of_the_sandbox() -> Self {
+        Self {
+            client_id: uspslink_sandbox::usps::CLIENT_ID.into(),
+            secret: SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET),
+        }
+    }
+}
+
 /// The Sandbox environment's servers, in this process: the fake USPS and ShipEngine, and the real
 /// sign-in service (`uspslink-broker`) in front of it with the sandbox's USPS app, so the default
 /// first run signs in exactly the way a live one does.
@@ -445,11 +462,12 @@ impl SandboxServices {
         }
         let (api, authorize) = (sandbox.base_url(), format!("{}/cop-navigator", sandbox.base_url()));
         let sign_in_service = uspslink_broker::Broker::start("127.0.0.1:0", |addr| {
+            let app = SandboxApp::of_the_sandbox();
             let mut config = uspslink_broker::Config::new(
                 &api,
                 &authorize,
-                uspslink_sandbox::usps::CLIENT_ID,
-                secrecy::SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET),
+                &app.client_id,
+                app.secret,
                 &format!("http://{addr}"),
                 uspslink_broker::seal::Keys::random(),
             )
@@ -702,6 +720,12 @@ impl AppState {
             .await
             .map_err(|e| IpcError::new(ErrorKind::Internal, format!("the sandbox could not start: {e}")))?;
         Ok(Some(services.sandbox.base_url()))
+    }
+
+    /// The Sandbox's own USPS app (the sandbox started first).
+    pub async fn sandbox_app(&self) -> Result<SandboxApp, IpcError> {
+        self.ensure_sandbox().await?;
+        Ok(SandboxApp::of_the_sandbox())
     }
 
     /// The in-process sandbox, for tests that make it misbehave.

@@ -48,7 +48,8 @@ async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcErro
     let prefs = state.preferences();
     let (client_id, secret) = if env == Environment::Sandbox && prefs.usps_consumer_key.is_empty() {
         // The sandbox's own app credentials: the whole flow works with none of the user's.
-        (uspslink_sandbox::usps::CLIENT_ID.to_string(), SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET))
+        let app = state.sandbox_app().await?;
+        (app.client_id, app.secret)
     } else {
         if prefs.usps_consumer_key.is_empty() {
             return Err(LinkError::NotConfigured(

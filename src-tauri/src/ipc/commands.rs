@@ -190,8 +190,10 @@ pub async fn recent_deep_links(state: State<'_, AppState>) -> CmdResult<Vec<Deep
 pub async fn app_ready<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<u32> {
     guarded("app_ready", async {
         let ms = state.elapsed_ms();
-        // What waited for the first screen may start now.
-        crate::register_scheme(&app);
+        // What waited for the first screen (the scheme's registration) may start now.
+        if let Some(first_screen) = tauri::Manager::try_state::<crate::FirstScreen>(&app) {
+            first_screen.painted();
+        }
         crate::startup::phase("interactive (first paint + 2 frames)");
         tracing::info!("interactive after {ms} ms");
         eprintln!("uspslink: interactive after {ms} ms");
