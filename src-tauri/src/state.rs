@@ -1091,10 +1091,16 @@ impl AppState {
 /// `usps_link`, …) under the environment the stored preferences named: those records were made
 /// there. Each step is its own atomic save, new keys first, so a crash halfway is finished next
 /// start. Returns the environment whose keyring entries still need their new names.
+///
+/// Behind the format number: only a file from before it (no `format` entry) is migrated. Every
+/// save since writes the number, so a format-1 file's top-level keys are never read as old records.
 fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<Environment> {
+    let marker: Option<Environment> = persist.load(KEY_LEGACY_KEYRING).and_then(|v| serde_json::from_value(v).ok());
+    if persist.load(uspslink_core::progress_format::FORMAT_KEY).is_some() {
+        return marker;
+    }
     let legacy: Vec<(&str, serde_json::Value)> =
         ENV_RECORDS.iter().filter_map(|n| persist.load(n).map(|v| (*n, v))).collect();
-    let marker: Option<Environment> = persist.load(KEY_LEGACY_KEYRING).and_then(|v| serde_json::from_value(v).ok());
     if legacy.is_empty() {
         return marker;
     }
@@ -1400,6 +1406,20 @@ pub(crate) mod tests {
         let writes = lock(&p.saved).len();
         drop(state(p.clone()));
         assert_eq!(lock(&p.saved).len(), writes, "a second start has nothing to move");
+    }
+
+    #[test]
+    fn a_file_of_this_format_is_never_migrated() {
+        let p = Arc::new(MemoryPersist::default());
+        {
+            let mut v = lock(&p.values);
+            v.insert("format".into(), serde_json::json!(1));
+            v.insert("stamps".into(), serde_json::json!({"key_checked": true, "carrier_id": "se-100001"}));
+        }
+        let s = state(p.clone());
+        assert_eq!(s.stamps_record(SB), StampsRecord::default(), "a top-level key of a format-1 file is no record");
+        assert!(lock(&p.saved).is_empty(), "nothing moved or written");
+        assert!(p.load("stamps").is_some());
     }
 
     #[test]
