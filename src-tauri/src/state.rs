@@ -148,8 +148,8 @@ impl StorageNotice {
             message: format!(
                 "Your progress was saved by {which}. To keep it safe, this version neither reads nor changes it, \
                  and saves nothing until you choose: open the newer uspslink to go on with it, or start over here. \
-                 Starting over keeps that progress file aside, untouched; your keys and USPS connection in the \
-                 keyring stay as they are."
+                 Starting over keeps that progress file aside, untouched; until then, your keys and USPS \
+                 connection in the keyring are not changed either."
             ),
         })
     }
@@ -247,6 +247,10 @@ pub trait Persist: Send + Sync {
     fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
         Ok(None)
     }
+    /// A newer version's file is open (nothing is written, its keyring entries neither).
+    fn is_newer_file(&self) -> bool {
+        false
+    }
 }
 
 /// Whether progress can be saved right now, as the window is told (the `storage` event): a problem
@@ -275,6 +279,10 @@ impl Persist for ReportingPersist {
         let result = self.inner.save(key, value);
         self.report(result.as_ref().map(|_| ()))?;
         Ok(())
+    }
+
+    fn is_newer_file(&self) -> bool {
+        self.inner.is_newer_file()
     }
 
     fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
@@ -392,6 +400,9 @@ impl VaultAccess {
     /// The keyring entries of one environment. Blocking.
     pub fn open(&self, env: Environment) -> Vault {
         let vault = self.source.open().scoped(env.key());
+        if self.persist.is_newer_file() {
+            return vault.read_only();
+        }
         let mut legacy = lock(&self.legacy);
         if *legacy == Some(env) && vault.is_connected() {
             match vault.adopt_unscoped() {
@@ -1092,11 +1103,12 @@ impl AppState {
 /// there. Each step is its own atomic save, new keys first, so a crash halfway is finished next
 /// start. Returns the environment whose keyring entries still need their new names.
 ///
-/// Behind the format number: only a file from before it (no `format` entry) is migrated. Every
-/// save since writes the number, so a format-1 file's top-level keys are never read as old records.
+/// Behind the format number: only a file from before it (no `format` entry), or one whose move
+/// began (the marker is its first save, and that save wrote the number), is migrated; otherwise a
+/// format-1 file's top-level keys are never read as old records.
 fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<Environment> {
     let marker: Option<Environment> = persist.load(KEY_LEGACY_KEYRING).and_then(|v| serde_json::from_value(v).ok());
-    if persist.load(uspslink_core::progress_format::FORMAT_KEY).is_some() {
+    if marker.is_none() && persist.load(uspslink_core::progress_format::FORMAT_KEY).is_some() {
         return marker;
     }
     let legacy: Vec<(&str, serde_json::Value)> =
@@ -1183,6 +1195,10 @@ pub(crate) mod tests {
             Ok(())
         }
 
+        fn is_newer_file(&self) -> bool {
+            self.newer.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
         fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
             let was = self.newer.swap(false, std::sync::atomic::Ordering::SeqCst);
             Ok(was.then(|| "uspslink.json.newer-5".into()))
@@ -1215,6 +1231,9 @@ pub(crate) mod tests {
         assert_eq!(kept.kind, StorageNoticeKind::NewerFile);
         assert!(kept.message.contains("format 2"), "{}", kept.message);
         assert!(lock(&persist.saved).is_empty());
+        let key = SecretString::from("newer-versions-key");
+        let refused = s.vault(SB).set(uspslink_core::vault::SecretSlot::ShipEngineApiKey, &key).unwrap_err();
+        assert!(matches!(refused, uspslink_core::vault::VaultError::ReadOnly), "its keys are not changed either");
 
         assert_eq!(s.start_over_in_this_version().unwrap().as_deref(), Some("uspslink.json.newer-5"));
         assert!(s.snapshot().storage_notice.is_none());
@@ -1222,6 +1241,7 @@ pub(crate) mod tests {
         assert_eq!(*lock(&persist.saved), vec![env_key(SB, NAME_PROGRESS)]);
         assert_eq!(*lock(&health), vec![true, false], "a problem, then saving works again");
         assert_eq!(s.start_over_in_this_version().unwrap(), None, "nothing more to set aside");
+        s.vault(SB).set(uspslink_core::vault::SecretSlot::ShipEngineApiKey, &key).unwrap();
     }
 
     #[test]
@@ -1406,6 +1426,22 @@ pub(crate) mod tests {
         let writes = lock(&p.saved).len();
         drop(state(p.clone()));
         assert_eq!(lock(&p.saved).len(), writes, "a second start has nothing to move");
+    }
+
+    #[test]
+    fn a_move_cut_short_after_its_first_save_is_finished_next_start() {
+        // The marker was saved (and with it the format number), then the disk filled or the app
+        // stopped before the records moved.
+        let p = Arc::new(MemoryPersist::default());
+        {
+            let mut v = lock(&p.values);
+            v.insert("format".into(), serde_json::json!(1));
+            v.insert(KEY_LEGACY_KEYRING.into(), serde_json::json!("sandbox"));
+            v.insert("stamps".into(), serde_json::json!({"key_checked": true, "carrier_id": "se-100001"}));
+        }
+        let s = state(p.clone());
+        assert_eq!(s.stamps_record(SB).carrier_id.as_deref(), Some("se-100001"));
+        assert!(p.load("stamps").is_none(), "moved");
     }
 
     #[test]

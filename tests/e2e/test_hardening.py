@@ -98,6 +98,7 @@ def test_a_newer_versions_file_is_never_written_until_the_owner_starts_over(prof
     the owner's choice keeps it aside, untouched, and saving starts again."""
     newer = json.dumps({**GOOD, "format": 2, "sandbox/progress": {"popup_dismissed": True, "steps_v2": ["a newer shape"]}}).encode()
     write_store(profile, "uspslink.json", newer)
+    write_store(profile, "uspslink.json.last-good", newer)
     d = profile.start()
     notice = wait_for(d, "storage-notice")
     assert notice.get_attribute("data-kind") == "newer_file"
@@ -116,6 +117,8 @@ def test_a_newer_versions_file_is_never_written_until_the_owner_starts_over(prof
     WebDriverWait(d, 10).until(lambda drv: "Started over" in drv.find_element(*by_testid("storage-notice")).text)
     kept = [p for p in profile.data_dir.iterdir() if p.name.startswith("uspslink.json.newer-")]
     assert len(kept) == 1 and kept[0].read_bytes() == newer, "kept aside as it was"
+    kept_good = [p for p in profile.data_dir.iterdir() if p.name.startswith("uspslink.json.last-good.newer-")]
+    assert len(kept_good) == 1 and kept_good[0].read_bytes() == newer, "its last good copy too: never restored over a fresh file"
     assert kept[0].name in d.find_element(*by_testid("storage-notice")).text
     wait_gone(d, "save-problem")
     assert profile.store()["format"] == 1, "the file is this version's now"

@@ -55,9 +55,6 @@ macro_rules! declare_events {
             }
         )*
 
-        /// Every event's name on the wire, in the table's order.
-        #[cfg_attr(not(test), allow(dead_code))]
-        pub const EVENT_NAMES: &[&str] = &[$($wire),*];
     };
 }
 for_each_event!(declare_events);

@@ -54,17 +54,31 @@ impl<R: Runtime> Persist for DurableStore<R> {
         Ok(())
     }
 
+    fn is_newer_file(&self) -> bool {
+        self.newer_file.load(Ordering::SeqCst)
+    }
+
     fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
         let _one_at_a_time = lock(&self.writing);
         if !self.newer_file.load(Ordering::SeqCst) {
             return Ok(None);
         }
-        let aside = durable::set_aside(&self.path, "newer", unix_now()).map_err(|e| PersistError::Io(io_words(&e)))?;
+        let io = |e: std::io::Error| PersistError::Io(io_words(&e));
+        let now = unix_now();
+        // Nothing writes the file meanwhile, so a missing one was moved by an earlier try whose
+        // write below failed: this try only writes.
+        let aside =
+            if self.path.exists() { Some(durable::set_aside(&self.path, "newer", now).map_err(io)?) } else { None };
+        // Its last good copy too: a damaged fresh file must not bring the newer one back.
+        let last_good = durable::last_good_path(&self.path);
+        if last_good.exists() {
+            durable::set_aside(&last_good, "newer", now).map_err(io)?;
+        }
         self.store.clear();
         // From here the file is this version's, even if nothing else is saved before the next start.
         self.write_whole(serde_json::Map::new())?;
         self.newer_file.store(false, Ordering::SeqCst);
-        Ok(Some(aside.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
+        Ok(aside.and_then(|a| a.file_name().map(|n| n.to_string_lossy().into_owned())))
     }
 }
 
@@ -111,7 +125,14 @@ pub fn load_state<R: Runtime>(
         tracing::warn!("progress file: {}", n.message);
     }
     if format != FileFormat::Readable {
-        notice = StorageNotice::newer_file(format);
+        // Said together with what recovery found (a damaged file set aside), which would be lost.
+        let recovered = notice.take();
+        notice = StorageNotice::newer_file(format).map(|mut n| {
+            if let Some(r) = recovered {
+                n.message = format!("{} {}", r.message, n.message);
+            }
+            n
+        });
         tracing::warn!("progress file of another format ({format:?}): not read, not written until the owner chooses");
     }
     let token_file = path.with_file_name(SANDBOX_TOKEN_FILE);

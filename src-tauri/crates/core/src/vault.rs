@@ -128,6 +128,12 @@ pub enum VaultError {
     Empty,
     #[error("the keyring failed: {0}")]
     Failure(String),
+    /// The progress a newer uspslink saved is open: its keyring entries are not changed either.
+    #[error(
+        "this progress was saved by a newer version of uspslink, and this version does not change it or its \
+         keys; choose Start over here in the notice at the top, or open the newer uspslink"
+    )]
+    ReadOnly,
 }
 
 impl HasKind for VaultError {
@@ -137,6 +143,7 @@ impl HasKind for VaultError {
             VaultError::Locked { .. } => ErrorKind::KeyringLocked,
             VaultError::Empty => ErrorKind::InvalidInput,
             VaultError::Failure(_) => ErrorKind::KeyringFailure,
+            VaultError::ReadOnly => ErrorKind::Storage,
         }
     }
 }
@@ -174,6 +181,8 @@ pub struct Vault {
     /// account name, so a Sandbox token can never be read as a Production one (docs/DESIGN.md,
     /// "Environments are apart"). None only for the entries of versions before environments.
     scope: Option<String>,
+    /// Reads only: every write is refused with [`VaultError::ReadOnly`].
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Vault {
@@ -195,17 +204,31 @@ impl Vault {
     pub fn platform_with_service(service: &str) -> Self {
         match platform_store() {
             Ok(store) => Self::with_store(store, service),
-            Err(e) => Self { store: None, store_error: Some(e), service: service.to_string(), scope: None },
+            Err(e) => {
+                Self { store: None, store_error: Some(e), service: service.to_string(), scope: None, read_only: false }
+            }
         }
     }
 
     pub fn with_store(store: Arc<CredentialStore>, service: &str) -> Self {
-        Self { store: Some(store), store_error: None, service: service.to_string(), scope: None }
+        Self { store: Some(store), store_error: None, service: service.to_string(), scope: None, read_only: false }
     }
 
     /// The same keyring, with the entries of one environment (`scope/account` names).
     pub fn scoped(&self, scope: &str) -> Self {
         Self { scope: Some(scope.to_string()), ..self.clone() }
+    }
+
+    /// The same entries, for reading only (a newer version's progress is open).
+    pub fn read_only(&self) -> Self {
+        Self { read_only: true, ..self.clone() }
+    }
+
+    fn writable(&self) -> Result<(), VaultError> {
+        if self.read_only {
+            return Err(VaultError::ReadOnly);
+        }
+        Ok(())
     }
 
     /// The keyring account name of a slot in this vault's environment.
@@ -222,6 +245,7 @@ impl Vault {
         if self.scope.is_none() {
             return Ok(0);
         }
+        self.writable()?;
         let legacy = Self { scope: None, ..self.clone() };
         let mut moved = 0;
         for slot in SecretSlot::ALL {
@@ -323,6 +347,7 @@ impl Vault {
     /// generation), then the first entry is switched to point at them, then the old parts go: at
     /// every moment the first entry names a whole value.
     pub fn set(&self, slot: SecretSlot, value: &SecretString) -> Result<(), VaultError> {
+        self.writable()?;
         let value = value.expose_secret();
         if value.trim().is_empty() {
             return Err(VaultError::Empty);
@@ -369,6 +394,7 @@ impl Vault {
 
     /// Removing a secret that is not there is not an error.
     pub fn delete(&self, slot: SecretSlot) -> Result<(), VaultError> {
+        self.writable()?;
         let first = self.entry(slot)?;
         let parts = Self::read_raw(&first).ok().flatten().as_deref().and_then(parts_of);
         match first.delete_credential() {
@@ -555,8 +581,26 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_vault_reads_and_changes_nothing() {
+        let v = Vault::mock();
+        v.set(SecretSlot::ShipEngineApiKey, &SecretString::from("k")).unwrap();
+        let r = v.read_only();
+        assert_eq!(r.get(SecretSlot::ShipEngineApiKey).unwrap().unwrap().expose_secret(), "k");
+        let e = r.set(SecretSlot::ShipEngineApiKey, &SecretString::from("other")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Storage);
+        assert!(matches!(r.delete(SecretSlot::ShipEngineApiKey), Err(VaultError::ReadOnly)));
+        assert_eq!(v.get(SecretSlot::ShipEngineApiKey).unwrap().unwrap().expose_secret(), "k");
+    }
+
+    #[test]
     fn no_store_is_unavailable_with_guidance() {
-        let v = Vault { store: None, store_error: Some("no bus".into()), service: SERVICE.into(), scope: None };
+        let v = Vault {
+            store: None,
+            store_error: Some("no bus".into()),
+            service: SERVICE.into(),
+            scope: None,
+            read_only: false,
+        };
         let e = v.get(SecretSlot::ShipEngineApiKey).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::KeyringUnavailable);
         assert!(e.to_string().contains("gnome-keyring"));

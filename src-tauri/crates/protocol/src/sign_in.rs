@@ -47,7 +47,8 @@ pub struct AuthorizeAnswer {
     pub authorize_url: String,
     /// The state USPS will answer with (the service's signed one).
     pub state: String,
-    /// Seconds the state is good for.
+    /// Seconds the state is good for (a service that leaves it out is still understood).
+    #[serde(default)]
     pub expires_in: u64,
 }
 
@@ -133,6 +134,9 @@ mod tests {
         let a: AuthorizeAnswer =
             serde_json::from_value(json!({"authorize_url": "https://x/", "state": "s", "expires_in": 600})).unwrap();
         assert_eq!(a.expires_in, 600);
+        let without: AuthorizeAnswer = serde_json::from_value(json!({"authorize_url": "https://x/", "state": "s"}))
+            .expect("expires_in may be absent");
+        assert_eq!(without.expires_in, 0);
         let e: OAuthError = serde_json::from_value(json!({"error": "invalid_grant"})).unwrap();
         assert_eq!(e, OAuthError { error: "invalid_grant".into(), error_description: None });
         assert_eq!(serde_json::to_value(&e).unwrap(), json!({"error": "invalid_grant"}));
