@@ -147,7 +147,7 @@ pub(crate) struct FirstScreen(Mutex<Option<std::sync::mpsc::Sender<()>>>);
 
 impl FirstScreen {
     pub(crate) fn painted(&self) {
-        if let Some(tell) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(tell) = state::lock(&self.0).take() {
             let _ = tell.send(());
         }
     }

@@ -228,11 +228,14 @@ pub enum PersistError {
     #[error("{0}")]
     Io(String),
     /// A newer uspslink's progress file is open: it is never written over (see [`StorageNoticeKind::NewerFile`]).
-    #[error(
-        "this progress was saved by a newer version of uspslink, and this version does not change it; \
-         choose Start over here in the notice at the top, or open the newer uspslink"
-    )]
+    #[error("{}", uspslink_core::progress_format::NEWER_FILE_REFUSAL)]
     NewerFile,
+}
+
+impl From<std::io::Error> for PersistError {
+    fn from(e: std::io::Error) -> Self {
+        PersistError::Io(io_words(&e))
+    }
 }
 
 /// Reads and writes JSON values by key. A trait so the state is not generic over the Tauri runtime
@@ -277,8 +280,8 @@ impl Persist for ReportingPersist {
 
     fn save(&self, key: &str, value: serde_json::Value) -> Result<(), PersistError> {
         let result = self.inner.save(key, value);
-        self.report(result.as_ref().map(|_| ()))?;
-        Ok(())
+        self.report(result.as_ref().map(|_| ()));
+        result
     }
 
     fn is_newer_file(&self) -> bool {
@@ -287,14 +290,14 @@ impl Persist for ReportingPersist {
 
     fn set_newer_file_aside(&self) -> Result<Option<String>, PersistError> {
         let result = self.inner.set_newer_file_aside();
-        self.report(result.as_ref().map(|_| ()))?;
+        self.report(result.as_ref().map(|_| ()));
         result
     }
 }
 
 impl ReportingPersist {
     /// Tell the observer when saving stopped or started working again.
-    fn report(&self, result: Result<(), &PersistError>) -> Result<(), PersistError> {
+    fn report(&self, result: Result<(), &PersistError>) {
         use std::sync::atomic::Ordering::SeqCst;
         let health = match &result {
             Ok(()) if self.failing.swap(false, SeqCst) => Some(StorageHealth { problem: None }),
@@ -309,7 +312,6 @@ impl ReportingPersist {
         if let (Some(health), Some(observer)) = (health, observer) {
             observer(&health);
         }
-        result.map_err(Clone::clone)
     }
 }
 

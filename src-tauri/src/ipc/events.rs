@@ -54,7 +54,6 @@ macro_rules! declare_events {
                 type Payload = $payload;
             }
         )*
-
     };
 }
 for_each_event!(declare_events);

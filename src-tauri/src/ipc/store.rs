@@ -19,7 +19,7 @@ use uspslink_core::durable;
 use uspslink_core::progress_format::{self, FileFormat, CURRENT_FORMAT, FORMAT_KEY};
 use uspslink_core::usps::unix_now;
 
-use crate::state::{io_words, lock, AppState, Persist, PersistError, StorageNotice, VaultSource, STORE_FILE};
+use crate::state::{lock, AppState, Persist, PersistError, StorageNotice, VaultSource, STORE_FILE};
 
 /// Beside the progress file: this run's token for the in-app sandbox's `/sandbox/*` helpers (what the
 /// end-to-end tests use to approve a contract or reset a password), readable by the user only.
@@ -63,16 +63,14 @@ impl<R: Runtime> Persist for DurableStore<R> {
         if !self.newer_file.load(Ordering::SeqCst) {
             return Ok(None);
         }
-        let io = |e: std::io::Error| PersistError::Io(io_words(&e));
         let now = unix_now();
         // Nothing writes the file meanwhile, so a missing one was moved by an earlier try whose
         // write below failed: this try only writes.
-        let aside =
-            if self.path.exists() { Some(durable::set_aside(&self.path, "newer", now).map_err(io)?) } else { None };
+        let aside = if self.path.exists() { Some(durable::set_aside(&self.path, "newer", now)?) } else { None };
         // Its last good copy too: a damaged fresh file must not bring the newer one back.
         let last_good = durable::last_good_path(&self.path);
         if last_good.exists() {
-            durable::set_aside(&last_good, "newer", now).map_err(io)?;
+            durable::set_aside(&last_good, "newer", now)?;
         }
         self.store.clear();
         // From here the file is this version's, even if nothing else is saved before the next start.
@@ -87,7 +85,7 @@ impl<R: Runtime> DurableStore<R> {
     fn write_whole(&self, mut entries: serde_json::Map<String, serde_json::Value>) -> Result<(), PersistError> {
         entries.insert(FORMAT_KEY.into(), CURRENT_FORMAT.into());
         let bytes = serde_json::to_vec_pretty(&entries).map_err(|e| PersistError::Io(e.to_string()))?;
-        durable::write_atomic(&self.path, &bytes).map_err(|e| PersistError::Io(io_words(&e)))?;
+        durable::write_atomic(&self.path, &bytes)?;
         if !self.store.has(FORMAT_KEY) {
             self.store.set(FORMAT_KEY, CURRENT_FORMAT);
         }

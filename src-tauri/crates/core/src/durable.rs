@@ -145,10 +145,15 @@ fn rename_patiently(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// The folder a file lives in (`.` for a bare name), whose entry must be synced after a rename.
+fn folder_of(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
 /// Replace `path` with `bytes` atomically, keeping the previous file as the last good copy. On any
 /// error the file at `path` is the one that was there before, and the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = folder_of(path);
     create_private_dir(dir)?;
     let tmp = tmp_path(path);
     let result = (|| {
@@ -209,7 +214,7 @@ fn set_aside_name(path: &Path, why: &str, unix_secs: u64) -> PathBuf {
 pub fn set_aside(path: &Path, why: &str, unix_secs: u64) -> io::Result<PathBuf> {
     let aside = set_aside_name(path, why, unix_secs);
     rename_patiently(path, &aside)?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = folder_of(path);
     sync_dir(dir)?;
     Ok(aside)
 }
@@ -236,8 +241,7 @@ pub fn recover(path: &Path, unix_secs: u64) -> io::Result<Recovery> {
     if parse_object(&bytes).is_some() {
         return Ok(Recovery::Clean);
     }
-    let set_aside = set_aside_name(path, "damaged", unix_secs);
-    rename_patiently(path, &set_aside)?;
+    let set_aside = set_aside(path, "damaged", unix_secs)?;
     let good = fs::read(last_good_path(path)).ok().filter(|b| parse_object(b).is_some());
     match good {
         Some(good) => {

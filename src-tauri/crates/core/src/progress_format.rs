@@ -8,6 +8,11 @@
 
 use serde_json::Value;
 
+/// Why nothing is saved, or changed in the keyring, while a newer version's file is open: one
+/// wording for the progress store's refusal and the keyring's.
+pub const NEWER_FILE_REFUSAL: &str = "this progress was saved by a newer version of uspslink, and this version \
+     does not change it or its keys; choose Start over here in the notice at the top, or open the newer uspslink";
+
 /// The file's entry that holds the number.
 pub const FORMAT_KEY: &str = "format";
 

@@ -129,10 +129,7 @@ pub enum VaultError {
     #[error("the keyring failed: {0}")]
     Failure(String),
     /// The progress a newer uspslink saved is open: its keyring entries are not changed either.
-    #[error(
-        "this progress was saved by a newer version of uspslink, and this version does not change it or its \
-         keys; choose Start over here in the notice at the top, or open the newer uspslink"
-    )]
+    #[error("{}", crate::progress_format::NEWER_FILE_REFUSAL)]
     ReadOnly,
 }
 
