@@ -83,24 +83,24 @@ pub struct About {
 }
 
 pub fn about(state: &AppState, data_folder: &Path, log_file: Option<&Path>) -> About {
-    let env = state.environment();
-    let link = match state.link_status(env) {
+    let scope = state.scope();
+    let link = match state.link_status(scope) {
         LinkStatus::NotLinked => "not linked".to_string(),
         LinkStatus::Waiting => "waiting for the USPS sign-in".to_string(),
         LinkStatus::Linked { record } => format!("linked (access token valid until unix {})", record.access_expires_at),
         LinkStatus::Failed { kind, .. } => format!("last sign-in failed ({kind:?})"),
         LinkStatus::NeedsReconnecting { .. } => "needs reconnecting".to_string(),
     };
-    let stamps = state.stamps_record(env);
-    let savings = state.savings_view(env);
-    let view = state.view(env);
+    let stamps = state.progress.stamps_record(scope);
+    let savings = state.progress.savings_view(scope);
+    let view = state.progress.view(scope);
     let log_file = log_file.map(|p| p.display().to_string()).unwrap_or_else(|| "standard error only".into());
     let errors: Vec<String> = lock(&ERRORS).iter().cloned().collect();
     let lines = [
         format!("uspslink {}", env!("CARGO_PKG_VERSION")),
         format!("Tauri {}", tauri::VERSION),
         format!("System: {} {}", std::env::consts::OS, std::env::consts::ARCH),
-        format!("Environment: {}", env.label()),
+        format!("Environment: {}", scope.label()),
         format!("Data folder: {}", data_folder.display()),
         format!("Log file: {log_file}"),
         format!("Steps done: {} of {} (current: {:?})", view.completed_count, view.total_steps, view.current_step),
@@ -111,11 +111,11 @@ pub fn about(state: &AppState, data_folder: &Path, log_file: Option<&Path>) -> A
             stamps.verified
         ),
         format!("USPS link: {link}"),
-        format!("Identifiers verified: {}", state.identifiers_record(env).summary.is_some()),
+        format!("Identifiers verified: {}", state.progress.identifiers_record(scope).summary.is_some()),
         format!("NSA rates: {:?}; Stamps.com: {:?}", savings.state, savings.platform),
     ];
     let mut diagnostics = lines.join("\n");
-    for line in state.savings_lines(env) {
+    for line in state.progress.savings_lines(scope) {
         diagnostics.push_str("\n  ");
         diagnostics.push_str(&line);
     }
@@ -126,7 +126,7 @@ pub fn about(state: &AppState, data_folder: &Path, log_file: Option<&Path>) -> A
     }
     About {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        environment: env.label().to_string(),
+        environment: scope.label().to_string(),
         data_folder: data_folder.display().to_string(),
         log_file,
         diagnostics,
@@ -138,7 +138,7 @@ mod tests {
     use std::sync::Arc;
 
     use secrecy::SecretString;
-    use uspslink_core::settings::Environment;
+
     use uspslink_core::shipengine::StampsRecord;
     use uspslink_core::vault::SecretSlot;
     use uspslink_core::ErrorKind;
@@ -169,12 +169,13 @@ mod tests {
     fn diagnostics_say_where_things_stand_and_hold_no_secret() {
         let s = state_over(Arc::new(MemoryPersist::default()));
         let key = "sandbox_diagnosticsSecretKey1";
-        s.vault(Environment::Sandbox).set(SecretSlot::ShipEngineApiKey, &SecretString::from(key)).unwrap();
-        s.set_stamps_record(
-            Environment::Sandbox,
-            StampsRecord { key_checked: true, carrier_id: Some("se-1".into()), ..StampsRecord::default() },
-        )
-        .unwrap();
+        s.secrets.open(crate::state::tests::SB).set(SecretSlot::ShipEngineApiKey, &SecretString::from(key)).unwrap();
+        s.progress
+            .set_stamps_record(
+                crate::state::tests::SB,
+                StampsRecord { key_checked: true, carrier_id: Some("se-1".into()), ..StampsRecord::default() },
+            )
+            .unwrap();
         note_error("save_shipengine_key", &IpcError::new(ErrorKind::InvalidApiKey, "ShipEngine refused the API key"));
         let a =
             about(&s, Path::new("/home/ann/.local/share/org.uspslink.desktop"), Some(Path::new("/tmp/uspslink.log")));

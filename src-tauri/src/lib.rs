@@ -70,11 +70,11 @@ pub fn builder<R: Runtime>(started: Instant, config: AppConfig) -> tauri::Builde
             let state = ipc::store::load_state(app.handle(), started, config.clone())?;
             startup::phase("progress file read");
             let handle = app.handle().clone();
-            state.set_retry_observer(std::sync::Arc::new(move |wait| {
+            state.clients.set_retry_observer(std::sync::Arc::new(move |wait| {
                 ipc::events::emit::<events::RetryWait, _>(&handle, wait)
             }));
             let handle = app.handle().clone();
-            state.set_storage_observer(std::sync::Arc::new(move |health| {
+            state.progress.set_storage_observer(std::sync::Arc::new(move |health| {
                 ipc::events::emit::<events::Storage, _>(&handle, health)
             }));
             app.manage(state);
@@ -87,7 +87,7 @@ pub fn builder<R: Runtime>(started: Instant, config: AppConfig) -> tauri::Builde
                 && ipc::background::tray::available()
                 && ipc::background::tray::ensure(app.handle()).is_ok();
             if into_tray {
-                app.state::<AppState>().set_in_tray(true);
+                app.state::<AppState>().window.set_in_tray(true);
                 tracing::info!("started at login: in the tray, no window");
                 std::thread::spawn(|| {
                     // Once start-up's pages are no longer needed.
@@ -262,7 +262,7 @@ pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
         }
     };
     let fingerprint = uspslink_core::callback::state_fingerprint(&callback.state);
-    let env = state.environment();
+    let scope = state.scope();
     match link::decide(&state, &callback) {
         link::CallbackDecision::Refuse(e) => {
             tracing::warn!(state = %fingerprint, "refused a uspslink:// link: {e}");
@@ -273,11 +273,11 @@ pub fn handle_deep_link<R: Runtime>(app: &tauri::AppHandle<R>, raw: &str) {
             link::started_before_restart(&TauriHost(app.clone()));
         }
         link::CallbackDecision::Complete(attempt) => {
-            let notice = state.remember_deep_link(callback.summary());
+            let notice = state.sessions.remember_deep_link(callback.summary(), state.elapsed_ms());
             tracing::info!(state = %fingerprint, has_code = notice.callback.has_code, "OAuth callback received");
             ipc::events::emit::<events::DeepLink, _>(app, &notice);
             raise(app);
-            tauri::async_runtime::spawn(link::complete(TauriHost(app.clone()), env, attempt, callback));
+            tauri::async_runtime::spawn(link::complete(TauriHost(app.clone()), scope, attempt, callback));
         }
     }
 }

@@ -5,12 +5,10 @@
 
 use uspslink_core::approval::{ApprovalAnswer, ApprovalClient, ApprovalError, ApprovalView};
 use uspslink_core::error::HasKind;
-use uspslink_core::http::Retry;
 use uspslink_core::payments::PaymentAccount;
-use uspslink_core::settings::Environment;
 use uspslink_core::{ErrorKind, IpcError};
 
-use crate::state::{AppState, NEEDS_RECONNECTING};
+use crate::state::{AppState, Scope, NEEDS_RECONNECTING};
 
 /// Who asks: the background watch (only when due, quietly) or the owner's *Check now*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,60 +29,63 @@ pub struct CheckOutcome {
 /// Ask USPS once (a 401 first gets one refreshed token, as every payments call does).
 async fn ask(
     state: &AppState,
-    env: Environment,
+    scope: Scope,
     client: &ApprovalClient,
     account: &PaymentAccount,
 ) -> Result<ApprovalAnswer, IpcError> {
-    let token = crate::flows::link::access_token_in(state, env, false).await?;
+    let token = crate::flows::link::access_token_in(state, scope, false).await?;
     let mut answer = client.check(&token, account).await;
     drop(token);
     if let Err(ApprovalError::Unauthorized(reason)) = &answer {
         tracing::info!("USPS answered the approval check with 401 ({reason}); trying once more with a refreshed token");
-        let token = crate::flows::link::access_token_in(state, env, true).await?;
+        let token = crate::flows::link::access_token_in(state, scope, true).await?;
         answer = client.check(&token, account).await;
     }
     match answer {
         Ok(a) => Ok(a),
         Err(e @ ApprovalError::Unauthorized(_)) => {
-            crate::flows::link::mark_broken(state, env, &e.to_string()).await?;
+            crate::flows::link::mark_broken(state, scope, &e.to_string()).await?;
             Err(IpcError::new(ErrorKind::NeedsReconnecting, NEEDS_RECONNECTING))
         }
         Err(e) => Err(e.to_ipc()),
     }
 }
 
-/// One check for `env`. The watch's is skipped (changing nothing) unless it is due and the link is
+/// One check for `scope`. The watch's is skipped (changing nothing) unless it is due and the link is
 /// healthy; a *Check now* is refused past its daily ceiling. A check that could not be made is
 /// recorded too, so the schedule backs off instead of asking again at once. A link USPS no longer
 /// takes answers `needs_reconnecting` (and the link shows it); the watch waits for a reconnect.
-pub async fn check_in(state: &AppState, env: Environment, trigger: Trigger) -> Result<CheckOutcome, IpcError> {
-    let _one_at_a_time = state.approval_in_flight.lock().await;
+pub async fn check_in(state: &AppState, scope: Scope, trigger: Trigger) -> Result<CheckOutcome, IpcError> {
+    let _one_at_a_time = state.in_flight.usps_check.lock().await;
     let config = &state.config.approval;
     let now = state.now();
-    let record = state.approval_record(env);
-    let complete = state.progress(env).link_complete;
+    let record = state.progress.approval_record(scope);
+    let complete = state.progress.progress(scope).link_complete;
     let unchanged =
-        |state: &AppState| CheckOutcome { view: state.approval_view(env), checked: false, newly_approved: false };
+        |state: &AppState| CheckOutcome { view: state.approval_view(scope), checked: false, newly_approved: false };
     if record.is_approved() {
         return Ok(unchanged(state));
     }
     match trigger {
         Trigger::CheckNow => record.may_check_now(&config.schedule, complete, now)?,
         Trigger::Watch => {
-            let link = state.link_record(env);
+            let link = state.progress.link_record(scope);
             if !record.due(complete, now) || !link.linked || link.needs_reconnecting {
                 return Ok(unchanged(state));
             }
         }
     }
-    let Some(summary) = state.identifiers_record(env).summary else {
+    let Some(summary) = state.progress.identifiers_record(scope).summary else {
         return Err(ApprovalError::NotLinkedYet.to_ipc());
     };
-    let endpoints = state.endpoints_ready(env).await?;
+    let endpoints = state.endpoints_ready(scope).await?;
     // The watch retries quietly; only the owner's own press shows the retry countdown.
-    let retry = if trigger == Trigger::CheckNow { state.retry() } else { Retry::default() };
-    let client = ApprovalClient::new(&endpoints.usps_api, config.query.clone()).with_retry(retry);
-    let answer = match ask(state, env, &client, &summary.identifiers.account).await {
+    let api = match trigger {
+        Trigger::CheckNow => state.clients.api(scope.environment(), &endpoints.usps_api),
+        Trigger::Watch => state.clients.quiet_api(scope.environment(), &endpoints.usps_api),
+    };
+    let client = ApprovalClient::over(api, config.query.clone());
+    let answer = match ask(state, scope, &client, &summary.identifiers.account).await {
         Ok(a) => a,
         Err(e) if e.kind == ErrorKind::NeedsReconnecting => return Err(e),
         // Could not refresh, could not reach USPS: a check that could not be made.
@@ -97,19 +98,18 @@ pub async fn check_in(state: &AppState, env: Environment, trigger: Trigger) -> R
         ApprovalAnswer::Waiting => tracing::info!("USPS has no approved contract for the account yet"),
         ApprovalAnswer::CouldNotCheck { reason } => tracing::warn!("could not check the approval: {reason}"),
     }
-    let mut record = state.approval_record(env);
-    let newly_approved = record.record(answer, &config.schedule, state.now(), rand::random());
-    state.set_approval_record(env, record)?;
-    Ok(CheckOutcome { view: state.approval_view(env), checked: true, newly_approved })
+    let newly_approved = state.progress.update(scope, |r| {
+        Ok::<_, IpcError>(r.approval.record(answer, &config.schedule, state.now(), rand::random()))
+    })?;
+    Ok(CheckOutcome { view: state.approval_view(scope), checked: true, newly_approved })
 }
 
 /// The approval's desktop notification went out: it is not sent again.
-pub fn mark_notified(state: &AppState, env: Environment) -> Result<(), IpcError> {
-    let record = state.approval_record(env);
-    if record.notified {
-        return Ok(());
-    }
-    state.set_approval_record(env, uspslink_core::approval::ApprovalRecord { notified: true, ..record })
+pub fn mark_notified(state: &AppState, scope: Scope) -> Result<(), IpcError> {
+    state.progress.update(scope, |r| {
+        r.approval.notified = true;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -121,14 +121,14 @@ pub(crate) mod tests {
 
     use super::*;
 
-    const SB: Environment = Environment::Sandbox;
+    const SB: crate::state::Scope = crate::state::tests::SB;
 
     pub(crate) async fn completed(user: &str) -> AppState {
         let (s, _p) = crate::flows::link::tests::linked_state(user).await;
         for step in [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount] {
-            s.apply(SB, OnboardingEvent::Complete(step)).unwrap();
+            s.progress.apply(SB, OnboardingEvent::Complete(step)).unwrap();
         }
-        s.apply(SB, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
+        s.progress.apply(SB, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
         let form = IdentifiersForm {
             crid: "20538353".into(),
             mid: "901234567".into(),
@@ -140,7 +140,8 @@ pub(crate) mod tests {
     }
 
     pub(crate) async fn approve(s: &AppState) {
-        let status = s.sandbox_helper("/sandbox/usps/approve-contract", serde_json::json!({"crid": "20538353"})).await;
+        let status =
+            s.servers.sandbox_helper("/sandbox/usps/approve-contract", serde_json::json!({"crid": "20538353"})).await;
         assert!((200..300).contains(&status), "{status}");
     }
 
@@ -161,9 +162,9 @@ pub(crate) mod tests {
         assert_eq!(now.view.next_check, None);
         let after = check_in(&s, SB, Trigger::CheckNow).await.unwrap();
         assert!(!after.checked && !after.newly_approved, "once approved, nothing more is asked");
-        assert!(!s.approval_record(SB).notified);
+        assert!(!s.progress.approval_record(SB).notified);
         mark_notified(&s, SB).unwrap();
-        assert!(s.approval_record(SB).notified);
+        assert!(s.progress.approval_record(SB).notified);
     }
 
     #[tokio::test]
@@ -172,18 +173,19 @@ pub(crate) mod tests {
         assert!(!check_in(&s, SB, Trigger::Watch).await.unwrap().checked);
         let refused = check_in(&s, SB, Trigger::CheckNow).await.unwrap_err();
         assert_eq!(refused.kind, ErrorKind::NotConfigured);
-        assert_eq!(s.approval_record(SB), Default::default());
+        assert_eq!(s.progress.approval_record(SB), Default::default());
     }
 
     #[tokio::test]
     async fn a_revoked_user_turns_the_link_to_reconnect_and_the_watch_waits() {
         let s = completed("merchant").await;
-        let status = s.sandbox_helper("/sandbox/usps/revoke-user", serde_json::json!({"username": "merchant"})).await;
+        let status =
+            s.servers.sandbox_helper("/sandbox/usps/revoke-user", serde_json::json!({"username": "merchant"})).await;
         assert!((200..300).contains(&status), "{status}");
         let e = check_in(&s, SB, Trigger::Watch).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NeedsReconnecting);
-        assert!(s.link_record(SB).needs_reconnecting);
-        assert_eq!(s.approval_record(SB).history.last_check, None, "a broken link is not a check");
+        assert!(s.progress.link_record(SB).needs_reconnecting);
+        assert_eq!(s.progress.approval_record(SB).history.last_check, None, "a broken link is not a check");
         assert!(!check_in(&s, SB, Trigger::Watch).await.unwrap().checked, "the watch waits for a reconnect");
     }
 
@@ -191,7 +193,7 @@ pub(crate) mod tests {
     async fn a_failed_check_is_recorded_and_backs_off() {
         let s = completed("merchant").await;
         let fault = uspslink_sandbox::Fault { status: Some(500), ..Default::default() };
-        s.sandbox().inject_fault("/prices/v3/total-rates/search", fault, 1);
+        s.servers.sandbox().inject_fault("/prices/v3/total-rates/search", fault, 1);
         let o = check_in(&s, SB, Trigger::Watch).await.unwrap();
         assert!(
             matches!(&o.view.state, ApprovalState::CouldNotCheck { reason } if reason.contains("500")),

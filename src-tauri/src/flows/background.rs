@@ -22,12 +22,12 @@ pub enum Watched {
 
 /// What the current environment needs while the window is closed.
 pub fn watched(state: &AppState) -> Watched {
-    let env = state.environment();
-    let link = state.link_record(env);
+    let scope = state.scope();
+    let link = state.progress.link_record(scope);
     if !link.linked || link.needs_reconnecting {
         return Watched::Nothing;
     }
-    match state.approval_view(env).state {
+    match state.approval_view(scope).state {
         ApprovalState::Unchecked | ApprovalState::Waiting | ApprovalState::CouldNotCheck { .. } => Watched::Approval,
         ApprovalState::NotStarted | ApprovalState::Approved { .. } => Watched::Link,
     }
@@ -35,12 +35,12 @@ pub fn watched(state: &AppState) -> Watched {
 
 /// The tray's first line (and tooltip): where things stand, in the words of the dashboard.
 pub fn status_line(state: &AppState) -> &'static str {
-    let env = state.environment();
-    let link = state.link_record(env);
+    let scope = state.scope();
+    let link = state.progress.link_record(scope);
     if link.linked && link.needs_reconnecting {
         return "Reconnect your USPS business account";
     }
-    match state.approval_view(env).state {
+    match state.approval_view(scope).state {
         ApprovalState::Approved { .. } => "NSA rates approved",
         ApprovalState::Unchecked | ApprovalState::Waiting | ApprovalState::CouldNotCheck { .. } => {
             "Waiting for USPS approval"
@@ -136,7 +136,6 @@ mod tests {
     use crate::flows::approval::tests::{approve, completed};
     use crate::flows::approval::{check_in, Trigger};
     use crate::state::tests::{state_over, MemoryPersist};
-    use uspslink_core::settings::Environment;
 
     #[tokio::test]
     async fn what_is_watched_and_said_from_a_fresh_start_to_the_approval_and_a_broken_link() {
@@ -152,13 +151,14 @@ mod tests {
         assert_eq!(on_close(Watched::Approval, false), OnClose::QuitAndSay, "never unreachable");
 
         approve(&s).await;
-        check_in(&s, Environment::Sandbox, Trigger::CheckNow).await.unwrap();
+        check_in(&s, crate::state::tests::SB, Trigger::CheckNow).await.unwrap();
         assert_eq!(status_line(&s), "NSA rates approved");
         assert_eq!(watched(&s), Watched::Link, "the link is still kept alive");
 
-        let status = s.sandbox_helper("/sandbox/usps/revoke-user", serde_json::json!({"username": "merchant"})).await;
+        let status =
+            s.servers.sandbox_helper("/sandbox/usps/revoke-user", serde_json::json!({"username": "merchant"})).await;
         assert_eq!(status, 204);
-        let _ = crate::flows::link::access_token_in(&s, Environment::Sandbox, true).await;
+        let _ = crate::flows::link::access_token_in(&s, crate::state::tests::SB, true).await;
         assert_eq!(status_line(&s), "Reconnect your USPS business account");
         assert_eq!(watched(&s), Watched::Nothing);
     }

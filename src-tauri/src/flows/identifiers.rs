@@ -9,12 +9,11 @@ use ts_rs::TS;
 use uspslink_core::error::{FieldProblem, HasKind};
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
 use uspslink_core::payments::{
-    Identifiers, IdentifiersForm, IdentifiersRecord, IdentifiersView, LinkSummary, PaymentsClient, PaymentsError,
+    Identifiers, IdentifiersForm, IdentifiersView, LinkSummary, PaymentsClient, PaymentsError,
 };
-use uspslink_core::settings::Environment;
 use uspslink_core::{ErrorKind, IpcError};
 
-use crate::state::AppState;
+use crate::state::{AppState, Scope};
 
 /// What the identifiers step shows after an action.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -23,8 +22,8 @@ pub struct IdentifiersUpdate {
     pub view: DashboardView,
 }
 
-fn update(state: &AppState, env: Environment) -> IdentifiersUpdate {
-    IdentifiersUpdate { identifiers: state.identifiers_view(env), view: state.view(env) }
+fn update(state: &AppState, scope: Scope) -> IdentifiersUpdate {
+    IdentifiersUpdate { identifiers: state.progress.identifiers_view(scope), view: state.progress.view(scope) }
 }
 
 /// Validation as the user types: every problem of the form so far, without sending anything.
@@ -33,12 +32,12 @@ pub fn check(form: &IdentifiersForm) -> Vec<FieldProblem> {
 }
 
 /// Keep the draft as typed (nothing in it is secret), so closing the app loses nothing.
-pub fn save_draft(state: &AppState, env: Environment, form: IdentifiersForm) -> Result<IdentifiersView, IpcError> {
-    let record = state.identifiers_record(env);
-    if record.draft != form {
-        state.set_identifiers_record(env, IdentifiersRecord { draft: form, ..record })?;
-    }
-    Ok(state.identifiers_view(env))
+pub fn save_draft(state: &AppState, scope: Scope, form: IdentifiersForm) -> Result<IdentifiersView, IpcError> {
+    state.progress.update(scope, |r| {
+        r.identifiers.draft = form;
+        Ok::<_, IpcError>(())
+    })?;
+    Ok(state.progress.identifiers_view(scope))
 }
 
 /// The account inquiry, then the payment authorization, with one token.
@@ -52,29 +51,30 @@ async fn ask_usps(client: &PaymentsClient, token: &SecretString, ids: &Identifie
 /// *Verify with USPS*. A 401 first gets one refreshed token; only a second 401 (or a refused
 /// refresh) means the link needs reconnecting.
 pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<IdentifiersUpdate, IpcError> {
-    let env = state.environment();
+    let scope = state.scope();
     let ids = form.validate().map_err(|fields| {
         let mut e = IpcError::new(ErrorKind::InvalidInput, "some fields need attention");
         e.fields = fields;
         e
     })?;
     // The link can only complete from the identifiers step: check before calling USPS.
-    state.progress(env).apply(OnboardingEvent::GoTo(Step::Identifiers))?;
-    save_draft(state, env, form)?;
-    let client = PaymentsClient::new(&state.endpoints_ready(env).await?.usps_api).with_retry(state.retry());
+    state.progress.progress(scope).apply(OnboardingEvent::GoTo(Step::Identifiers))?;
+    save_draft(state, scope, form)?;
+    let usps_api = state.endpoints_ready(scope).await?.usps_api;
+    let client = PaymentsClient::over(state.clients.api(scope.environment(), &usps_api));
     let started = std::time::Instant::now();
-    let token = crate::flows::link::access_token_in(state, env, false).await?;
+    let token = crate::flows::link::access_token_in(state, scope, false).await?;
     let mut result = ask_usps(&client, &token, &ids).await;
     drop(token);
     if let Err(PaymentsError::Unauthorized(reason)) = &result {
         tracing::info!("USPS answered 401 ({reason}); trying once more with a refreshed token");
-        let token = crate::flows::link::access_token_in(state, env, true).await?;
+        let token = crate::flows::link::access_token_in(state, scope, true).await?;
         result = ask_usps(&client, &token, &ids).await;
     }
     match result {
         Ok(()) => {}
         Err(e @ PaymentsError::Unauthorized(_)) => {
-            crate::flows::link::mark_broken(state, env, &e.to_string()).await?;
+            crate::flows::link::mark_broken(state, scope, &e.to_string()).await?;
             return Err(e.to_ipc());
         }
         Err(e) => {
@@ -84,19 +84,23 @@ pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<Identifie
     }
     tracing::info!("USPS accepted the identifiers in {:.1?}; the link is complete", started.elapsed());
     let summary = LinkSummary::new(&ids, state.now());
-    state.set_identifiers_record(env, IdentifiersRecord { summary: Some(summary), ..state.identifiers_record(env) })?;
-    state.apply(env, OnboardingEvent::LinkCompleted)?;
-    Ok(update(state, env))
+    // The summary and the completed link in one write.
+    state.progress.update(scope, |r| {
+        r.identifiers.summary = Some(summary);
+        r.progress.apply(OnboardingEvent::LinkCompleted)?;
+        Ok::<_, IpcError>(())
+    })?;
+    Ok(update(state, scope))
 }
 
 /// *Email summary*: the system mail client with the summary as a new message.
 pub fn email_summary(host: &impl super::Host) -> Result<(), IpcError> {
     let state = host.state();
-    let env = state.environment();
-    let summary = state.identifiers_record(env).summary.ok_or_else(|| {
+    let scope = state.scope();
+    let summary = state.progress.identifiers_record(scope).summary.ok_or_else(|| {
         IpcError::new(ErrorKind::NotConfigured, "there is no summary yet: verify your identifiers first")
     })?;
-    crate::flows::link::open_mail(host, &summary.mailto_with(&state.savings_lines(env)))
+    crate::flows::link::open_mail(host, &summary.mailto_with(&state.progress.savings_lines(scope)))
 }
 
 #[cfg(test)]
@@ -115,21 +119,21 @@ mod tests {
 
     async fn at_identifiers(user: &str) -> AppState {
         let (s, _p) = crate::flows::link::tests::linked_state(user).await;
-        let env = Environment::Sandbox;
+        let env = crate::state::tests::SB;
         for step in [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount] {
-            s.apply(env, OnboardingEvent::Complete(step)).unwrap();
+            s.progress.apply(env, OnboardingEvent::Complete(step)).unwrap();
         }
-        s.apply(env, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
+        s.progress.apply(env, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
         s
     }
 
     #[tokio::test]
     async fn verification_completes_the_link_and_a_refusal_changes_nothing() {
         let s = at_identifiers("merchant").await;
-        let env = Environment::Sandbox;
+        let env = crate::state::tests::SB;
         let refused = verify(&s, IdentifiersForm { eps_account: "1000000002".into(), ..form() }).await.unwrap_err();
         assert!(refused.fields.iter().any(|f| f.field == "eps_account"), "{refused:?}");
-        assert!(s.identifiers_record(env).summary.is_none());
+        assert!(s.progress.identifiers_record(env).summary.is_none());
         let done = verify(&s, form()).await.unwrap();
         assert!(done.identifiers.summary.is_some());
         assert!(done.view.show_status_banner);
@@ -138,13 +142,13 @@ mod tests {
     #[tokio::test]
     async fn a_401_gets_one_refresh_before_the_link_is_called_broken() {
         let s = at_identifiers("merchant").await;
-        let env = Environment::Sandbox;
+        let env = crate::state::tests::SB;
         // One 401 on the inquiry: the refreshed token goes through and the link stays.
         let fault = uspslink_sandbox::Fault { status: Some(401), ..Default::default() };
-        s.sandbox().inject_fault("/payments/v3/payment-account/{number}", fault, 1);
+        s.servers.sandbox().inject_fault("/payments/v3/payment-account/{number}", fault, 1);
         let done = verify(&s, form()).await.unwrap();
         assert!(done.identifiers.summary.is_some());
-        assert!(!s.link_record(env).needs_reconnecting);
+        assert!(!s.progress.link_record(env).needs_reconnecting);
     }
 
     #[test]
@@ -155,19 +159,20 @@ mod tests {
         let s = crate::state::tests::state_over(p.clone());
         let hints =
             AccountHints { crids: vec!["20538353".into()], mids: vec![], eps_accounts: vec!["1000000001".into()] };
-        s.set_link_record(
-            Environment::Sandbox,
-            uspslink_core::usps::LinkRecord { linked: true, hints, ..uspslink_core::usps::LinkRecord::default() },
-        )
-        .unwrap();
+        s.progress
+            .set_link_record(
+                crate::state::tests::SB,
+                uspslink_core::usps::LinkRecord { linked: true, hints, ..uspslink_core::usps::LinkRecord::default() },
+            )
+            .unwrap();
         let typed = IdentifiersForm { mid: "123456".into(), ..IdentifiersForm::default() };
-        let view = save_draft(&s, Environment::Sandbox, typed.clone()).unwrap();
+        let view = save_draft(&s, crate::state::tests::SB, typed.clone()).unwrap();
         assert_eq!(
             (view.form.crid.as_str(), view.form.mid.as_str(), view.form.eps_account.as_str()),
             ("20538353", "123456", "1000000001")
         );
         assert_eq!(view.prefilled, ["crid", "eps_account"]);
-        save_draft(&s, Environment::Sandbox, typed).unwrap();
+        save_draft(&s, crate::state::tests::SB, typed).unwrap();
         let saved = crate::state::lock(&p.saved);
         let keys: Vec<&str> = saved.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["sandbox/usps_link", "sandbox/identifiers"], "an unchanged draft is not written again");

@@ -23,7 +23,7 @@ use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
 use super::Host;
-use crate::state::{blocking, AppState, UnsavedTokens};
+use crate::state::{blocking, AppState, Scope, UnsavedTokens};
 
 /// Sent to the UI whenever the link changes.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -43,12 +43,12 @@ struct UspsApp {
     redirect_uri: String,
 }
 
-async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcError> {
-    let endpoints = state.endpoints_ready(env).await?;
-    let prefs = state.preferences();
-    let (client_id, secret) = if env == Environment::Sandbox && prefs.usps_consumer_key.is_empty() {
+async fn usps_app(state: &AppState, scope: Scope) -> Result<UspsApp, IpcError> {
+    let endpoints = state.endpoints_ready(scope).await?;
+    let prefs = state.progress.preferences();
+    let (client_id, secret) = if scope.environment() == Environment::Sandbox && prefs.usps_consumer_key.is_empty() {
         // The sandbox's own app credentials: the whole flow works with none of the user's.
-        let app = state.sandbox_app().await?;
+        let app = state.servers.sandbox_app().await?;
         (app.client_id, app.secret)
     } else {
         if prefs.usps_consumer_key.is_empty() {
@@ -57,7 +57,7 @@ async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcErro
             )
             .to_ipc());
         }
-        let secret = vault_get(state, env, SecretSlot::UspsConsumerSecret).await?;
+        let secret = vault_get(state, scope, SecretSlot::UspsConsumerSecret).await?;
         let secret = secret.ok_or_else(|| {
             LinkError::NotConfigured("Enter your USPS consumer secret in Settings first.".into()).to_ipc()
         })?;
@@ -72,19 +72,19 @@ async fn usps_app(state: &AppState, env: Environment) -> Result<UspsApp, IpcErro
     })
 }
 
-/// The uspslink sign-in service for `env`: the Sandbox's own, the address typed in Settings, or
+/// The uspslink sign-in service for `scope`: the Sandbox's own, the address typed in Settings, or
 /// the build's.
-async fn sign_in_service(state: &AppState, env: Environment) -> Result<SignInServiceClient, IpcError> {
-    let endpoints = state.endpoints_ready(env).await?;
-    let url = state.preferences().sign_in_service(env, &endpoints).ok_or_else(|| {
+async fn sign_in_service(state: &AppState, scope: Scope) -> Result<SignInServiceClient, IpcError> {
+    let endpoints = state.endpoints_ready(scope).await?;
+    let url = state.progress.preferences().sign_in_service(scope.environment(), &endpoints).ok_or_else(|| {
         LinkError::NotConfigured(format!(
             "This copy of uspslink has no sign-in service for {}: enter the address your vendor gave you in \
              Settings, or sign in with your own USPS developer app.",
-            env.label()
+            scope.label()
         ))
         .to_ipc()
     })?;
-    Ok(SignInServiceClient::new(&url).with_retry(state.retry()))
+    Ok(SignInServiceClient::over(state.clients.api(scope.environment(), &url)))
 }
 
 /// Who exchanges, renews and revokes the tokens: the same way they were issued.
@@ -99,29 +99,31 @@ enum TokenClient {
 /// that issued it.
 async fn token_client(
     state: &AppState,
-    env: Environment,
+    scope: Scope,
     via: SignInMethod,
     service: Option<&str>,
 ) -> Result<TokenClient, IpcError> {
     Ok(match via {
         SignInMethod::OwnApp => {
-            let app = usps_app(state, env).await?;
-            TokenClient::OwnApp(
-                UspsOAuthClient::new(&app.api_base, &app.client_id, app.secret.clone()).with_retry(state.retry()),
-            )
+            let app = usps_app(state, scope).await?;
+            TokenClient::OwnApp(UspsOAuthClient::over(
+                state.clients.api(scope.environment(), &app.api_base),
+                &app.client_id,
+                app.secret.clone(),
+            ))
         }
-        SignInMethod::Service => TokenClient::Service(match (env, service) {
+        SignInMethod::Service => TokenClient::Service(match (scope.environment(), service) {
             // The app's own service, in front of the sandbox: the same one, on a new port each run.
-            (Environment::Sandbox, _) => sign_in_service(state, env).await?,
-            (_, Some(url)) => SignInServiceClient::new(url).with_retry(state.retry()),
+            (Environment::Sandbox, _) => sign_in_service(state, scope).await?,
+            (_, Some(url)) => SignInServiceClient::over(state.clients.api(scope.environment(), url)),
             // A link made before the address was recorded: the environment's own service (the
             // build's), never one typed in Settings since.
             (_, None) => {
-                let own = state.endpoints_ready(env).await?.sign_in_service.ok_or_else(|| {
+                let own = state.endpoints_ready(scope).await?.sign_in_service.ok_or_else(|| {
                     LinkError::NotConfigured("This copy of uspslink has no sign-in service for this link.".into())
                         .to_ipc()
                 })?;
-                SignInServiceClient::new(&own).with_retry(state.retry())
+                SignInServiceClient::over(state.clients.api(scope.environment(), &own))
             }
         }),
     })
@@ -165,17 +167,21 @@ fn issued_via(record: &LinkRecord) -> SignInMethod {
 /// One secret of one environment, from the keyring (on the blocking pool).
 pub(crate) async fn vault_get(
     state: &AppState,
-    env: Environment,
+    scope: Scope,
     slot: SecretSlot,
 ) -> Result<Option<SecretString>, IpcError> {
-    let vault = state.vault_access();
-    blocking(move || vault.open(env).get(slot).map_err(IpcError::from)).await
+    let vault = state.secrets.clone();
+    blocking(move || vault.open(scope).get(slot).map_err(IpcError::from)).await
 }
 
 /// The link as the UI shows it now, for the environment in force.
 pub fn update(state: &AppState) -> LinkUpdate {
-    let env = state.environment();
-    LinkUpdate { status: state.link_status(env), view: state.view(env), identifiers: state.identifiers_view(env) }
+    let scope = state.scope();
+    LinkUpdate {
+        status: state.link_status(scope),
+        view: state.progress.view(scope),
+        identifiers: state.progress.identifiers_view(scope),
+    }
 }
 
 fn emit(host: &impl Host) -> LinkUpdate {
@@ -204,11 +210,11 @@ pub fn open_mail(host: &impl Host, mailto: &str) -> Result<(), IpcError> {
 /// *Link your business account* (or *Reconnect* / *Try again*).
 pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
     let state = host.state();
-    let env = state.environment();
-    let started = match state.preferences().sign_in_method() {
+    let scope = state.scope();
+    let started = match state.progress.preferences().sign_in_method() {
         SignInMethod::OwnApp => {
-            let usps = usps_app(state, env).await?;
-            crate::state::lock(&state.attempts).begin(
+            let usps = usps_app(state, scope).await?;
+            crate::state::lock(&state.sessions.attempts).begin(
                 &usps.authorize,
                 &usps.client_id,
                 &usps.redirect_uri,
@@ -218,19 +224,24 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
         SignInMethod::Service => {
             // The challenge goes to the service, which signs it into the state; the verifier stays here.
             let pkce = PkcePair::new();
-            let service = sign_in_service(state, env).await?;
+            let service = sign_in_service(state, scope).await?;
             let started = service.begin(&pkce.challenge).await.map_err(|e| e.to_ipc())?;
-            crate::state::lock(&state.attempts).open_prepared(&started.state, pkce, service.base(), Instant::now())?;
+            crate::state::lock(&state.sessions.attempts).open_prepared(
+                &started.state,
+                pkce,
+                service.base(),
+                Instant::now(),
+            )?;
             started
         }
     };
-    if let Err(e) = state.remember_sign_in(&started.state) {
+    if let Err(e) = state.sessions.remember_sign_in(&state.progress, state.now(), &started.state) {
         // Only the "started before a restart" message depends on it; the sign-in itself works.
         tracing::warn!("could not remember the sign-in across a restart: {}", e.message);
     }
-    state.set_link_failure(None);
+    state.sessions.set_failure(None);
     if let Err(e) = open_external(host, &started.authorize_url) {
-        crate::state::lock(&state.attempts).cancel_all();
+        crate::state::lock(&state.sessions.attempts).cancel_all();
         return Err(e);
     }
     tracing::info!(state = %state_fingerprint(&started.state), "USPS sign-in opened in the browser");
@@ -239,9 +250,9 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
     tokio::spawn(async move {
         tokio::time::sleep(ATTEMPT_TTL + std::time::Duration::from_secs(1)).await;
         let state = later.state();
-        let expired = crate::state::lock(&state.attempts).expire_due(Instant::now());
+        let expired = crate::state::lock(&state.sessions.attempts).expire_due(Instant::now());
         if expired {
-            state.set_link_failure(Some(LinkError::ExpiredState.to_ipc()));
+            state.sessions.set_failure(Some(LinkError::ExpiredState.to_ipc()));
         }
         // Always: even when a late answer already closed the sign-in, the screen must not stay on
         // "Waiting" (the status itself is computed from the time).
@@ -252,30 +263,30 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
 
 pub fn cancel(host: &impl Host) -> LinkUpdate {
     let state = host.state();
-    crate::state::lock(&state.attempts).cancel_all();
-    let _ = state.forget_sign_ins(|_| true);
-    state.set_link_failure(None);
+    crate::state::lock(&state.sessions.attempts).cancel_all();
+    let _ = state.sessions.forget_sign_ins(&state.progress, |_| true);
+    state.sessions.set_failure(None);
     emit(host)
 }
 
 /// Write the tokens USPS issued: the rotated refresh token before the access token, so a failure
 /// between the two never leaves a dead refresh token beside a live access token. A keyring that
 /// refuses keeps them in memory (used meanwhile) and is tried again, so a rotation is never lost.
-async fn store_tokens(state: &AppState, env: Environment, tokens: &TokenSet) {
+async fn store_tokens(state: &AppState, scope: Scope, tokens: &TokenSet) {
     let unsaved = UnsavedTokens { access: tokens.access_token.clone(), refresh: tokens.refresh_token.clone() };
-    if let Err(e) = write_tokens(state, env, &unsaved).await {
+    if let Err(e) = write_tokens(state, scope, &unsaved).await {
         tracing::warn!("the keyring did not take the new USPS tokens ({}); kept in memory and tried again", e.message);
-        state.keep_unsaved_tokens(env, unsaved);
+        state.secrets.keep_unsaved_tokens(scope, unsaved);
     } else {
-        state.clear_unsaved_tokens(env);
+        state.secrets.clear_unsaved_tokens(scope);
     }
 }
 
-async fn write_tokens(state: &AppState, env: Environment, tokens: &UnsavedTokens) -> Result<(), IpcError> {
-    let vault = state.vault_access();
+async fn write_tokens(state: &AppState, scope: Scope, tokens: &UnsavedTokens) -> Result<(), IpcError> {
+    let vault = state.secrets.clone();
     let tokens = tokens.clone();
     blocking(move || {
-        let vault = vault.open(env);
+        let vault = vault.open(scope);
         if let Some(r) = &tokens.refresh {
             vault.set(SecretSlot::UspsRefreshToken, r)?;
         }
@@ -285,12 +296,12 @@ async fn write_tokens(state: &AppState, env: Environment, tokens: &UnsavedTokens
 }
 
 /// Tokens the keyring refused earlier: try again (before any use of the keyring's copies).
-async fn retry_unsaved_tokens(state: &AppState, env: Environment) {
-    if let Some(t) = state.unsaved_tokens(env) {
-        match write_tokens(state, env, &t).await {
+async fn retry_unsaved_tokens(state: &AppState, scope: Scope) {
+    if let Some(t) = state.secrets.unsaved_tokens(scope) {
+        match write_tokens(state, scope, &t).await {
             Ok(()) => {
                 tracing::info!("the keyring took the USPS tokens it refused before");
-                state.clear_unsaved_tokens(env);
+                state.secrets.clear_unsaved_tokens(scope);
             }
             Err(e) => tracing::warn!("the keyring still refuses the USPS tokens: {}", e.message),
         }
@@ -298,22 +309,22 @@ async fn retry_unsaved_tokens(state: &AppState, env: Environment) {
 }
 
 /// A token: the one the keyring has not taken yet if any, else the keyring's.
-async fn token(state: &AppState, env: Environment, slot: SecretSlot) -> Result<Option<SecretString>, IpcError> {
-    if let Some(t) = state.unsaved_tokens(env) {
+async fn token(state: &AppState, scope: Scope, slot: SecretSlot) -> Result<Option<SecretString>, IpcError> {
+    if let Some(t) = state.secrets.unsaved_tokens(scope) {
         match slot {
             SecretSlot::UspsAccessToken => return Ok(Some(t.access)),
             SecretSlot::UspsRefreshToken if t.refresh.is_some() => return Ok(t.refresh),
             _ => {}
         }
     }
-    vault_get(state, env, slot).await
+    vault_get(state, scope, slot).await
 }
 
-async fn forget_tokens(state: &AppState, env: Environment) -> Result<(), IpcError> {
-    state.clear_unsaved_tokens(env);
-    let vault = state.vault_access();
+async fn forget_tokens(state: &AppState, scope: Scope) -> Result<(), IpcError> {
+    state.secrets.clear_unsaved_tokens(scope);
+    let vault = state.secrets.clone();
     blocking(move || {
-        let vault = vault.open(env);
+        let vault = vault.open(scope);
         vault.delete(SecretSlot::UspsAccessToken)?;
         vault.delete(SecretSlot::UspsRefreshToken).map_err(IpcError::from)
     })
@@ -333,16 +344,16 @@ pub enum CallbackDecision {
 }
 
 pub fn decide(state: &AppState, callback: &OAuthCallback) -> CallbackDecision {
-    let taken = crate::state::lock(&state.attempts).take(&callback.state, Instant::now());
+    let taken = crate::state::lock(&state.sessions.attempts).take(&callback.state, Instant::now());
     match taken {
         Ok(attempt) => {
             let fp = state_fingerprint(&callback.state);
-            state.forget_sign_ins_in_memory(|h| h == fp);
+            state.sessions.forget_sign_ins_in_memory(|h| h == fp);
             CallbackDecision::Complete(attempt)
         }
-        Err(LinkError::UnknownState) if state.started_before_restart(&callback.state) => {
+        Err(LinkError::UnknownState) if state.sessions.started_before_restart(&callback.state) => {
             let fp = state_fingerprint(&callback.state);
-            state.forget_sign_ins_in_memory(|h| h == fp);
+            state.sessions.forget_sign_ins_in_memory(|h| h == fp);
             CallbackDecision::StartedBeforeRestart
         }
         Err(e) => CallbackDecision::Refuse(e),
@@ -352,36 +363,36 @@ pub fn decide(state: &AppState, callback: &OAuthCallback) -> CallbackDecision {
 /// The user-visible half of [`CallbackDecision::StartedBeforeRestart`].
 pub fn started_before_restart(host: &impl Host) {
     let state = host.state();
-    state.set_link_failure(Some(LinkError::StartedBeforeRestart.to_ipc()));
+    state.sessions.set_failure(Some(LinkError::StartedBeforeRestart.to_ipc()));
     emit(host);
-    if let Err(e) = state.save_sign_ins() {
+    if let Err(e) = state.sessions.save_sign_ins(&state.progress) {
         tracing::warn!("could not save the answered sign-in: {}", e.message);
     }
 }
 
 /// The answer to an open sign-in: exchange the code (or report the error) and store the tokens.
-pub async fn complete(host: impl Host, env: Environment, attempt: LinkAttempt, callback: OAuthCallback) {
+pub async fn complete(host: impl Host, scope: Scope, attempt: LinkAttempt, callback: OAuthCallback) {
     let state = host.state();
     // decide() forgot the answered sign-in in memory; the disk follows, off the path to the window.
-    if let Err(e) = state.save_sign_ins() {
+    if let Err(e) = state.sessions.save_sign_ins(&state.progress) {
         tracing::warn!("could not save the answered sign-in: {}", e.message);
     }
-    let outcome = complete_in(state, env, &attempt, callback).await;
+    let outcome = complete_in(state, scope, &attempt, callback).await;
     match outcome {
         Ok(()) => {
             tracing::info!("USPS business account linked");
-            state.set_link_failure(None);
+            state.sessions.set_failure(None);
             // A reconnect: the approval watch takes up the link again now.
-            state.watch_wake.notify_one();
+            state.watch.wake();
             // Finishes the guideline step when the user got there through the steps; a reconnect
             // from elsewhere leaves their place alone.
-            if let Err(e) = state.apply(env, OnboardingEvent::Complete(Step::LinkBusinessAccount)) {
+            if let Err(e) = state.progress.apply(scope, OnboardingEvent::Complete(Step::LinkBusinessAccount)) {
                 tracing::debug!("link step not completed in the guidelines: {}", e.message);
             }
         }
         Err(e) => {
             tracing::warn!("USPS link failed: {}", e.message);
-            state.set_link_failure(Some(e));
+            state.sessions.set_failure(Some(e));
         }
     }
     emit(&host);
@@ -390,7 +401,7 @@ pub async fn complete(host: impl Host, env: Environment, attempt: LinkAttempt, c
 /// The exchange itself, without the UI: plain Rust over the state (unit-tested against the sandbox).
 pub async fn complete_in(
     state: &AppState,
-    env: Environment,
+    scope: Scope,
     attempt: &LinkAttempt,
     callback: OAuthCallback,
 ) -> Result<(), IpcError> {
@@ -402,10 +413,12 @@ pub async fn complete_in(
             Err(LinkError::AuthorizationFailed { error, description }.to_ipc())
         }
         CallbackOutcome::Code(code) => {
-            let client = token_client(state, env, attempt.via, attempt.service.as_deref()).await?;
+            let client = token_client(state, scope, attempt.via, attempt.service.as_deref()).await?;
             let tokens = client.exchange_code(&code, attempt.verifier(), &attempt.redirect_uri, &attempt.state).await?;
-            store_tokens(state, env, &tokens).await;
-            state.set_link_record(env, LinkRecord::linked(&tokens, state.now(), attempt.via, attempt.service.clone()))
+            store_tokens(state, scope, &tokens).await;
+            state
+                .progress
+                .set_link_record(scope, LinkRecord::linked(&tokens, state.now(), attempt.via, attempt.service.clone()))
         }
     }
 }
@@ -413,67 +426,67 @@ pub async fn complete_in(
 /// Refresh the access token when it is (nearly) expired, or always with `force` (an API answered
 /// 401); store the rotated refresh token. A refresh refused as revoked/expired turns the link to
 /// "needs reconnecting".
-pub async fn refresh_in(state: &AppState, env: Environment, force: bool) -> Result<(), IpcError> {
+pub async fn refresh_in(state: &AppState, scope: Scope, force: bool) -> Result<(), IpcError> {
     // One refresh at a time: two with the same (rotating) refresh token would break the link.
-    let _guard = state.refresh_lock.lock().await;
-    retry_unsaved_tokens(state, env).await;
-    let record = state.link_record(env);
+    let _guard = state.sessions.refresh.lock().await;
+    retry_unsaved_tokens(state, scope).await;
+    let record = state.progress.link_record(scope);
     let due = record.needs_refresh(state.now()) || (force && record.linked && !record.needs_reconnecting);
     if !due {
         return Ok(());
     }
-    let client = token_client(state, env, issued_via(&record), record.issued_by.as_deref()).await?;
-    let result = match token(state, env, SecretSlot::UspsRefreshToken).await? {
+    let client = token_client(state, scope, issued_via(&record), record.issued_by.as_deref()).await?;
+    let result = match token(state, scope, SecretSlot::UspsRefreshToken).await? {
         Some(rt) => client.refresh(&rt).await,
         None => Err(LinkError::NeedsReconnecting("no refresh token is stored".into())),
     };
     match result {
         Ok(tokens) => {
-            store_tokens(state, env, &tokens).await;
-            state.set_link_record(env, record.refreshed(&tokens))?;
+            store_tokens(state, scope, &tokens).await;
+            state.progress.set_link_record(scope, record.refreshed(&tokens))?;
             tracing::info!("USPS access token refreshed");
             Ok(())
         }
-        Err(e @ LinkError::NeedsReconnecting(_)) => mark_broken(state, env, &e.to_string()).await,
+        Err(e @ LinkError::NeedsReconnecting(_)) => mark_broken(state, scope, &e.to_string()).await,
         Err(e) => Err(e.to_ipc()),
     }
 }
 
 pub async fn refresh_if_needed(host: &impl Host) -> Result<LinkUpdate, IpcError> {
     let state = host.state();
-    refresh_in(state, state.environment(), false).await?;
+    refresh_in(state, state.scope(), false).await?;
     Ok(emit(host))
 }
 
 /// USPS no longer accepts the link (a refused refresh, or an API answering 401 after a refresh): the
 /// tokens go, and the link shows "needs reconnecting" until the user signs in again.
-pub async fn mark_broken(state: &AppState, env: Environment, reason: &str) -> Result<(), IpcError> {
+pub async fn mark_broken(state: &AppState, scope: Scope, reason: &str) -> Result<(), IpcError> {
     tracing::warn!("USPS link needs reconnecting: {reason}");
-    forget_tokens(state, env).await?;
-    state.set_link_record(env, LinkRecord { needs_reconnecting: true, ..state.link_record(env) })
+    forget_tokens(state, scope).await?;
+    state.progress.set_link_record(scope, LinkRecord { needs_reconnecting: true, ..state.progress.link_record(scope) })
 }
 
-/// A current access token for a USPS API call of `env`: refreshed first when it is (nearly)
+/// A current access token for a USPS API call of `scope`: refreshed first when it is (nearly)
 /// expired, or always with `force`.
-pub async fn access_token_in(state: &AppState, env: Environment, force: bool) -> Result<SecretString, IpcError> {
-    refresh_in(state, env, force).await?;
-    if crate::state::lock(&state.attempts).is_waiting_at(Instant::now()) {
+pub async fn access_token_in(state: &AppState, scope: Scope, force: bool) -> Result<SecretString, IpcError> {
+    refresh_in(state, scope, force).await?;
+    if crate::state::lock(&state.sessions.attempts).is_waiting_at(Instant::now()) {
         return Err(IpcError::new(
             ErrorKind::NotConfigured,
             "Finish signing in to USPS in your browser first, then verify again.",
         ));
     }
-    let record = state.link_record(env);
+    let record = state.progress.link_record(scope);
     if record.needs_reconnecting {
         return Err(IpcError::new(ErrorKind::NeedsReconnecting, crate::state::NEEDS_RECONNECTING));
     }
     if !record.linked {
         return Err(IpcError::new(ErrorKind::NotConfigured, "Link your USPS business account first (step 5)."));
     }
-    match token(state, env, SecretSlot::UspsAccessToken).await? {
+    match token(state, scope, SecretSlot::UspsAccessToken).await? {
         Some(t) => Ok(t),
         None => {
-            mark_broken(state, env, "no access token is stored").await?;
+            mark_broken(state, scope, "no access token is stored").await?;
             Err(IpcError::new(
                 ErrorKind::NeedsReconnecting,
                 "Your USPS connection is gone: reconnect your USPS business account.",
@@ -490,12 +503,14 @@ pub fn announce(host: &impl Host) {
 /// *Disconnect*: revoke at USPS (best effort: the local tokens go either way), then forget.
 pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, IpcError> {
     let state = host.state();
-    let env = state.environment();
-    crate::state::lock(&state.attempts).cancel_all();
-    let tokens =
-        (token(state, env, SecretSlot::UspsRefreshToken).await?, token(state, env, SecretSlot::UspsAccessToken).await?);
-    let record = state.link_record(env);
-    match token_client(state, env, issued_via(&record), record.issued_by.as_deref()).await {
+    let scope = state.scope();
+    crate::state::lock(&state.sessions.attempts).cancel_all();
+    let tokens = (
+        token(state, scope, SecretSlot::UspsRefreshToken).await?,
+        token(state, scope, SecretSlot::UspsAccessToken).await?,
+    );
+    let record = state.progress.link_record(scope);
+    match token_client(state, scope, issued_via(&record), record.issued_by.as_deref()).await {
         Ok(client) => {
             for (token, hint) in [(tokens.0, "refresh_token"), (tokens.1, "access_token")] {
                 if let Some(t) = token {
@@ -507,9 +522,9 @@ pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, IpcError> {
         }
         Err(e) => tracing::warn!("could not revoke at USPS: {}", e.message),
     }
-    forget_tokens(state, env).await?;
-    state.set_link_record(env, LinkRecord::default())?;
-    state.set_link_failure(None);
+    forget_tokens(state, scope).await?;
+    state.progress.set_link_record(scope, LinkRecord::default())?;
+    state.sessions.set_failure(None);
     Ok(emit(host))
 }
 
@@ -525,7 +540,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::state::tests::{state_over, MemoryPersist};
 
-    const SB: Environment = Environment::Sandbox;
+    const SB: crate::state::Scope = crate::state::tests::SB;
 
     /// Walk the sandbox's sign-in pages as a browser does; returns the `uspslink://` URL.
     pub(crate) async fn sign_in(authorize_url: &str, user: &str) -> String {
@@ -574,7 +589,7 @@ pub(crate) mod tests {
     /// Open a sign-in in the state and walk it in the sandbox: the `uspslink://` answer.
     async fn signed_in_url(s: &AppState, user: &str) -> String {
         let endpoints = s.endpoints_ready(SB).await.unwrap();
-        let started = crate::state::lock(&s.attempts)
+        let started = crate::state::lock(&s.sessions.attempts)
             .begin(
                 &endpoints.usps_authorize,
                 uspslink_sandbox::usps::CLIENT_ID,
@@ -594,8 +609,8 @@ pub(crate) mod tests {
         let CallbackDecision::Complete(attempt) = decide(&s, &cb) else { panic!() };
         complete_in(&s, SB, &attempt, cb).await.unwrap();
         assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
-        assert!(s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().is_some());
-        assert!(s.vault(Environment::Production).get(SecretSlot::UspsAccessToken).unwrap().is_none());
+        assert!(s.secrets.open(SB).get(SecretSlot::UspsRefreshToken).unwrap().is_some());
+        assert!(s.secrets.open(crate::state::tests::PROD).get(SecretSlot::UspsAccessToken).unwrap().is_none());
         // The same URL again (a replay), and a forged state: refused before anything happens.
         let writes = crate::state::lock(&p.saved).len();
         assert!(matches!(decide(&s, &callback::parse(&url).unwrap()), CallbackDecision::Refuse(LinkError::UsedState)));
@@ -607,13 +622,13 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_forced_refresh_rotates_the_refresh_token() {
         let (s, _p) = linked_state("merchant").await;
-        let before = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        let before = s.secrets.open(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
         let token = access_token_in(&s, SB, true).await.unwrap();
-        let after = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        let after = s.secrets.open(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
         assert_ne!(before.expose_secret(), after.expose_secret(), "USPS rotated it and the new one was kept");
         assert_eq!(
             token.expose_secret(),
-            s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret()
+            s.secrets.open(SB).get(SecretSlot::UspsAccessToken).unwrap().unwrap().expose_secret()
         );
         // The old refresh token is dead at USPS: only the stored new one keeps the link alive.
         access_token_in(&s, SB, true).await.unwrap();
@@ -626,17 +641,17 @@ pub(crate) mod tests {
         let store = TestStore::new(keyring_core::mock::Store::new().unwrap(), None);
         let keyring = uspslink_core::vault::Vault::with_store(store.clone(), uspslink_core::vault::SERVICE);
         let (s, _p) = linked_state_with("merchant", keyring).await;
-        let old_refresh = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        let old_refresh = s.secrets.open(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
         // The keyring refuses every write for a moment (locked): the refresh still succeeds at USPS,
         // and USPS has rotated the refresh token, so the new one must not be lost.
         store.refuse_writes(true);
         let used = access_token_in(&s, SB, true).await.unwrap();
-        let kept = s.unsaved_tokens(SB).expect("the new tokens are kept in memory");
+        let kept = s.secrets.unsaved_tokens(SB).expect("the new tokens are kept in memory");
         assert_eq!(used.expose_secret(), kept.access.expose_secret(), "and used meanwhile");
         let rotated = kept.refresh.clone().unwrap();
         assert_ne!(rotated.expose_secret(), old_refresh.expose_secret());
         assert_eq!(
-            s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(),
+            s.secrets.open(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap().expose_secret(),
             old_refresh.expose_secret()
         );
         // A refresh now uses the rotated token from memory (the old one is dead at USPS).
@@ -644,10 +659,10 @@ pub(crate) mod tests {
         assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
         // Once the keyring takes writes again, the next use writes them.
         store.refuse_writes(false);
-        let kept = s.unsaved_tokens(SB).unwrap();
+        let kept = s.secrets.unsaved_tokens(SB).unwrap();
         access_token_in(&s, SB, false).await.unwrap();
-        assert!(s.unsaved_tokens(SB).is_none());
-        let stored = s.vault(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
+        assert!(s.secrets.unsaved_tokens(SB).is_none());
+        let stored = s.secrets.open(SB).get(SecretSlot::UspsRefreshToken).unwrap().unwrap();
         assert_eq!(Some(stored.expose_secret()), kept.refresh.as_ref().map(|r| r.expose_secret()));
         access_token_in(&s, SB, true).await.unwrap();
         assert!(matches!(s.link_status(SB), LinkStatus::Linked { .. }));
@@ -659,14 +674,14 @@ pub(crate) mod tests {
         let e = access_token_in(&s, SB, true).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NeedsReconnecting);
         assert!(matches!(s.link_status(SB), LinkStatus::NeedsReconnecting { .. }));
-        assert!(s.vault(SB).get(SecretSlot::UspsAccessToken).unwrap().is_none(), "the dead tokens are gone");
+        assert!(s.secrets.open(SB).get(SecretSlot::UspsAccessToken).unwrap().is_none(), "the dead tokens are gone");
     }
 
     #[tokio::test]
     async fn a_sign_in_from_before_a_restart_is_recognised_and_said_once() {
         let p = Arc::new(MemoryPersist::default());
         let s = state_over(p.clone());
-        s.remember_sign_in("stateOfTheLastRun0123").unwrap();
+        s.sessions.remember_sign_in(&s.progress, s.now(), "stateOfTheLastRun0123").unwrap();
         drop(s);
         let s = state_over(p);
         let cb = callback::parse("uspslink://oauth/callback?code=abc&state=stateOfTheLastRun0123").unwrap();
@@ -698,7 +713,7 @@ mod host_tests {
         let url = tests::sign_in(&opened[0], "merchant").await;
         let cb = callback::parse(&url).unwrap();
         let CallbackDecision::Complete(attempt) = decide(host.state(), &cb) else { panic!("our own sign-in") };
-        complete(host.clone(), Environment::Sandbox, attempt, cb).await;
+        complete(host.clone(), crate::state::tests::SB, attempt, cb).await;
         let told = lock(&host.links).clone();
         assert!(matches!(told.last().unwrap().status, LinkStatus::Linked { .. }), "{:?}", told.last());
         // The same answer again is refused before anything is told.
@@ -708,7 +723,13 @@ mod host_tests {
         // Disconnect: revoked at USPS, forgotten here, and told.
         let after = disconnect(&host).await.unwrap();
         assert!(matches!(after.status, LinkStatus::NotLinked));
-        assert!(host.state().vault(Environment::Sandbox).get(SecretSlot::UspsRefreshToken).unwrap().is_none());
+        assert!(host
+            .state()
+            .secrets
+            .open(crate::state::tests::SB)
+            .get(SecretSlot::UspsRefreshToken)
+            .unwrap()
+            .is_none());
     }
 
     /// Start, sign in in the "browser", complete: the link record.
@@ -717,7 +738,7 @@ mod host_tests {
         let opened = lock(&host.opened).last().unwrap().clone();
         let cb = callback::parse(&tests::sign_in(&opened, "merchant").await).unwrap();
         let CallbackDecision::Complete(attempt) = decide(host.state(), &cb) else { panic!("our own sign-in") };
-        complete(host.clone(), Environment::Sandbox, attempt, cb).await;
+        complete(host.clone(), crate::state::tests::SB, attempt, cb).await;
         match &lock(&host.links).last().unwrap().status {
             LinkStatus::Linked { record } => record.clone(),
             other => panic!("not linked: {other:?}"),
@@ -735,18 +756,18 @@ mod host_tests {
         assert_eq!(record.issued_via, Some(SignInMethod::Service));
         // Renewed the way it was issued (the service's USPS app), and still linked after it.
         let state = host.state();
-        crate::flows::link::access_token_in(state, Environment::Sandbox, true).await.unwrap();
-        assert!(matches!(state.link_status(Environment::Sandbox), LinkStatus::Linked { .. }));
+        crate::flows::link::access_token_in(state, crate::state::tests::SB, true).await.unwrap();
+        assert!(matches!(state.link_status(crate::state::tests::SB), LinkStatus::Linked { .. }));
         disconnect(&host).await.unwrap();
 
-        let mut prefs = state.preferences();
+        let mut prefs = state.progress.preferences();
         prefs.usps_sign_in = Some(SignInMethod::OwnApp);
         state.save_preferences(prefs).unwrap();
         let record = link_through(&host).await;
         let opened = lock(&host.opened).last().unwrap().clone();
         assert!(opened.contains("redirect_uri=uspslink%3A%2F%2Foauth%2Fcallback"), "{opened}");
         assert_eq!(record.issued_via, Some(SignInMethod::OwnApp));
-        crate::flows::link::access_token_in(state, Environment::Sandbox, true).await.unwrap();
+        crate::flows::link::access_token_in(state, crate::state::tests::SB, true).await.unwrap();
     }
 
     /// A stand-in at an address: counts every connection made to it (anything a token could reach).
@@ -785,9 +806,9 @@ mod host_tests {
         .unwrap();
         let host = RecordingHost::new(state_over(Arc::new(MemoryPersist::default())));
         let state = host.state();
-        let live = Environment::Production;
-        let mut prefs = state.preferences();
-        prefs.environment = live;
+        let live = crate::state::tests::PROD;
+        let mut prefs = state.progress.preferences();
+        prefs.environment = live.environment();
         prefs.sign_in_service_url = service.base_url();
         state.save_preferences(prefs.clone()).unwrap();
         start(&host).await.unwrap();
@@ -795,7 +816,7 @@ mod host_tests {
         let cb = callback::parse(&tests::sign_in(&opened, "merchant").await).unwrap();
         let CallbackDecision::Complete(attempt) = decide(state, &cb) else { panic!("our own sign-in") };
         complete(host.clone(), live, attempt, cb).await;
-        let record = state.link_record(live);
+        let record = state.progress.link_record(live);
         assert!(record.linked, "{:?}", lock(&host.links).last());
         assert_eq!(record.issued_by.as_deref(), Some(service.base_url().as_str()));
         assert_eq!(state.snapshot().sign_in_moved_from, None);
@@ -808,9 +829,9 @@ mod host_tests {
         state.save_preferences(prefs).unwrap();
         assert_eq!(state.snapshot().sign_in_moved_from, Some(service.base_url()));
         access_token_in(state, live, true).await.unwrap();
-        assert!(state.link_record(live).linked, "renewed through the service that issued it");
+        assert!(state.progress.link_record(live).linked, "renewed through the service that issued it");
         disconnect(&host).await.unwrap();
-        assert!(state.vault(live).get(SecretSlot::UspsRefreshToken).unwrap().is_none());
+        assert!(state.secrets.open(live).get(SecretSlot::UspsRefreshToken).unwrap().is_none());
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing was sent to the typed address");
     }
 
@@ -818,8 +839,8 @@ mod host_tests {
     async fn a_live_environment_without_a_sign_in_service_says_what_to_do() {
         let host = RecordingHost::new(state_over(Arc::new(MemoryPersist::default())));
         let state = host.state();
-        let mut prefs = state.preferences();
-        prefs.environment = Environment::Production;
+        let mut prefs = state.progress.preferences();
+        prefs.environment = uspslink_core::settings::Environment::Production;
         state.save_preferences(prefs.clone()).unwrap();
         // The test's configuration names no sign-in service; only a build can have one built in.
         if uspslink_core::settings::BUILT_IN_SIGN_IN_SERVICE.is_none() {
@@ -836,7 +857,7 @@ mod host_tests {
         assert_eq!(e.kind, ErrorKind::Network);
         assert!(e.message.contains("sign-in service cannot be reached"), "{}", e.message);
         assert!(lock(&host.opened).is_empty());
-        assert!(!lock(&state.attempts).is_waiting());
+        assert!(!lock(&state.sessions.attempts).is_waiting());
     }
 
     #[tokio::test]
@@ -847,7 +868,7 @@ mod host_tests {
         let state = url::Url::parse(&opened).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.to_string();
         let cb = callback::parse(&format!("uspslink://oauth/callback?error=access_denied&state={state}")).unwrap();
         let CallbackDecision::Complete(attempt) = decide(host.state(), &cb) else { panic!() };
-        complete(host.clone(), Environment::Sandbox, attempt, cb).await;
+        complete(host.clone(), crate::state::tests::SB, attempt, cb).await;
         assert!(matches!(
             &lock(&host.links).last().unwrap().status,
             LinkStatus::Failed { kind: ErrorKind::LoginFailed, .. }

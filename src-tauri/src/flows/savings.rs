@@ -5,18 +5,16 @@
 
 use secrecy::SecretString;
 use uspslink_core::error::HasKind;
-use uspslink_core::http::Retry;
 use uspslink_core::payments::PaymentAccount;
 use uspslink_core::savings::{
     classify_estimate, estimate_request, usps_request, PlatformQuote, PriceClient, PriceType, SavingsError,
     SavingsTrigger, SavingsView, UspsPrice,
 };
-use uspslink_core::settings::Environment;
 use uspslink_core::shipengine::{ShipEngineClient, ShipEngineError};
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
-use crate::state::{AppState, NEEDS_RECONNECTING};
+use crate::state::{AppState, Scope, NEEDS_RECONNECTING};
 
 #[derive(Debug, Clone)]
 pub struct SavingsOutcome {
@@ -32,19 +30,19 @@ pub struct SavingsUpdate {
     pub identifiers: uspslink_core::payments::IdentifiersView,
 }
 
-pub fn update(state: &AppState, env: Environment) -> SavingsUpdate {
-    SavingsUpdate { savings: state.savings_view(env), identifiers: state.identifiers_view(env) }
+pub fn update(state: &AppState, scope: Scope) -> SavingsUpdate {
+    SavingsUpdate { savings: state.progress.savings_view(scope), identifiers: state.progress.identifiers_view(scope) }
 }
 
 const NO_STAMPS_ACCOUNT: &str = "there is no Stamps.com account in uspslink to ask";
 
 /// The owner's Stamps.com carrier and key, or why the platform cannot be asked. Read only when a
 /// round asks the platform: the watch's idle ticks never touch the keyring.
-async fn platform(state: &AppState, env: Environment) -> Result<(String, SecretString), String> {
-    let Some(carrier_id) = state.stamps_record(env).carrier_id else {
+async fn platform(state: &AppState, scope: Scope) -> Result<(String, SecretString), String> {
+    let Some(carrier_id) = state.progress.stamps_record(scope).carrier_id else {
         return Err(NO_STAMPS_ACCOUNT.into());
     };
-    match crate::flows::link::vault_get(state, env, SecretSlot::ShipEngineApiKey).await {
+    match crate::flows::link::vault_get(state, scope, SecretSlot::ShipEngineApiKey).await {
         Ok(Some(key)) => Ok((carrier_id, key)),
         Ok(None) => Err("the ShipStation API key is not in uspslink any more".into()),
         Err(e) => Err(format!("the ShipStation API key could not be read ({})", e.message)),
@@ -56,24 +54,24 @@ async fn platform(state: &AppState, env: Environment) -> Result<(String, SecretS
 /// had; only a link USPS no longer takes stops the round.
 async fn usps_price(
     state: &AppState,
-    env: Environment,
+    scope: Scope,
     client: &PriceClient,
     body: &serde_json::Value,
     asked: PriceType,
 ) -> Result<UspsPrice, IpcError> {
     let answer = async {
-        let token = crate::flows::link::access_token_in(state, env, false).await?;
+        let token = crate::flows::link::access_token_in(state, scope, false).await?;
         let mut answer = client.price(&token, body, asked).await;
         drop(token);
         if let Err(SavingsError::Unauthorized(reason)) = &answer {
             tracing::info!("USPS answered a price search with 401 ({reason}); trying once more with a refreshed token");
-            let token = crate::flows::link::access_token_in(state, env, true).await?;
+            let token = crate::flows::link::access_token_in(state, scope, true).await?;
             answer = client.price(&token, body, asked).await;
         }
         match answer {
             Ok(p) => Ok(p),
             Err(e @ SavingsError::Unauthorized(_)) => {
-                crate::flows::link::mark_broken(state, env, &e.to_string()).await?;
+                crate::flows::link::mark_broken(state, scope, &e.to_string()).await?;
                 Err(IpcError::new(ErrorKind::NeedsReconnecting, NEEDS_RECONNECTING))
             }
             Err(e) => Err(e.to_ipc()),
@@ -93,49 +91,53 @@ fn quote_of(answer: Result<serde_json::Value, ShipEngineError>, service_code: &s
     }
 }
 
-/// One round for `env`: what is due (the watch) or allowed (*Check again*) is asked, the answers
+/// One round for `scope`: what is due (the watch) or allowed (*Check again*) is asked, the answers
 /// recorded. A parcel that could not be priced or quoted never stops the others.
-pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigger) -> Result<SavingsOutcome, IpcError> {
+pub async fn price_in(state: &AppState, scope: Scope, trigger: SavingsTrigger) -> Result<SavingsOutcome, IpcError> {
     // USPS's quota is shared with the approval check: one of them at a time.
-    let _one_at_a_time = state.approval_in_flight.lock().await;
-    let unchanged = |state: &AppState| SavingsOutcome { view: state.savings_view(env), asked: false };
-    if !state.approval_record(env).is_approved() {
+    let _one_at_a_time = state.in_flight.usps_check.lock().await;
+    let unchanged = |state: &AppState| SavingsOutcome { view: state.progress.savings_view(scope), asked: false };
+    if !state.progress.approval_record(scope).is_approved() {
         return match trigger {
             SavingsTrigger::Watch => Ok(unchanged(state)),
             SavingsTrigger::CheckAgain => Err(SavingsError::NotApprovedYet.to_ipc()),
         };
     }
-    let link = state.link_record(env);
+    let link = state.progress.link_record(scope);
     if trigger == SavingsTrigger::Watch && (!link.linked || link.needs_reconnecting) {
         return Ok(unchanged(state));
     }
-    let Some(summary) = state.identifiers_record(env).summary else {
+    let Some(summary) = state.progress.identifiers_record(scope).summary else {
         return Err(SavingsError::NotApprovedYet.to_ipc());
     };
     let account: PaymentAccount = summary.identifiers.account;
-    let has_carrier = state.stamps_record(env).carrier_id.is_some();
-    let record = state.savings_record(env);
+    let has_carrier = state.progress.stamps_record(scope).carrier_id.is_some();
+    let record = state.progress.savings_record(scope);
     let parcels = state.config.approval.parcels.clone();
     let plan = record.plan(&parcels, trigger, has_carrier, state.now())?;
     if plan.is_empty() {
         return Ok(unchanged(state));
     }
-    let endpoints = state.endpoints_ready(env).await?;
-    let retry = if trigger == SavingsTrigger::CheckAgain { state.retry() } else { Retry::default() };
-    let usps = PriceClient::new(&endpoints.usps_api).with_retry(retry.clone());
+    let endpoints = state.endpoints_ready(scope).await?;
+    // The watch retries quietly; only the owner's own press shows the retry countdown.
+    let api = |base: &str| match trigger {
+        SavingsTrigger::CheckAgain => state.clients.api(scope.environment(), base),
+        SavingsTrigger::Watch => state.clients.quiet_api(scope.environment(), base),
+    };
+    let usps = PriceClient::over(api(&endpoints.usps_api));
 
     let mut contract = plan.contract.then(Vec::new);
     let mut published = plan.published.then(Vec::new);
     for parcel in &parcels {
         if let Some(list) = contract.as_mut() {
             let body = usps_request(parcel, PriceType::Contract, &account);
-            list.push(usps_price(state, env, &usps, &body, PriceType::Contract).await?);
+            list.push(usps_price(state, scope, &usps, &body, PriceType::Contract).await?);
         }
         if let Some(list) = published.as_mut() {
             let mut pair = (None, None);
             for (asked, slot) in [(PriceType::Commercial, &mut pair.0), (PriceType::Retail, &mut pair.1)] {
                 let body = usps_request(parcel, asked, &account);
-                if let UspsPrice::Priced { cents } = usps_price(state, env, &usps, &body, asked).await? {
+                if let UspsPrice::Priced { cents } = usps_price(state, scope, &usps, &body, asked).await? {
                     *slot = Some(cents);
                 }
             }
@@ -143,9 +145,9 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
         }
     }
     let platform_answers = if plan.platform {
-        match platform(state, env).await {
+        match platform(state, scope).await {
             Ok((carrier_id, key)) => {
-                let shipengine = ShipEngineClient::new(&endpoints.shipengine_api).with_retry(retry);
+                let shipengine = ShipEngineClient::over(api(&endpoints.shipengine_api));
                 let mut quotes = Vec::new();
                 for parcel in &parcels {
                     let answer = shipengine.estimate_rates(&key, &estimate_request(parcel, &carrier_id)).await;
@@ -160,19 +162,21 @@ pub async fn price_in(state: &AppState, env: Environment, trigger: SavingsTrigge
     } else {
         Ok(None)
     };
-    let mut record = state.savings_record(env);
-    record.record(&parcels, contract, published, platform_answers, state.now());
-    state.set_savings_record(env, record)?;
-    let view = state.savings_view(env);
+    let now = state.now();
+    state.progress.update(scope, |r| {
+        r.savings.record(&parcels, contract, published, platform_answers, now);
+        Ok::<_, IpcError>(())
+    })?;
+    let view = state.progress.savings_view(scope);
     tracing::info!(state = ?view.state, platform = ?view.platform, "priced the reference parcels");
     Ok(SavingsOutcome { view, asked: true })
 }
 
 /// When the watch has savings to ask next, for its sleep.
-pub fn next_watch(state: &AppState, env: Environment) -> Option<u64> {
-    let has_platform = state.stamps_record(env).carrier_id.is_some();
-    let approved = state.approval_record(env).is_approved();
-    state.savings_record(env).next_watch(&state.config.approval.parcels, approved, has_platform, state.now())
+pub fn next_watch(state: &AppState, scope: Scope) -> Option<u64> {
+    let has_platform = state.progress.stamps_record(scope).carrier_id.is_some();
+    let approved = state.progress.approval_record(scope).is_approved();
+    state.progress.savings_record(scope).next_watch(&state.config.approval.parcels, approved, has_platform, state.now())
 }
 
 #[cfg(test)]
@@ -183,7 +187,7 @@ mod tests {
     use super::*;
     use crate::flows::approval::{self, Trigger};
 
-    const SB: Environment = Environment::Sandbox;
+    const SB: crate::state::Scope = crate::state::tests::SB;
 
     async fn approved_with_stamps() -> AppState {
         let s = approval::tests::completed("merchant").await;
@@ -195,16 +199,18 @@ mod tests {
     /// A Stamps.com carrier of the sandbox's test account, as the Stamps step leaves it.
     async fn with_stamps(s: &AppState) -> String {
         let key = "TEST_savings";
-        s.vault(SB).set(SecretSlot::ShipEngineApiKey, &SecretString::from(key.to_string())).unwrap();
+        s.secrets.open(SB).set(SecretSlot::ShipEngineApiKey, &SecretString::from(key.to_string())).unwrap();
         let carrier = "se-test-stamps".to_string();
         let endpoints = s.endpoints_ready(SB).await.unwrap();
         ShipEngineClient::new(&endpoints.shipengine_api)
             .list_carriers(&SecretString::from(key.to_string()))
             .await
             .unwrap();
-        let record =
-            uspslink_core::shipengine::StampsRecord { carrier_id: Some(carrier.clone()), ..s.stamps_record(SB) };
-        s.set_stamps_record(SB, record).unwrap();
+        let record = uspslink_core::shipengine::StampsRecord {
+            carrier_id: Some(carrier.clone()),
+            ..s.progress.stamps_record(SB)
+        };
+        s.progress.set_stamps_record(SB, record).unwrap();
         carrier
     }
 
@@ -214,8 +220,8 @@ mod tests {
         assert!(!price_in(&s, SB, SavingsTrigger::Watch).await.unwrap().asked);
         let e = price_in(&s, SB, SavingsTrigger::CheckAgain).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotConfigured);
-        assert_eq!(s.savings_record(SB), Default::default());
-        assert_eq!(s.savings_view(SB).state, SavingsState::NotApproved);
+        assert_eq!(s.progress.savings_record(SB), Default::default());
+        assert_eq!(s.progress.savings_view(SB).state, SavingsState::NotApproved);
     }
 
     #[tokio::test]
@@ -241,14 +247,16 @@ mod tests {
             v.platform
         );
         // The summary for the sales representative carries the figures.
-        let text = s.identifiers_view(SB).summary_text.unwrap();
+        let text = s.progress.identifiers_view(SB).summary_text.unwrap();
         assert!(text.contains("$7.38 instead of $8.66") && text.contains("does not apply our NSA rates yet"), "{text}");
         let diagnostics = crate::about::about(&s, std::path::Path::new("data"), None).diagnostics;
         assert!(diagnostics.contains("$7.38 instead of $8.66"), "{diagnostics}");
         // Not due again for the watch (a day for the platform); Check again asks the platform.
         assert!(!price_in(&s, SB, SavingsTrigger::Watch).await.unwrap().asked);
-        let status =
-            s.sandbox_helper("/sandbox/shipengine/apply-contract", serde_json::json!({"carrier_id": carrier})).await;
+        let status = s
+            .servers
+            .sandbox_helper("/sandbox/shipengine/apply-contract", serde_json::json!({"carrier_id": carrier}))
+            .await;
         assert_eq!(status, 204);
         let again = price_in(&s, SB, SavingsTrigger::CheckAgain).await.unwrap();
         assert!(again.asked);
@@ -260,7 +268,7 @@ mod tests {
     async fn a_published_price_for_a_contract_request_reads_as_not_applied() {
         let s = approved_with_stamps().await;
         let fault = uspslink_sandbox::Fault { published_fallback: true, ..Default::default() };
-        s.sandbox().inject_fault("/prices/v3/total-rates/search", fault, 1);
+        s.servers.sandbox().inject_fault("/prices/v3/total-rates/search", fault, 1);
         let v = price_in(&s, SB, SavingsTrigger::Watch).await.unwrap().view;
         assert_eq!(v.state, SavingsState::NotApplied, "{v:?}");
         assert!(!v.parcels[0].applied && v.parcels[0].sentence.starts_with("Not applied yet"), "{:?}", v.parcels[0]);
@@ -268,7 +276,7 @@ mod tests {
         assert!(matches!(v.platform, PlatformState::NotAsked { .. }), "no Stamps.com account: {:?}", v.platform);
         // A USPS that cannot be reached for one parcel does not stop the others.
         let fault = uspslink_sandbox::Fault { status: Some(500), ..Default::default() };
-        s.sandbox().inject_fault("/prices/v3/total-rates/search", fault, 1);
+        s.servers.sandbox().inject_fault("/prices/v3/total-rates/search", fault, 1);
         let v = price_in(&s, SB, SavingsTrigger::CheckAgain).await.unwrap().view;
         assert!(v.parcels[0].sentence.starts_with("Could not price"), "{:?}", v.parcels[0]);
         assert!(v.parcels[1].applied, "{:?}", v.parcels[1]);
@@ -280,9 +288,9 @@ mod tests {
         for _ in 0..uspslink_core::savings::MAX_USPS_ROUNDS_PER_DAY {
             assert!(price_in(&s, SB, SavingsTrigger::CheckAgain).await.unwrap().asked);
         }
-        let before = s.savings_record(SB);
+        let before = s.progress.savings_record(SB);
         let e = price_in(&s, SB, SavingsTrigger::CheckAgain).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::RateLimited);
-        assert_eq!(s.savings_record(SB), before, "a refused round changes nothing");
+        assert_eq!(s.progress.savings_record(SB), before, "a refused round changes nothing");
     }
 }

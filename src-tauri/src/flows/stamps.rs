@@ -1,19 +1,21 @@
 //! The Stamps.com step (ShipEngine): check and keep the API key, register the free account once,
 //! verify it by SMS. Rules and requests live in `uspslink_core::shipengine`.
+//!
+//! Each call takes the scope in force when it starts. A record is changed with
+//! `ProgressStore::update` after the call to ShipEngine returns, never written back from a copy read
+//! before it: what changed meanwhile (a draft saved while a code was on its way) is kept.
 
 use secrecy::SecretString;
 use serde::Serialize;
 use ts_rs::TS;
 use uspslink_core::onboarding::{OnboardingEvent, Step};
-use uspslink_core::settings::Environment;
 use uspslink_core::shipengine::{
     check_api_key, Carrier, RegistrationForm, ShipEngineClient, StampsDraft, StampsRecord,
 };
 use uspslink_core::vault::SecretSlot;
 use uspslink_core::{ErrorKind, IpcError};
 
-use crate::state::blocking;
-use crate::state::AppState;
+use crate::state::{blocking, AppState, Scope};
 
 /// What the Stamps.com step shows after each action.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -24,18 +26,27 @@ pub struct StampsUpdate {
     pub view: uspslink_core::onboarding::DashboardView,
 }
 
-fn client(state: &AppState, endpoints: &uspslink_core::settings::Endpoints) -> ShipEngineClient {
-    ShipEngineClient::new(&endpoints.shipengine_api).with_retry(state.retry())
+async fn client(state: &AppState, scope: Scope) -> Result<ShipEngineClient, IpcError> {
+    let endpoints = state.endpoints_ready(scope).await?;
+    Ok(ShipEngineClient::over(state.clients.api(scope.environment(), &endpoints.shipengine_api)))
 }
 
-async fn stored_key(state: &AppState, env: Environment) -> Result<SecretString, IpcError> {
-    crate::flows::link::vault_get(state, env, SecretSlot::ShipEngineApiKey)
+async fn stored_key(state: &AppState, scope: Scope) -> Result<SecretString, IpcError> {
+    crate::flows::link::vault_get(state, scope, SecretSlot::ShipEngineApiKey)
         .await?
         .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "enter your ShipStation API key first"))
 }
 
-fn update(state: &AppState, env: Environment, existing_carrier: Option<Carrier>) -> StampsUpdate {
-    StampsUpdate { record: state.stamps_record(env), existing_carrier, view: state.view(env) }
+fn update(state: &AppState, scope: Scope, existing_carrier: Option<Carrier>) -> StampsUpdate {
+    StampsUpdate { record: state.progress.stamps_record(scope), existing_carrier, view: state.progress.view(scope) }
+}
+
+/// Change the Stamps.com record of `scope` in place (see the module's note).
+fn change(state: &AppState, scope: Scope, edit: impl FnOnce(&mut StampsRecord)) -> Result<(), IpcError> {
+    state.progress.update(scope, |r| {
+        edit(&mut r.stamps);
+        Ok(())
+    })
 }
 
 /// One at a time, whatever the UI sends: a second press while the first is on its way is refused.
@@ -51,38 +62,37 @@ fn one_in_flight<'a>(
 /// Check the key with `GET /v1/carriers`, then keep it in the keyring. The public test key is refused
 /// with the guide's warning and not stored.
 pub async fn save_key(state: &AppState, key: String) -> Result<StampsUpdate, IpcError> {
-    let env = state.environment();
+    let scope = state.scope();
     let key = check_api_key(&key)?;
-    let endpoints = state.endpoints_ready(env).await?;
-    let carriers = client(state, &endpoints).list_carriers(&key).await?;
-    let vault = state.vault_access();
+    let carriers = client(state, scope).await?.list_carriers(&key).await?;
+    let secrets = state.secrets.clone();
     let to_store = key.clone();
-    blocking(move || vault.open(env).set(SecretSlot::ShipEngineApiKey, &to_store).map_err(IpcError::from)).await?;
-    state.set_stamps_record(env, StampsRecord { key_checked: true, ..state.stamps_record(env) })?;
+    blocking(move || secrets.open(scope).set(SecretSlot::ShipEngineApiKey, &to_store).map_err(IpcError::from)).await?;
+    change(state, scope, |r| r.key_checked = true)?;
     let existing = carriers.into_iter().find(|c| c.carrier_code == "stamps_com");
-    Ok(update(state, env, existing))
+    Ok(update(state, scope, existing))
 }
 
-/// Use a Stamps.com carrier the account already has.
 /// The Stamps.com terms, in the system browser.
 pub fn open_carrier_terms(host: &impl super::Host) -> Result<(), IpcError> {
     super::link::open_external(host, uspslink_core::shipengine::STAMPS_CARRIER_TERMS_URL)
 }
 
+/// Use a Stamps.com carrier the account already has.
 pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate, IpcError> {
-    let env = state.environment();
+    let scope = state.scope();
     let carrier_id = uspslink_core::shipengine::check_carrier_id(&carrier_id)?;
-    state.set_stamps_record(env, StampsRecord { carrier_id: Some(carrier_id), ..state.stamps_record(env) })?;
-    Ok(update(state, env, None))
+    change(state, scope, |r| r.carrier_id = Some(carrier_id))?;
+    Ok(update(state, scope, None))
 }
 
 /// Keep the registration form as typed (no card fields reach this), until the account exists.
-pub fn save_draft(state: &AppState, env: Environment, draft: StampsDraft) -> Result<(), IpcError> {
-    let record = state.stamps_record(env);
-    if record.carrier_id.is_some() || record.draft.as_ref() == Some(&draft) {
-        return Ok(());
-    }
-    state.set_stamps_record(env, StampsRecord { draft: Some(draft), ..record })
+pub fn save_draft(state: &AppState, scope: Scope, draft: StampsDraft) -> Result<(), IpcError> {
+    change(state, scope, |r| {
+        if r.carrier_id.is_none() {
+            r.draft = Some(draft);
+        }
+    })
 }
 
 /// This month (for the card's expiry), by the state's clock.
@@ -103,11 +113,11 @@ fn year_month(unix_secs: u64) -> (u32, u32) {
 /// Register the free Stamps.com account. The card number is used for this one request and dropped.
 /// Never sent blindly again: one registration at a time, and an existing carrier is reused.
 pub async fn register(state: &AppState, form: RegistrationForm) -> Result<StampsUpdate, IpcError> {
-    let env = state.environment();
-    let _one = one_in_flight(&state.register_in_flight, "A registration")?;
-    if let Some(id) = state.stamps_record(env).carrier_id {
+    let scope = state.scope();
+    let _one = one_in_flight(&state.in_flight.register, "A registration")?;
+    if let Some(id) = state.progress.stamps_record(scope).carrier_id {
         tracing::info!("Stamps.com already registered ({id}); not registering again");
-        return Ok(update(state, env, None));
+        return Ok(update(state, scope, None));
     }
     let request = form.to_request(today(state)).map_err(|fields| {
         let mut e = IpcError::new(ErrorKind::InvalidInput, "some fields need attention");
@@ -115,67 +125,67 @@ pub async fn register(state: &AppState, form: RegistrationForm) -> Result<Stamps
         e
     })?;
     drop(form);
-    let key = stored_key(state, env).await?;
-    let endpoints = state.endpoints_ready(env).await?;
-    let carrier_id = client(state, &endpoints).register_stamps_once(&key, &request).await?;
+    let key = stored_key(state, scope).await?;
+    let carrier_id = client(state, scope).await?.register_stamps_once(&key, &request).await?;
     drop(request);
     tracing::info!("Stamps.com registered: {carrier_id}");
     // Stored at once, so a retry never registers twice. The draft has served its purpose.
-    state.set_stamps_record(
-        env,
-        StampsRecord { carrier_id: Some(carrier_id), draft: None, ..state.stamps_record(env) },
-    )?;
-    Ok(update(state, env, None))
+    change(state, scope, |r| {
+        r.carrier_id = Some(carrier_id);
+        r.draft = None;
+    })?;
+    Ok(update(state, scope, None))
 }
 
 /// *Send code* / *Resend code*.
 pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, IpcError> {
-    let env = state.environment();
-    let _one = one_in_flight(&state.sms_in_flight, "A code")?;
-    let record = state.stamps_record(env);
+    let scope = state.scope();
+    let _one = one_in_flight(&state.in_flight.sms, "A code")?;
+    let record = state.progress.stamps_record(scope);
     let carrier_id = record
         .carrier_id
-        .clone()
         .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "register the Stamps.com account first"))?;
     let phone = uspslink_core::validate::phone(&phone).map_err(|m| IpcError::new(ErrorKind::InvalidInput, m))?;
     uspslink_core::shipengine::resend_allowed(record.code_sent_at, state.now())?;
-    let key = stored_key(state, env).await?;
-    let endpoints = state.endpoints_ready(env).await?;
-    let v = client(state, &endpoints).start_sms_verification(&key, &carrier_id, &phone).await?;
-    state.set_stamps_record(
-        env,
-        StampsRecord {
-            phone: Some(phone),
-            verification_id: Some(v.verification_id),
-            code_sent_at: Some(state.now()),
-            ..record
-        },
-    )?;
-    Ok(update(state, env, None))
+    let key = stored_key(state, scope).await?;
+    let v = client(state, scope).await?.start_sms_verification(&key, &carrier_id, &phone).await?;
+    let sent_at = state.now();
+    change(state, scope, |r| {
+        r.phone = Some(phone);
+        r.verification_id = Some(v.verification_id);
+        r.code_sent_at = Some(sent_at);
+    })?;
+    Ok(update(state, scope, None))
 }
 
 /// The code from the text message. A wrong code says so and changes nothing.
 pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, IpcError> {
-    let env = state.environment();
-    let record = state.stamps_record(env);
-    let (Some(carrier_id), Some(vid)) = (record.carrier_id.clone(), record.verification_id.clone()) else {
+    let scope = state.scope();
+    let record = state.progress.stamps_record(scope);
+    let (Some(carrier_id), Some(vid)) = (record.carrier_id, record.verification_id) else {
         return Err(IpcError::new(ErrorKind::NotConfigured, "send a code first"));
     };
     let code = uspslink_core::validate::sms_code(&code).map_err(|m| IpcError::new(ErrorKind::InvalidInput, m))?;
     let code = SecretString::from(code);
-    let key = stored_key(state, env).await?;
-    let endpoints = state.endpoints_ready(env).await?;
+    let key = stored_key(state, scope).await?;
     // ShipEngine's own words go to the code field as they are: they tell a wrong code from an expired
     // one and from too many tries ("Request a new code"), which rewording by their text had merged.
-    let v = client(state, &endpoints).submit_verification_code(&key, &carrier_id, &vid, &code).await?;
+    let v = client(state, scope).await?.submit_verification_code(&key, &carrier_id, &vid, &code).await?;
     if v.status == "verified" {
         let verified_on = Some(uspslink_core::clock::iso_date(state.now()));
-        state.set_stamps_record(env, StampsRecord { verified: true, verified_on, ..record })?;
-        if let Err(e) = state.apply(env, OnboardingEvent::Complete(Step::StampsAccount)) {
-            tracing::debug!("Stamps.com step not completed in the guidelines: {}", e.message);
-        }
+        // The record and the guide's step in one write.
+        state.progress.update(scope, |r| {
+            r.stamps.verified = true;
+            r.stamps.verified_on = verified_on;
+            let mut progress = r.progress.clone();
+            match progress.apply(OnboardingEvent::Complete(Step::StampsAccount)) {
+                Ok(()) => r.progress = progress,
+                Err(e) => tracing::debug!("Stamps.com step not completed in the guidelines: {e}"),
+            }
+            Ok::<_, IpcError>(())
+        })?;
     }
-    Ok(update(state, env, None))
+    Ok(update(state, scope, None))
 }
 
 #[cfg(test)]
@@ -196,13 +206,13 @@ mod flow_tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::state::tests::{state_over, MemoryPersist};
+    use crate::state::tests::{state_over, MemoryPersist, PROD, SB};
     use uspslink_core::clock::Clock;
 
     #[tokio::test]
     async fn a_second_registration_while_one_is_on_its_way_is_refused() {
         let s = state_over(Arc::new(MemoryPersist::default()));
-        let held = s.register_in_flight.try_lock().unwrap();
+        let held = s.in_flight.register.try_lock().unwrap();
         let form: RegistrationForm = serde_json::from_value(serde_json::json!({
             "nickname": "n", "email": "a@b.co", "agree_to_carrier_terms": true,
             "address": {}, "credit_card": {"name": "", "number": "", "expiration_month": "", "expiration_year": ""}
@@ -219,9 +229,9 @@ mod flow_tests {
         let s = state_over(Arc::new(MemoryPersist::default()));
         let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = waits.clone();
-        s.set_retry_observer(Arc::new(move |w| seen.lock().unwrap().push(w.clone())));
-        s.endpoints_ready(Environment::Sandbox).await.unwrap();
-        s.sandbox().inject_fault(
+        s.clients.set_retry_observer(Arc::new(move |w| seen.lock().unwrap().push(w.clone())));
+        s.endpoints_ready(SB).await.unwrap();
+        s.servers.sandbox().inject_fault(
             "/v1/carriers",
             uspslink_sandbox::Fault { status: Some(503), ..Default::default() },
             1,
@@ -231,9 +241,43 @@ mod flow_tests {
         let waits = waits.lock().unwrap().clone();
         assert_eq!(waits.len(), 1, "{waits:?}");
         assert_eq!((waits[0].attempt, waits[0].reason.as_str()), (1, "HTTP 503"));
-        assert!(s.vault(Environment::Sandbox).get(SecretSlot::ShipEngineApiKey).unwrap().is_some());
-        assert!(s.vault(Environment::Production).get(SecretSlot::ShipEngineApiKey).unwrap().is_none());
+        assert!(s.secrets.open(SB).get(SecretSlot::ShipEngineApiKey).unwrap().is_some());
+        assert!(s.secrets.open(PROD).get(SecretSlot::ShipEngineApiKey).unwrap().is_none());
         assert_eq!(save_key(&s, "TEST_abc".into()).await.unwrap_err().kind, ErrorKind::InvalidApiKey);
+        // Both checks (and the retried call) went through one HTTP client of the environment.
+        let _ = save_key(&s, "sandbox_key_two".into()).await.unwrap();
+        assert_eq!(s.clients.made(), 1);
+    }
+
+    /// *Send code* waits for ShipEngine between reading the record and writing it: what another
+    /// command changed meanwhile is kept (the record is changed in place, not written back whole).
+    #[tokio::test]
+    async fn a_change_made_while_a_code_is_on_its_way_is_kept() {
+        let s = state_over(Arc::new(MemoryPersist::default()));
+        save_key(&s, "sandbox_race".into()).await.unwrap();
+        let form: RegistrationForm = serde_json::from_value(serde_json::json!({
+            "nickname": "My Stamps.com account", "email": "john.doe@example.com", "agree_to_carrier_terms": true,
+            "address": {"name": "John Doe", "phone": "111-111-1111", "company_name": "Example Corp.",
+                        "address_line1": "4009 Marathon Blvd", "address_line2": "", "city_locality": "Austin",
+                        "state_province": "TX", "postal_code": "78756", "country_code": "US",
+                        "address_residential_indicator": "no"},
+            "credit_card": {"name": "John Doe", "number": "4111111111111111",
+                            "expiration_year": "2030", "expiration_month": "07"}
+        }))
+        .unwrap();
+        register(&s, form).await.unwrap();
+        change(&s, SB, |r| r.key_checked = false).unwrap();
+        let slow = uspslink_sandbox::Fault { delay_ms: Some(400), ..Default::default() };
+        s.servers.sandbox().inject_fault("/v1/connections/carriers/stamps_com/{carrier_id}/verification", slow, 1);
+        let meanwhile = async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            change(&s, SB, |r| r.key_checked = true).unwrap();
+        };
+        let (sent, ()) = tokio::join!(send_code(&s, "512-555-0100".into()), meanwhile);
+        let record = sent.unwrap().record;
+        assert!(record.verification_id.is_some(), "the code went out");
+        assert!(record.key_checked, "the change made while it was on its way is kept");
+        assert!(s.progress.stamps_record(SB).key_checked);
     }
 
     #[test]
@@ -242,17 +286,18 @@ mod flow_tests {
         let p = Arc::new(MemoryPersist::default());
         let s = state_over(p.clone());
         let draft = StampsDraft { email: "john.doe@example.com".into(), ..StampsDraft::default() };
-        save_draft(&s, Environment::Sandbox, draft.clone()).unwrap();
-        save_draft(&s, Environment::Sandbox, draft.clone()).unwrap();
+        save_draft(&s, SB, draft.clone()).unwrap();
+        save_draft(&s, SB, draft.clone()).unwrap();
         assert_eq!(crate::state::lock(&p.saved).len(), 1, "an unchanged draft is not written again");
-        assert_eq!(s.stamps_record(Environment::Sandbox).draft, Some(draft.clone()));
-        s.set_stamps_record(
-            Environment::Sandbox,
-            StampsRecord { carrier_id: Some("se-1".into()), draft: None, ..s.stamps_record(Environment::Sandbox) },
-        )
-        .unwrap();
-        save_draft(&s, Environment::Sandbox, draft).unwrap();
-        assert_eq!(s.stamps_record(Environment::Sandbox).draft, None, "no draft once registered");
+        assert_eq!(s.progress.stamps_record(SB).draft, Some(draft.clone()));
+        s.progress
+            .set_stamps_record(
+                SB,
+                StampsRecord { carrier_id: Some("se-1".into()), draft: None, ..s.progress.stamps_record(SB) },
+            )
+            .unwrap();
+        save_draft(&s, SB, draft).unwrap();
+        assert_eq!(s.progress.stamps_record(SB).draft, None, "no draft once registered");
     }
 
     #[test]

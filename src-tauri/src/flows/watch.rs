@@ -9,22 +9,21 @@
 use std::time::Duration;
 
 use uspslink_core::savings::SavingsTrigger;
-use uspslink_core::settings::Environment;
 use uspslink_core::usps::REFRESH_MARGIN_SECS;
 use uspslink_core::ErrorKind;
 
 use super::background::Notice;
 use super::Host;
 use crate::flows::approval::{self, CheckOutcome, Trigger};
-use crate::state::AppState;
+use crate::state::{AppState, Scope};
 
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 
 /// The approval's notification, once per environment (a crash between the two saves sends it again
 /// at the next start rather than never).
-pub fn announce_approval(host: &impl Host, env: Environment) {
+pub fn announce_approval(host: &impl Host, scope: Scope) {
     let state = host.state();
-    let record = state.approval_record(env);
+    let record = state.progress.approval_record(scope);
     let Some(at) = record.approved_at else { return };
     if record.notified {
         return;
@@ -34,32 +33,32 @@ pub fn announce_approval(host: &impl Host, env: Environment) {
         uspslink_core::clock::iso_date(at)
     );
     if host.notify(Notice::Approval, "USPS approved your NSA rates", &body) {
-        if let Err(e) = approval::mark_notified(state, env) {
+        if let Err(e) = approval::mark_notified(state, scope) {
             tracing::warn!("could not save that the approval was announced: {}", e.message);
         }
     }
 }
 
 /// What the UI and the desktop are told after a check, by the watch or by *Check now*.
-pub fn after_check(host: &impl Host, env: Environment, outcome: &CheckOutcome) {
+pub fn after_check(host: &impl Host, scope: Scope, outcome: &CheckOutcome) {
     if outcome.checked {
         host.approval_changed(&outcome.view);
     }
     if outcome.newly_approved {
-        announce_approval(host, env);
+        announce_approval(host, scope);
         // The watch prices the reference parcels now (the savings), not at its next tick.
-        host.state().watch_wake.notify_one();
+        host.state().watch.wake();
     }
 }
 
 /// The savings, when due: priced once after the approval, the platform asked again daily while it
 /// does not quote the NSA rates.
-async fn price_when_due(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) {
+async fn price_when_due(host: &impl Host, scope: Scope, backoff: &mut RefreshBackoff) {
     if host.state().now() < backoff.savings_not_before {
         return;
     }
-    match crate::flows::savings::price_in(host.state(), env, SavingsTrigger::Watch).await {
-        Ok(outcome) if outcome.asked => host.savings_changed(&crate::flows::savings::update(host.state(), env)),
+    match crate::flows::savings::price_in(host.state(), scope, SavingsTrigger::Watch).await {
+        Ok(outcome) if outcome.asked => host.savings_changed(&crate::flows::savings::update(host.state(), scope)),
         Ok(_) => {}
         Err(e) if e.kind == ErrorKind::NeedsReconnecting => {}
         Err(e) => {
@@ -96,13 +95,13 @@ const SAVINGS_FAILURE_WAIT_SECS: u64 = 15 * 60;
 /// 8 hours: at most 3 unsaved rounds a day, the quota's own ceiling.
 const SAVINGS_UNSAVED_WAIT_SECS: u64 = 8 * 3600;
 
-async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) {
+async fn tick(host: &impl Host, scope: Scope, backoff: &mut RefreshBackoff) {
     let state = host.state();
-    let before = state.link_record(env);
+    let before = state.progress.link_record(scope);
     let healthy = before.linked && !before.needs_reconnecting;
     let now = state.now();
     if healthy && before.needs_refresh(now) && now >= backoff.not_before {
-        match crate::flows::link::refresh_in(state, env, false).await {
+        match crate::flows::link::refresh_in(state, scope, false).await {
             Ok(()) => (backoff.failures, backoff.not_before) = (0, 0),
             Err(e) => {
                 backoff.failures = backoff.failures.saturating_add(1);
@@ -113,16 +112,16 @@ async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) 
         }
     }
     if healthy {
-        match approval::check_in(state, env, Trigger::Watch).await {
-            Ok(outcome) => after_check(host, env, &outcome),
+        match approval::check_in(state, scope, Trigger::Watch).await {
+            Ok(outcome) => after_check(host, scope, &outcome),
             Err(e) if e.kind == ErrorKind::NeedsReconnecting => {}
             Err(e) => tracing::warn!("approval check: {}", e.message),
         }
-        if state.approval_record(env).is_approved() {
-            price_when_due(host, env, backoff).await;
+        if state.progress.approval_record(scope).is_approved() {
+            price_when_due(host, scope, backoff).await;
         }
     }
-    let after = state.link_record(env);
+    let after = state.progress.link_record(scope);
     if healthy && after.needs_reconnecting {
         tracing::warn!("the USPS link broke while the app was running; telling the owner");
         announce_broken_link(host);
@@ -130,16 +129,16 @@ async fn tick(host: &impl Host, env: Environment, backoff: &mut RefreshBackoff) 
 }
 
 /// How long to sleep: until the next thing is due, at most a minute, at least a second.
-fn sleep_for(state: &AppState, env: Environment, backoff: &RefreshBackoff) -> Duration {
+fn sleep_for(state: &AppState, scope: Scope, backoff: &RefreshBackoff) -> Duration {
     let now = state.now();
-    let link = state.link_record(env);
+    let link = state.progress.link_record(scope);
     let mut due = now + LONGEST_SLEEP.as_secs();
     if link.linked && !link.needs_reconnecting {
         due = due.min(link.access_expires_at.saturating_sub(REFRESH_MARGIN_SECS).max(backoff.not_before));
-        if let Some(next) = state.approval_view(env).next_check {
+        if let Some(next) = state.approval_view(scope).next_check {
             due = due.min(next);
         }
-        if let Some(next) = crate::flows::savings::next_watch(state, env) {
+        if let Some(next) = crate::flows::savings::next_watch(state, scope) {
             due = due.min(next.max(backoff.savings_not_before));
         }
     }
@@ -149,27 +148,27 @@ fn sleep_for(state: &AppState, env: Environment, backoff: &RefreshBackoff) -> Du
 /// Runs for the life of the app (started after the first screen, with the sandbox).
 pub async fn run(host: impl Host) {
     let mut backoff = RefreshBackoff::default();
-    let mut last_env = None;
+    let mut last_scope = None;
     loop {
         let state = host.state();
         // Held for the tick: *Quit* waits for it, and once it has set the gate no tick starts.
-        let gate = state.watch_gate.lock().await;
+        let gate = state.watch.gate.lock().await;
         if *gate {
             return;
         }
-        let env = state.environment();
-        if last_env != Some(env) {
+        let scope = state.scope();
+        if last_scope != Some(scope) {
             // An approval found when the notification could not go out (or just before a crash).
-            announce_approval(&host, env);
+            announce_approval(&host, scope);
             backoff = RefreshBackoff::default();
-            last_env = Some(env);
+            last_scope = Some(scope);
         }
-        tick(&host, env, &mut backoff).await;
+        tick(&host, scope, &mut backoff).await;
         drop(gate);
-        let wait = sleep_for(state, env, &backoff);
+        let wait = sleep_for(state, scope, &backoff);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = state.watch_wake.notified() => {}
+            _ = state.watch.woken() => {}
         }
     }
 }
@@ -183,7 +182,7 @@ mod tests {
     use crate::flows::tests::RecordingHost;
     use crate::state::lock;
 
-    const SB: Environment = Environment::Sandbox;
+    const SB: crate::state::Scope = crate::state::tests::SB;
 
     async fn completed_host() -> RecordingHost {
         let s = crate::flows::approval::tests::completed("merchant").await;
@@ -204,7 +203,7 @@ mod tests {
         after_check(&host, SB, &now);
         assert_eq!(lock(&host.notifications).len(), 1);
         assert_eq!(lock(&host.notifications)[0].0, "USPS approved your NSA rates");
-        assert!(host.state().approval_record(SB).notified);
+        assert!(host.state().progress.approval_record(SB).notified);
         // A restart's catch-up, and later ticks, say nothing more.
         announce_approval(&host, SB);
         tick(&host, SB, &mut backoff).await;
@@ -220,10 +219,10 @@ mod tests {
     async fn a_password_reset_is_found_by_the_next_tick_and_said() {
         let host = completed_host().await;
         let body = serde_json::json!({"username": "merchant"});
-        let status = host.state().sandbox_helper("/sandbox/usps/revoke-user", body).await;
+        let status = host.state().servers.sandbox_helper("/sandbox/usps/revoke-user", body).await;
         assert!((200..300).contains(&status), "{status}");
         tick(&host, SB, &mut RefreshBackoff::default()).await;
-        assert!(host.state().link_record(SB).needs_reconnecting);
+        assert!(host.state().progress.link_record(SB).needs_reconnecting);
         assert!(matches!(
             lock(&host.links).last().unwrap().status,
             uspslink_core::usps::LinkStatus::NeedsReconnecting { .. }

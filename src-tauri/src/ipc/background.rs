@@ -24,7 +24,7 @@ const TRAY_ID: &str = "uspslink";
 pub fn open_window<R: Runtime>(app: &AppHandle<R>, route: Option<Route>) {
     let state = app.try_state::<AppState>();
     if let Some(state) = &state {
-        state.set_in_tray(false);
+        state.window.set_in_tray(false);
     }
     if let Some(window) = app.get_webview_window(MAIN) {
         let _ = window.unminimize();
@@ -37,7 +37,7 @@ pub fn open_window<R: Runtime>(app: &AppHandle<R>, route: Option<Route>) {
     }
     if let (Some(state), Some(route)) = (&state, route) {
         // Read by the new page with its first snapshot.
-        state.set_open_on(route);
+        state.window.set_open_on(route);
     }
     let Some(config) = app.config().app.windows.iter().find(|w| w.label == MAIN).cloned() else {
         tracing::error!("tauri.conf.json names no main window");
@@ -64,7 +64,7 @@ pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::Win
             match background::on_close(background::watched(&state), tray::available()) {
                 OnClose::Tray => match tray::ensure(app) {
                     Ok(()) => {
-                        state.set_in_tray(true);
+                        state.window.set_in_tray(true);
                         tracing::info!("the window closed into the tray; the watch goes on");
                     }
                     Err(e) => tracing::warn!("no tray icon ({e}); closing quits"),
@@ -87,7 +87,7 @@ pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::Win
                 }
             }
         }
-        tauri::WindowEvent::Destroyed if state.in_tray() => {
+        tauri::WindowEvent::Destroyed if state.window.in_tray() => {
             say_in_tray_once(app);
             let app = app.clone();
             std::thread::spawn(move || {
@@ -106,11 +106,11 @@ pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::Win
 /// The first time the window closes into the tray: say so, and how to quit.
 fn say_in_tray_once<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
-    if state.background_record().tray_note_shown {
+    if state.progress.background_record().tray_note_shown {
         return;
     }
     if TauriHost(app.clone()).notify(Notice::InTray, background::IN_TRAY_TITLE, background::IN_TRAY_BODY) {
-        if let Err(e) = state.update_background(|r| r.tray_note_shown = true) {
+        if let Err(e) = state.progress.update_background(|r| r.tray_note_shown = true) {
             tracing::warn!("could not save that the tray note was shown: {}", e.message);
         }
     }
@@ -120,7 +120,7 @@ fn say_in_tray_once<R: Runtime>(app: &AppHandle<R>) {
 /// other exit lets it go, without the store plugin's exit save.
 pub fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: tauri::RunEvent) {
     if let tauri::RunEvent::ExitRequested { code, api, .. } = event {
-        if code.is_none() && app.try_state::<AppState>().is_some_and(|s| s.in_tray()) {
+        if code.is_none() && app.try_state::<AppState>().is_some_and(|s| s.window.in_tray()) {
             api.prevent_exit();
             return;
         }
@@ -137,12 +137,12 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
-        match tokio::time::timeout(Duration::from_secs(15), state.watch_gate.lock()).await {
+        match tokio::time::timeout(Duration::from_secs(15), state.watch.gate.lock()).await {
             Ok(mut stopping) => *stopping = true,
             Err(_) => tracing::warn!("the watch did not finish its check within 15 s; quitting anyway"),
         }
         tracing::info!("quitting");
-        state.set_in_tray(false);
+        state.window.set_in_tray(false);
         app.exit(0);
     });
 }
@@ -157,13 +157,13 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
 #[cfg(target_os = "linux")]
 fn release_webview_leftovers<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
-    let env = state.environment();
-    let only_in_memory = crate::state::lock(&state.attempts).is_waiting_at(std::time::Instant::now())
-        || state.unsaved_tokens(env).is_some();
+    let scope = state.scope();
+    let only_in_memory = crate::state::lock(&state.sessions.attempts).is_waiting_at(std::time::Instant::now())
+        || state.secrets.unsaved_tokens(scope).is_some();
     if !only_in_memory {
         // A check in progress finishes first; none starts once the process is replaced.
-        let _gate = state.watch_gate.blocking_lock();
-        if app.get_webview_window(MAIN).is_none() && state.in_tray() {
+        let _gate = state.watch.gate.blocking_lock();
+        if app.get_webview_window(MAIN).is_none() && state.window.in_tray() {
             tracing::info!("starting again into the tray, without the window's libraries");
             let e = crate::relaunch::exec_into_background();
             tracing::warn!("could not start again into the tray ({e}); staying as it is");
@@ -297,13 +297,13 @@ pub mod tray {
         let host = TauriHost(app.clone());
         tauri::async_runtime::spawn(async move {
             let state = host.state();
-            let gate = state.watch_gate.lock().await;
+            let gate = state.watch.gate.lock().await;
             if *gate {
                 return; // quitting
             }
-            let env = state.environment();
-            match crate::flows::approval::check_in(state, env, crate::flows::approval::Trigger::CheckNow).await {
-                Ok(outcome) => crate::flows::watch::after_check(&host, env, &outcome),
+            let scope = state.scope();
+            match crate::flows::approval::check_in(state, scope, crate::flows::approval::Trigger::CheckNow).await {
+                Ok(outcome) => crate::flows::watch::after_check(&host, scope, &outcome),
                 Err(e) => tracing::warn!("tray check: {}", e.message),
             }
             drop(gate);

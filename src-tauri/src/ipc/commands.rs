@@ -17,7 +17,7 @@ use uspslink_core::approval::ApprovalView;
 use uspslink_core::error::FieldProblem;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
 use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
-use uspslink_core::settings::{Environment, Preferences};
+use uspslink_core::settings::Preferences;
 use uspslink_core::shipengine::{RegistrationForm, StampsDraft};
 use uspslink_core::vault::{SecretSlot, Vault, VaultStatus};
 use uspslink_core::{ErrorKind, IpcError};
@@ -27,7 +27,7 @@ use crate::flows::identifiers::IdentifiersUpdate;
 use crate::flows::link::LinkUpdate;
 use crate::flows::savings::SavingsUpdate;
 use crate::flows::stamps::StampsUpdate;
-use crate::state::{blocking, internal, AppSnapshot, AppState, DeepLinkNotice};
+use crate::state::{blocking, internal, AppSnapshot, AppState, DeepLinkNotice, Scope};
 
 type CmdResult<T> = Result<T, IpcError>;
 
@@ -60,8 +60,9 @@ fn presence(vault: &Vault) -> CmdResult<SecretPresence> {
     })
 }
 
-fn env(state: &AppState) -> Environment {
-    state.environment()
+/// The scope in force as a command starts: the whole command works in it.
+fn scope(state: &AppState) -> Scope {
+    state.scope()
 }
 
 #[tauri::command]
@@ -75,7 +76,7 @@ pub async fn get_snapshot(state: State<'_, AppState>) -> CmdResult<AppSnapshot> 
 
 #[tauri::command]
 pub async fn onboarding_event(state: State<'_, AppState>, event: OnboardingEvent) -> CmdResult<DashboardView> {
-    guarded("onboarding_event", async { state.apply_from_user(env(&state), event) }).await
+    guarded("onboarding_event", async { state.progress.apply_from_user(scope(&state), event) }).await
 }
 
 #[tauri::command]
@@ -91,7 +92,7 @@ pub async fn save_preferences(state: State<'_, AppState>, preferences: Preferenc
 #[tauri::command]
 pub async fn dismiss_storage_notice(state: State<'_, AppState>) -> CmdResult<()> {
     guarded("dismiss_storage_notice", async {
-        state.dismiss_storage_notice();
+        state.progress.dismiss_notice();
         Ok(())
     })
     .await
@@ -101,7 +102,7 @@ pub async fn dismiss_storage_notice(state: State<'_, AppState>) -> CmdResult<()>
 /// was kept as (`None`: there was none).
 #[tauri::command]
 pub async fn start_over_in_this_version(state: State<'_, AppState>) -> CmdResult<Option<String>> {
-    guarded("start_over_in_this_version", async { state.start_over_in_this_version() }).await
+    guarded("start_over_in_this_version", async { state.progress.start_over_in_this_version() }).await
 }
 
 /// *About* in Settings: versions, folders and the diagnostics text.
@@ -125,7 +126,7 @@ pub async fn about<R: tauri::Runtime>(
 #[tauri::command]
 pub async fn vault_status(state: State<'_, AppState>) -> CmdResult<VaultStatus> {
     guarded("vault_status", async {
-        let vault = state.vault_access();
+        let vault = state.secrets.clone();
         blocking(move || Ok(vault.keyring().status())).await
     })
     .await
@@ -144,9 +145,9 @@ pub async fn store_secret(state: State<'_, AppState>, slot: SecretSlot, value: S
     guarded("store_secret", async {
         let slot = user_slot(slot)?;
         let value = SecretString::from(value);
-        let (vault, env) = (state.vault_access(), env(&state));
+        let (vault, scope) = (state.secrets.clone(), scope(&state));
         blocking(move || {
-            let vault = vault.open(env);
+            let vault = vault.open(scope);
             vault.set(slot, &value)?;
             presence(&vault)
         })
@@ -159,9 +160,9 @@ pub async fn store_secret(state: State<'_, AppState>, slot: SecretSlot, value: S
 pub async fn forget_secret(state: State<'_, AppState>, slot: SecretSlot) -> CmdResult<SecretPresence> {
     guarded("forget_secret", async {
         let slot = user_slot(slot)?;
-        let (vault, env) = (state.vault_access(), env(&state));
+        let (vault, scope) = (state.secrets.clone(), scope(&state));
         blocking(move || {
-            let vault = vault.open(env);
+            let vault = vault.open(scope);
             vault.delete(slot)?;
             presence(&vault)
         })
@@ -173,15 +174,15 @@ pub async fn forget_secret(state: State<'_, AppState>, slot: SecretSlot) -> CmdR
 #[tauri::command]
 pub async fn secret_presence(state: State<'_, AppState>) -> CmdResult<SecretPresence> {
     guarded("secret_presence", async {
-        let (vault, env) = (state.vault_access(), env(&state));
-        blocking(move || presence(&vault.open(env))).await
+        let (vault, scope) = (state.secrets.clone(), scope(&state));
+        blocking(move || presence(&vault.open(scope))).await
     })
     .await
 }
 
 #[tauri::command]
 pub async fn recent_deep_links(state: State<'_, AppState>) -> CmdResult<Vec<DeepLinkNotice>> {
-    guarded("recent_deep_links", async { Ok(state.recent_deep_links()) }).await
+    guarded("recent_deep_links", async { Ok(state.sessions.recent_deep_links()) }).await
 }
 
 /// Called by the UI once the first screen is painted: logs the start-to-interactive time (read by
@@ -230,7 +231,7 @@ pub async fn open_usps_signup<R: tauri::Runtime>(
     state: State<'_, AppState>,
 ) -> CmdResult<()> {
     guarded("open_usps_signup", async {
-        let endpoints = state.endpoints_ready(env(&state)).await?;
+        let endpoints = state.endpoints_ready(scope(&state)).await?;
         crate::flows::link::open_external(&TauriHost(app.clone()), &endpoints.usps_signup)
     })
     .await
@@ -280,7 +281,8 @@ pub async fn check_identifiers(form: IdentifiersForm) -> CmdResult<Vec<FieldProb
 
 #[tauri::command]
 pub async fn save_identifiers_draft(state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersView> {
-    guarded("save_identifiers_draft", async { crate::flows::identifiers::save_draft(&state, env(&state), form) }).await
+    guarded("save_identifiers_draft", async { crate::flows::identifiers::save_draft(&state, scope(&state), form) })
+        .await
 }
 
 #[tauri::command]
@@ -294,7 +296,7 @@ pub async fn verify_identifiers<R: tauri::Runtime>(
         match &result {
             Err(e) if e.kind == ErrorKind::NeedsReconnecting => crate::flows::link::announce(&TauriHost(app.clone())),
             // The link is complete: the approval watch makes its first check now.
-            Ok(_) => state.watch_wake.notify_one(),
+            Ok(_) => state.watch.wake(),
             Err(_) => {}
         }
         result
@@ -309,7 +311,7 @@ pub async fn email_link_summary<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> 
 
 #[tauri::command]
 pub async fn save_stamps_draft(state: State<'_, AppState>, draft: StampsDraft) -> CmdResult<()> {
-    guarded("save_stamps_draft", async { crate::flows::stamps::save_draft(&state, env(&state), draft) }).await
+    guarded("save_stamps_draft", async { crate::flows::stamps::save_draft(&state, scope(&state), draft) }).await
 }
 
 #[cfg(test)]
@@ -339,10 +341,10 @@ pub async fn check_approval_now<R: tauri::Runtime>(
     state: State<'_, AppState>,
 ) -> CmdResult<ApprovalView> {
     guarded("check_approval_now", async {
-        let env = state.environment();
-        match crate::flows::approval::check_in(&state, env, crate::flows::approval::Trigger::CheckNow).await {
+        let scope = state.scope();
+        match crate::flows::approval::check_in(&state, scope, crate::flows::approval::Trigger::CheckNow).await {
             Ok(outcome) => {
-                crate::flows::watch::after_check(&TauriHost(app.clone()), env, &outcome);
+                crate::flows::watch::after_check(&TauriHost(app.clone()), scope, &outcome);
                 Ok(outcome.view)
             }
             Err(e) => {
@@ -363,9 +365,11 @@ pub async fn check_savings<R: tauri::Runtime>(
     state: State<'_, AppState>,
 ) -> CmdResult<SavingsUpdate> {
     guarded("check_savings", async {
-        let env = state.environment();
-        match crate::flows::savings::price_in(&state, env, uspslink_core::savings::SavingsTrigger::CheckAgain).await {
-            Ok(outcome) => Ok(SavingsUpdate { savings: outcome.view, identifiers: state.identifiers_view(env) }),
+        let scope = state.scope();
+        match crate::flows::savings::price_in(&state, scope, uspslink_core::savings::SavingsTrigger::CheckAgain).await {
+            Ok(outcome) => {
+                Ok(SavingsUpdate { savings: outcome.view, identifiers: state.progress.identifiers_view(scope) })
+            }
             Err(e) => {
                 if e.kind == ErrorKind::NeedsReconnecting {
                     crate::flows::link::announce(&TauriHost(app.clone()));
@@ -412,7 +416,7 @@ pub async fn set_open_at_login<R: tauri::Runtime>(
             IpcError::new(ErrorKind::Internal, format!("Could not change whether uspslink opens at login: {e}"))
         })?;
         tracing::info!(enabled, "open at login");
-        state.update_background(|r| r.login_offer_answered = true)?;
+        state.progress.update_background(|r| r.login_offer_answered = true)?;
         open_at_login_of(&app)
     })
     .await
@@ -421,7 +425,10 @@ pub async fn set_open_at_login<R: tauri::Runtime>(
 /// *Not now* on the offer to open at login: not offered again (Settings still has it).
 #[tauri::command]
 pub async fn dismiss_open_at_login_offer(state: State<'_, AppState>) -> CmdResult<()> {
-    guarded("dismiss_open_at_login_offer", async { state.update_background(|r| r.login_offer_answered = true) }).await
+    guarded("dismiss_open_at_login_offer", async {
+        state.progress.update_background(|r| r.login_offer_answered = true)
+    })
+    .await
 }
 
 /// Ctrl+W: the same as the window's close button (into the tray while something is watched).

@@ -43,14 +43,20 @@ impl<R: Runtime> Persist for DurableStore<R> {
     }
 
     fn save(&self, key: &str, value: serde_json::Value) -> Result<(), PersistError> {
+        self.save_all(vec![(key.to_string(), value)])
+    }
+
+    fn save_all(&self, values: Vec<(String, serde_json::Value)>) -> Result<(), PersistError> {
         let _one_at_a_time = lock(&self.writing);
         if self.newer_file.load(Ordering::SeqCst) {
             return Err(PersistError::NewerFile);
         }
         let mut entries: serde_json::Map<String, serde_json::Value> = self.store.entries().into_iter().collect();
-        entries.insert(key.to_string(), value.clone());
+        entries.extend(values.iter().cloned());
         self.write_whole(entries)?;
-        self.store.set(key, value);
+        for (key, value) in values {
+            self.store.set(key, value);
+        }
         Ok(())
     }
 
@@ -137,6 +143,6 @@ pub fn load_state<R: Runtime>(
     let newer_file = AtomicBool::new(format != FileFormat::Readable);
     let persist = Arc::new(DurableStore { store, path, writing: Mutex::new(()), newer_file });
     let state = AppState::open(persist, config, started, VaultSource::default(), notice);
-    state.set_sandbox_token_file(token_file);
+    state.servers.set_sandbox_token_file(token_file);
     Ok(state)
 }

@@ -175,6 +175,11 @@ impl ApprovalClient {
         Self { api: crate::http::Api::new(base, Duration::from_secs(30)), query }
     }
 
+    /// Over a shared [`crate::http::Api`] (its client and retry policy).
+    pub fn over(api: crate::http::Api, query: ApprovalQuery) -> Self {
+        Self { api, query }
+    }
+
     pub fn with_retry(mut self, retry: Retry) -> Self {
         self.api.retry = retry;
         self

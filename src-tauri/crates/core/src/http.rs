@@ -59,6 +59,12 @@ impl Api {
         Api { base: base.trim_end_matches('/').to_string(), http: client_for(base, timeout), retry: Retry::default() }
     }
 
+    /// For `base`, over an HTTP client made by [`client_for`] and shared between calls (its
+    /// connections and TLS sessions are kept), with `retry`.
+    pub fn shared(base: &str, http: reqwest::Client, retry: Retry) -> Self {
+        Api { base: base.trim_end_matches('/').to_string(), http, retry }
+    }
+
     /// The base URL with `path` (starting with `/`) after it.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

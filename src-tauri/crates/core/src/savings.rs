@@ -355,6 +355,11 @@ impl PriceClient {
         Self { api: crate::http::Api::new(base, std::time::Duration::from_secs(30)) }
     }
 
+    /// Over a shared [`crate::http::Api`] (its client and retry policy).
+    pub fn over(api: crate::http::Api) -> Self {
+        Self { api }
+    }
+
     pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
         self.api.retry = retry;
         self

@@ -346,6 +346,11 @@ impl ShipEngineClient {
         Self { api: crate::http::Api::new(base, timeout) }
     }
 
+    /// Over a shared [`crate::http::Api`] (its client and retry policy).
+    pub fn over(api: crate::http::Api) -> Self {
+        Self { api }
+    }
+
     /// Who hears about the waits between retries (the UI counts them down).
     pub fn with_retry(mut self, retry: Retry) -> Self {
         self.api.retry = retry;

@@ -28,6 +28,11 @@ impl PaymentsClient {
         Self { api: crate::http::Api::new(base, Duration::from_secs(30)) }
     }
 
+    /// Over a shared [`crate::http::Api`] (its client and retry policy).
+    pub fn over(api: crate::http::Api) -> Self {
+        Self { api }
+    }
+
     /// Who hears about the waits between retries (the UI counts them down).
     pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
         self.api.retry = retry;

@@ -59,6 +59,11 @@ impl UspsOAuthClient {
         }
     }
 
+    /// Over a shared [`crate::http::Api`] (its client and retry policy).
+    pub fn over(api: crate::http::Api, client_id: &str, client_secret: SecretString) -> Self {
+        Self { api, client_id: client_id.to_string(), client_secret }
+    }
+
     /// Who hears about the waits between retries (the UI counts them down).
     pub fn with_retry(mut self, retry: crate::http::Retry) -> Self {
         self.api.retry = retry;
@@ -191,6 +196,11 @@ pub struct SignInServiceClient {
 impl SignInServiceClient {
     pub fn new(base: &str) -> Self {
         Self { api: crate::http::Api::new(base, Duration::from_secs(30)) }
+    }
+
+    /// Over a shared [`crate::http::Api`] (its client and retry policy).
+    pub fn over(api: crate::http::Api) -> Self {
+        Self { api }
     }
 
     /// The service's address, as the tokens it issues are recorded with.

@@ -1,0 +1,278 @@
+//! The app's state, in parts that each own their data (docs/DESIGN.md, "Architecture"):
+//!
+//! - [`ProgressStore`]: the progress document (preferences and each scope's records), persisted
+//!   through tauri-plugin-store after every change, atomically, so a crash loses nothing;
+//! - [`Secrets`]: the OS keyring, per scope;
+//! - [`Servers`]: where each environment's services are (the Sandbox's, in this process);
+//! - [`Clients`]: one HTTP client per environment;
+//! - [`LinkSessions`]: the USPS sign-ins open in the browser (the link flow's);
+//! - [`Watch`] and [`InFlight`]: the approval watch's wake-up and gate, and the calls that run one at a time;
+//! - [`WindowPlace`]: open, or in the tray.
+//!
+//! Everything a user does in one environment (Sandbox, USPS test, Production) is filed under that
+//! environment's [`Scope`]: the store keys are `<environment>/<record>` and the keyring names
+//! `<environment>/<secret>` (docs/DESIGN.md, "Environments are apart"). A flow takes the scope once
+//! when it starts and reads and writes only that scope's records and secrets, so a switch in
+//! Settings while it runs cannot send one environment's token to another.
+
+mod clients;
+mod persist;
+mod progress;
+mod secrets;
+mod servers;
+mod sessions;
+#[cfg(test)]
+pub(crate) mod tests;
+mod watch;
+mod window;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::Serialize;
+use ts_rs::TS;
+use uspslink_core::approval::ApprovalView;
+use uspslink_core::clock::Clock;
+use uspslink_core::onboarding::DashboardView;
+use uspslink_core::payments::IdentifiersView;
+use uspslink_core::savings::SavingsView;
+use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
+use uspslink_core::shipengine::StampsRecord;
+use uspslink_core::usps::LinkStatus;
+use uspslink_core::{ErrorKind, IpcError};
+
+pub use crate::config::AppConfig;
+pub use clients::Clients;
+pub use persist::{Persist, PersistError, StorageHealth, StorageNotice, StorageNoticeKind, StorageObserver};
+pub use progress::{ProgressStore, STORE_FILE};
+pub use secrets::{Secrets, UnsavedTokens, VaultSource};
+pub use servers::Servers;
+pub use sessions::{DeepLinkNotice, LinkSessions, NEEDS_RECONNECTING};
+pub use watch::{InFlight, Watch};
+pub use window::WindowPlace;
+
+/// Run a blocking call (the keyring's D-Bus calls) on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, IpcError> + Send + 'static,
+) -> Result<T, IpcError> {
+    // A panic on the blocking pool comes back as a JoinError, whose text may quote the panic
+    // message: it is not passed on.
+    tokio::task::spawn_blocking(f).await.map_err(|_| internal("a keyring call"))?
+}
+
+/// A bug inside uspslink (a panic), as the UI is told of it: `what` says where, never what it said.
+pub(crate) fn internal(what: &str) -> IpcError {
+    IpcError::new(
+        ErrorKind::Internal,
+        format!("Something went wrong inside uspslink ({what}). Nothing was changed; please try again. The details are in the log."),
+    )
+}
+
+/// A mutex whose holder panicked still holds valid data here (every update is replace-on-success),
+/// so a caught panic in one command must not turn every later command into another panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where a flow works: one environment's records and secrets. A flow takes its scope once when it
+/// starts and passes it to every read and write, so "a flow works in one environment" is a type:
+/// nothing in a flow can ask for "the environment in force" halfway through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scope {
+    environment: Environment,
+}
+
+impl Scope {
+    pub const fn new(environment: Environment) -> Self {
+        Self { environment }
+    }
+
+    pub fn environment(self) -> Environment {
+        self.environment
+    }
+
+    /// How the owner knows it ("Sandbox").
+    pub fn label(self) -> &'static str {
+        self.environment.label()
+    }
+
+    /// The store key of one of this scope's records.
+    pub fn key(self, record: &str) -> String {
+        format!("{}/{record}", self.environment.key())
+    }
+
+    /// The prefix of this scope's keyring entries.
+    pub fn keyring_scope(self) -> &'static str {
+        self.environment.key()
+    }
+}
+
+/// Everything the UI needs to draw its first screen.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppSnapshot {
+    pub view: DashboardView,
+    pub preferences: Preferences,
+    /// The environment in force (a test run may override the stored preference).
+    pub environment: Environment,
+    pub environment_label: String,
+    /// None while the sandbox is still starting.
+    pub endpoints: Option<Endpoints>,
+    pub recent_deep_links: Vec<DeepLinkNotice>,
+    pub usps_link: LinkStatus,
+    pub stamps: StampsRecord,
+    pub identifiers: IdentifiersView,
+    /// Whether USPS approved the NSA rates yet, as the watch last found.
+    pub approval: ApprovalView,
+    /// What the NSA rates save, and whether Stamps.com quotes them.
+    pub savings: SavingsView,
+    /// Said once: what was found wrong with the progress file at start.
+    pub storage_notice: Option<StorageNotice>,
+    /// The sign-in service this environment's link came through, when Settings now name another
+    /// way: the link's tokens still go only there; the UI asks the owner to reconnect.
+    pub sign_in_moved_from: Option<String>,
+    /// The screen to open on (a notification was clicked while the window was closed); once.
+    pub open_on: Option<crate::flows::background::Route>,
+    /// Whether to offer opening uspslink at login (once, at the waiting-for-approval step).
+    pub offer_open_at_login: bool,
+}
+
+/// The parts, held together for the commands and the flows: each flow takes the parts it needs.
+pub struct AppState {
+    started: Instant,
+    /// The run's configuration, read once at start.
+    pub(crate) config: AppConfig,
+    clock: Clock,
+    pub progress: ProgressStore,
+    pub secrets: Secrets,
+    pub servers: Servers,
+    pub clients: Clients,
+    pub sessions: LinkSessions,
+    pub watch: Watch,
+    pub in_flight: InFlight,
+    pub window: WindowPlace,
+}
+
+impl AppState {
+    /// The state over any persistence (tests use an in-memory one and the mock keyring).
+    pub fn open(
+        persist: std::sync::Arc<dyn Persist>,
+        config: AppConfig,
+        started: Instant,
+        vault: VaultSource,
+        storage_notice: Option<StorageNotice>,
+    ) -> Self {
+        let clock = Clock::system();
+        let (progress, legacy_keyring) = ProgressStore::open(persist, storage_notice);
+        let secrets = Secrets::new(vault, legacy_keyring, progress.persist());
+        let sessions = LinkSessions::open(&progress, clock.now());
+        Self {
+            started,
+            servers: Servers::new(config.sandbox_pkce, config.endpoints.clone()),
+            config,
+            clock,
+            progress,
+            secrets,
+            clients: Clients::default(),
+            sessions,
+            watch: Watch::default(),
+            in_flight: InFlight::default(),
+            window: WindowPlace::default(),
+        }
+    }
+
+    /// Unix seconds by the state's clock (the system's; a test's in tests).
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// The same state reading `clock` (tests move time without sleeping).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn elapsed_ms(&self) -> u32 {
+        self.started.elapsed().as_millis().min(u32::MAX as u128) as u32
+    }
+
+    /// The environment in force (a test run may override the stored preference).
+    pub fn environment(&self) -> Environment {
+        self.config.environment_override.unwrap_or_else(|| self.progress.preferences().environment)
+    }
+
+    /// The scope in force, for a flow that starts now.
+    pub fn scope(&self) -> Scope {
+        Scope::new(self.environment())
+    }
+
+    /// Start the in-process sandbox if the Sandbox environment is in force. Idempotent.
+    pub async fn ensure_sandbox(&self) -> Result<Option<String>, IpcError> {
+        if self.environment() != Environment::Sandbox {
+            return Ok(None);
+        }
+        self.servers.start_sandbox().await.map(Some)
+    }
+
+    /// The endpoints of `scope`, starting the sandbox first where it is needed.
+    pub async fn endpoints_ready(&self, scope: Scope) -> Result<Endpoints, IpcError> {
+        self.servers.endpoints_ready(scope.environment()).await
+    }
+
+    /// The approval watch as the dashboard shows it.
+    pub fn approval_view(&self, scope: Scope) -> ApprovalView {
+        self.progress.approval_view(scope, &self.config.approval.schedule, self.now())
+    }
+
+    pub fn link_status(&self, scope: Scope) -> LinkStatus {
+        self.sessions.status(self.progress.link_record(scope))
+    }
+
+    /// Save Settings. A change of environment ends any sign-in of the old one (its answer must not
+    /// complete in the new one) and wakes the watch, which looks at the new environment now.
+    pub fn save_preferences(&self, new: Preferences) -> Result<(), IpcError> {
+        let old = self.progress.save_preferences(new.clone())?;
+        if old.environment != new.environment {
+            self.sessions.end_all(&self.progress);
+            self.watch.wake();
+        }
+        Ok(())
+    }
+
+    pub fn snapshot(&self) -> AppSnapshot {
+        let scope = self.scope();
+        let environment = scope.environment();
+        let preferences = self.progress.preferences();
+        AppSnapshot {
+            view: self.progress.view(scope),
+            sign_in_moved_from: self.sign_in_moved_from(scope, &preferences),
+            open_on: self.window.take_open_on(),
+            offer_open_at_login: !self.progress.background_record().login_offer_answered,
+            preferences,
+            environment,
+            environment_label: environment.label().to_string(),
+            endpoints: self.servers.endpoints_of(environment),
+            recent_deep_links: self.sessions.recent_deep_links(),
+            usps_link: self.link_status(scope),
+            stamps: self.progress.stamps_record(scope),
+            identifiers: self.progress.identifiers_view(scope),
+            approval: self.approval_view(scope),
+            savings: self.progress.savings_view(scope),
+            storage_notice: self.progress.notice(),
+        }
+    }
+
+    /// See [`AppSnapshot::sign_in_moved_from`]. The Sandbox has one service only, the app's own.
+    fn sign_in_moved_from(&self, scope: Scope, preferences: &Preferences) -> Option<String> {
+        let env = scope.environment();
+        if env == Environment::Sandbox {
+            return None;
+        }
+        let endpoints = self.servers.endpoints_of(env)?;
+        let named_now = match preferences.sign_in_method() {
+            SignInMethod::Service => preferences.sign_in_service(env, &endpoints),
+            SignInMethod::OwnApp => None,
+        };
+        self.progress.link_record(scope).moved_from(named_now.as_deref()).map(str::to_string)
+    }
+}

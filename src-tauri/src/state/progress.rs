@@ -1,0 +1,413 @@
+//! The progress document: the preferences, what was said once, and each scope's typed records,
+//! read from the progress file once and written through [`Persist`] after every change.
+//!
+//! A change is made to a copy ([`ProgressStore::update`]) and becomes current only once every record
+//! it changed is written, in one write: a failed save changes nothing, on disk or in memory. The
+//! write runs off the async threads (the fsync and the rename would hold up every other task on a
+//! worker thread of the runtime).
+//!
+//! On disk the document is a map of keys (`preferences`, `background`, `<scope>/<record>`, and the
+//! file's `format` number, `uspslink_core::progress_format`), so a record this version cannot read
+//! is set aside by itself and the rest still loads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use uspslink_core::approval::{ApprovalRecord, ApprovalView, Schedule};
+use uspslink_core::error::HasKind;
+use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
+use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
+use uspslink_core::savings::{SavingsRecord, SavingsView};
+use uspslink_core::settings::{Environment, Preferences};
+use uspslink_core::shipengine::StampsRecord;
+use uspslink_core::usps::LinkRecord;
+use uspslink_core::IpcError;
+
+use super::persist::{read, read_or_set_aside, storage_error, ReportingPersist};
+use super::sessions::SignInInBrowser;
+use super::{lock, Persist, PersistError, Scope, StorageNotice, StorageNoticeKind, StorageObserver};
+
+/// The store file (in the app's data dir). Holds preferences and progress; never a secret.
+pub const STORE_FILE: &str = "uspslink.json";
+const KEY_PREFERENCES: &str = "preferences";
+/// The environment whose keyring entries still have the names of before environments existed.
+pub(crate) const KEY_LEGACY_KEYRING: &str = "legacy_keyring_environment";
+/// Sign-ins open in the browser (fingerprints of their states), so a callback that arrives after a
+/// restart can be told apart from a forged one.
+pub(crate) const KEY_SIGN_INS: &str = "sign_ins_in_browser";
+/// What was said once about running in the background (the tray note, the open-at-login offer).
+const KEY_BACKGROUND: &str = "background";
+const NAME_PROGRESS: &str = "progress";
+const NAME_USPS_LINK: &str = "usps_link";
+const NAME_STAMPS: &str = "stamps";
+const NAME_IDENTIFIERS: &str = "identifiers";
+/// The approval watch's record (newer than environments: never a top-level key).
+const NAME_APPROVAL: &str = "approval";
+/// What the NSA rates save, as last priced (newer than environments too).
+const NAME_SAVINGS: &str = "savings";
+/// The per-environment records; before environments they were top-level keys of these names.
+const ENV_RECORDS: [&str; 4] = [NAME_PROGRESS, NAME_USPS_LINK, NAME_STAMPS, NAME_IDENTIFIERS];
+
+/// Said once, kept across runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct BackgroundRecord {
+    /// The note "uspslink keeps watching in the tray" went out (the first close into the tray).
+    pub tray_note_shown: bool,
+    /// The owner answered the offer to open uspslink at login (yes or not now): not offered again.
+    pub login_offer_answered: bool,
+}
+
+/// One scope's records, typed.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeRecords {
+    pub progress: Progress,
+    pub link: LinkRecord,
+    pub stamps: StampsRecord,
+    pub identifiers: IdentifiersRecord,
+    pub approval: ApprovalRecord,
+    pub savings: SavingsRecord,
+}
+
+impl ScopeRecords {
+    /// Each record as it is stored, by name.
+    fn stored(&self) -> Result<[(&'static str, serde_json::Value); 6], serde_json::Error> {
+        Ok([
+            (NAME_PROGRESS, serde_json::to_value(&self.progress)?),
+            (NAME_USPS_LINK, serde_json::to_value(&self.link)?),
+            (NAME_STAMPS, serde_json::to_value(&self.stamps)?),
+            (NAME_IDENTIFIERS, serde_json::to_value(&self.identifiers)?),
+            (NAME_APPROVAL, serde_json::to_value(&self.approval)?),
+            (NAME_SAVINGS, serde_json::to_value(&self.savings)?),
+        ])
+    }
+}
+
+/// Run a blocking write where it holds up no async task: on a worker of the multi-threaded runtime
+/// (the app's), the worker hands its tasks to another thread for the time of the write; elsewhere
+/// (the main thread, the blocking pool, a single-threaded test runtime) it runs as it is.
+fn off_the_async_threads<T>(write: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(write),
+        _ => write(),
+    }
+}
+
+pub struct ProgressStore {
+    persist: Arc<ReportingPersist>,
+    preferences: Mutex<Preferences>,
+    records: Mutex<HashMap<Scope, ScopeRecords>>,
+    background: Mutex<BackgroundRecord>,
+    /// Said once: what was found wrong with the progress file at start (or with a record since).
+    notice: Mutex<Option<StorageNotice>>,
+}
+
+impl ProgressStore {
+    /// The document over `persist`, and the environment whose keyring entries still carry the
+    /// names of before environments (see [`super::Secrets`]).
+    pub fn open(persist: Arc<dyn Persist>, notice: Option<StorageNotice>) -> (Self, Option<Environment>) {
+        let persist = Arc::new(ReportingPersist::new(persist));
+        let mut preferences: Preferences = read(&*persist, KEY_PREFERENCES);
+        // Settings shows the method in force; files from before the choice get it decided here.
+        preferences.usps_sign_in = Some(preferences.sign_in_method());
+        let legacy_keyring = migrate_to_environments(&*persist, preferences.environment);
+        let store = Self {
+            background: Mutex::new(read(&*persist, KEY_BACKGROUND)),
+            persist,
+            preferences: Mutex::new(preferences),
+            records: Mutex::new(HashMap::new()),
+            notice: Mutex::new(notice),
+        };
+        (store, legacy_keyring)
+    }
+
+    /// The persistence itself, for the keyring's move of older entries (its marker) and its
+    /// read-only rule while a newer version's file is open.
+    pub(crate) fn persist(&self) -> Arc<dyn Persist> {
+        self.persist.clone()
+    }
+
+    /// Where every save reports whether saving works (the window shows a problem until it does).
+    pub fn set_storage_observer(&self, observer: StorageObserver) {
+        self.persist.set_observer(observer);
+    }
+
+    fn write(&self, values: Vec<(String, serde_json::Value)>) -> Result<(), IpcError> {
+        off_the_async_threads(|| self.persist.save_all(values)).map_err(|e| storage_error(&e))
+    }
+
+    pub fn preferences(&self) -> Preferences {
+        lock(&self.preferences).clone()
+    }
+
+    /// Save Settings (checked first); returns what they were.
+    pub fn save_preferences(&self, new: Preferences) -> Result<Preferences, IpcError> {
+        new.validate()?;
+        let mut current = lock(&self.preferences);
+        let json = serde_json::to_value(&new).map_err(storage_error)?;
+        self.write(vec![(KEY_PREFERENCES.into(), json)])?;
+        Ok(std::mem::replace(&mut *current, new))
+    }
+
+    pub fn background_record(&self) -> BackgroundRecord {
+        lock(&self.background).clone()
+    }
+
+    /// Change what was said once, saved before it counts.
+    pub fn update_background(&self, change: impl FnOnce(&mut BackgroundRecord)) -> Result<(), IpcError> {
+        let mut current = lock(&self.background);
+        let mut next = current.clone();
+        change(&mut next);
+        if next != *current {
+            self.write(vec![(KEY_BACKGROUND.into(), serde_json::to_value(&next).map_err(storage_error)?)])?;
+            *current = next;
+        }
+        Ok(())
+    }
+
+    /// One record of `scope`; one this version cannot read is kept aside and said (never replaced
+    /// silently by the defaults' next save).
+    fn read_record<T: serde::de::DeserializeOwned + Default>(&self, scope: Scope, name: &str) -> T {
+        let (value, set_aside) = read_or_set_aside(&*self.persist, &scope.key(name));
+        if let Some(aside) = set_aside {
+            *lock(&self.notice) = Some(StorageNotice {
+                kind: StorageNoticeKind::SetAside,
+                message: format!(
+                    "Part of your progress ({}: {name}) could not be read by this version of uspslink. It was kept \
+                     in the progress file as \"{aside}\" and that part starts fresh; nothing else changed.",
+                    scope.label()
+                ),
+            });
+        }
+        value
+    }
+
+    fn with_records<T>(&self, scope: Scope, f: impl FnOnce(&mut ScopeRecords) -> T) -> T {
+        let mut all = lock(&self.records);
+        let records = all.entry(scope).or_insert_with(|| ScopeRecords {
+            progress: self.read_record(scope, NAME_PROGRESS),
+            link: self.read_record(scope, NAME_USPS_LINK),
+            stamps: self.read_record(scope, NAME_STAMPS),
+            identifiers: self.read_record(scope, NAME_IDENTIFIERS),
+            approval: self.read_record(scope, NAME_APPROVAL),
+            savings: self.read_record(scope, NAME_SAVINGS),
+        });
+        f(records)
+    }
+
+    /// Read `scope`'s records (loaded from the file on first use).
+    pub fn read<T>(&self, scope: Scope, f: impl FnOnce(&ScopeRecords) -> T) -> T {
+        self.with_records(scope, |r| f(r))
+    }
+
+    /// Change `scope`'s records: `change` works on a copy, every record it changed is written in
+    /// one write, and only then the copy is current. An error from `change` or from the write
+    /// changes nothing. Read, change and write happen under one lock, so two changes of the same
+    /// scope never overwrite each other's fields.
+    pub fn update<T, E: From<IpcError>>(
+        &self,
+        scope: Scope,
+        change: impl FnOnce(&mut ScopeRecords) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.with_records(scope, |current| {
+            let mut next = current.clone();
+            let answer = change(&mut next)?;
+            let before = current.stored().map_err(storage_error)?;
+            let after = next.stored().map_err(storage_error)?;
+            let changed: Vec<(String, serde_json::Value)> = after
+                .into_iter()
+                .zip(before)
+                .filter(|((_, a), (_, b))| a != b)
+                .map(|((name, value), _)| (scope.key(name), value))
+                .collect();
+            if !changed.is_empty() {
+                self.write(changed)?;
+                *current = next;
+            }
+            Ok(answer)
+        })
+    }
+
+    pub fn view(&self, scope: Scope) -> DashboardView {
+        self.read(scope, |r| r.progress.view())
+    }
+
+    pub fn progress(&self, scope: Scope) -> Progress {
+        self.read(scope, |r| r.progress.clone())
+    }
+
+    /// An event from the UI: only those a user may claim (see `OnboardingEvent::is_user_event`).
+    pub fn apply_from_user(&self, scope: Scope, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
+        if !event.is_user_event() {
+            return Err(uspslink_core::onboarding::OnboardingError::NotAUserEvent.to_ipc());
+        }
+        self.apply(scope, event)
+    }
+
+    /// Apply an onboarding event; persisted before it is visible, and unchanged on any error.
+    pub fn apply(&self, scope: Scope, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
+        self.update(scope, |r| {
+            r.progress.apply(event)?;
+            Ok(r.progress.view())
+        })
+    }
+
+    pub fn link_record(&self, scope: Scope) -> LinkRecord {
+        self.read(scope, |r| r.link.clone())
+    }
+
+    pub fn set_link_record(&self, scope: Scope, record: LinkRecord) -> Result<(), IpcError> {
+        self.update(scope, |r| {
+            r.link = record;
+            Ok(())
+        })
+    }
+
+    pub fn stamps_record(&self, scope: Scope) -> StampsRecord {
+        self.read(scope, |r| r.stamps.clone())
+    }
+
+    pub fn set_stamps_record(&self, scope: Scope, record: StampsRecord) -> Result<(), IpcError> {
+        self.update(scope, |r| {
+            r.stamps = record;
+            Ok(())
+        })
+    }
+
+    pub fn identifiers_record(&self, scope: Scope) -> IdentifiersRecord {
+        self.read(scope, |r| r.identifiers.clone())
+    }
+
+    pub fn set_identifiers_record(&self, scope: Scope, record: IdentifiersRecord) -> Result<(), IpcError> {
+        self.update(scope, |r| {
+            r.identifiers = record;
+            Ok(())
+        })
+    }
+
+    /// The identifiers step as shown: the draft, pre-filled from the USPS sign-in where empty.
+    pub fn identifiers_view(&self, scope: Scope) -> IdentifiersView {
+        self.read(scope, |r| r.identifiers.view(&r.link.hints, &r.savings.summary_lines(r.approval.is_approved())))
+    }
+
+    pub fn savings_record(&self, scope: Scope) -> SavingsRecord {
+        self.read(scope, |r| r.savings.clone())
+    }
+
+    pub fn set_savings_record(&self, scope: Scope, record: SavingsRecord) -> Result<(), IpcError> {
+        self.update(scope, |r| {
+            r.savings = record;
+            Ok(())
+        })
+    }
+
+    /// What the NSA rates save, as the dashboard shows it.
+    pub fn savings_view(&self, scope: Scope) -> SavingsView {
+        self.read(scope, |r| r.savings.view(r.approval.is_approved()))
+    }
+
+    /// The savings' lines for the summary and the diagnostics.
+    pub fn savings_lines(&self, scope: Scope) -> Vec<String> {
+        self.read(scope, |r| r.savings.summary_lines(r.approval.is_approved()))
+    }
+
+    pub fn approval_record(&self, scope: Scope) -> ApprovalRecord {
+        self.read(scope, |r| r.approval.clone())
+    }
+
+    pub fn set_approval_record(&self, scope: Scope, record: ApprovalRecord) -> Result<(), IpcError> {
+        self.update(scope, |r| {
+            r.approval = record;
+            Ok(())
+        })
+    }
+
+    /// The approval watch as the dashboard shows it, at `now`.
+    pub fn approval_view(&self, scope: Scope, schedule: &Schedule, now: u64) -> ApprovalView {
+        self.read(scope, |r| r.approval.view(schedule, r.progress.link_complete, now))
+    }
+
+    /// What was found wrong with the file, until the owner read it.
+    pub fn notice(&self) -> Option<StorageNotice> {
+        lock(&self.notice).clone()
+    }
+
+    /// The user read the storage notice: it is not shown again. A newer version's file stays said
+    /// until the owner chooses what to do with it ([`Self::start_over_in_this_version`]).
+    pub fn dismiss_notice(&self) {
+        let mut notice = lock(&self.notice);
+        if notice.as_ref().is_some_and(|n| n.kind != StorageNoticeKind::NewerFile) {
+            *notice = None;
+        }
+    }
+
+    /// The owner chose to start over in this version while a newer version's progress file is open:
+    /// that file is kept aside as it is, and from now on progress is saved (the records in memory
+    /// are already the fresh ones: nothing was read from that file). Returns the name it was kept as.
+    pub fn start_over_in_this_version(&self) -> Result<Option<String>, IpcError> {
+        let kept_as = off_the_async_threads(|| self.persist.set_newer_file_aside()).map_err(|e| storage_error(&e))?;
+        let mut notice = lock(&self.notice);
+        if notice.as_ref().is_some_and(|n| n.kind == StorageNoticeKind::NewerFile) {
+            *notice = None;
+        }
+        if let Some(name) = &kept_as {
+            tracing::warn!("started over in this version; the newer version's progress was kept as {name}");
+        }
+        Ok(kept_as)
+    }
+
+    /// The sign-ins the last run left open in the browser.
+    pub(crate) fn sign_ins(&self) -> Vec<SignInInBrowser> {
+        read(&*self.persist, KEY_SIGN_INS)
+    }
+
+    /// Write the sign-ins open in the browser (nothing when the file already has them).
+    pub(crate) fn save_sign_ins(&self, list: &[SignInInBrowser]) -> Result<(), IpcError> {
+        let json = serde_json::to_value(list).map_err(storage_error)?;
+        if self.persist.load(KEY_SIGN_INS).as_ref() == Some(&json) {
+            return Ok(());
+        }
+        self.write(vec![(KEY_SIGN_INS.into(), json)])
+    }
+}
+
+/// Move the records of a store written before environments existed (top-level `progress`,
+/// `usps_link`, …) under the environment the stored preferences named: those records were made
+/// there. Each step is its own atomic save, new keys first, so a crash halfway is finished next
+/// start. Returns the environment whose keyring entries still need their new names.
+///
+/// Behind the format number: only a file from before it (no `format` entry), or one whose move
+/// began (the marker is its first save, and that save wrote the number), is migrated; otherwise a
+/// format-1 file's top-level keys are never read as old records.
+fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<Environment> {
+    let marker: Option<Environment> = persist.load(KEY_LEGACY_KEYRING).and_then(|v| serde_json::from_value(v).ok());
+    if marker.is_none() && persist.load(uspslink_core::progress_format::FORMAT_KEY).is_some() {
+        return marker;
+    }
+    let legacy: Vec<(&str, serde_json::Value)> =
+        ENV_RECORDS.iter().filter_map(|n| persist.load(n).map(|v| (*n, v))).collect();
+    if legacy.is_empty() {
+        return marker;
+    }
+    let scope = Scope::new(env);
+    let result = (|| {
+        let marker = serde_json::to_value(env).map_err(|e| PersistError::Io(e.to_string()))?;
+        persist.save(KEY_LEGACY_KEYRING, marker)?;
+        for (name, value) in &legacy {
+            if persist.load(&scope.key(name)).is_none() {
+                persist.save(&scope.key(name), value.clone())?;
+            }
+        }
+        for (name, _) in &legacy {
+            persist.save(name, serde_json::Value::Null)?;
+        }
+        Ok::<_, PersistError>(())
+    })();
+    match result {
+        Ok(()) => tracing::info!("progress of an older version filed under the {} environment", env.label()),
+        Err(e) => tracing::warn!("could not file the older progress under {} yet: {e}", env.label()),
+    }
+    Some(env)
+}
