@@ -1,6 +1,8 @@
 // The app's IPC commands, declared once: name, arguments (as the window sends them) and what each
 // resolves to. Everything else is derived from this table: the ACL permissions (`allow-<name>`,
-// build.rs), the handler list (lib.rs), the TypeScript signatures (ipc/bindings.rs); a test checks
+// build.rs), the handler list (lib.rs), the TypeScript signatures (ipc/bindings.rs), the
+// #[tauri::command] functions (ipc/commands.rs, which call a body of the same name with these
+// arguments: a body that drifts from its row does not compile); a test checks
 // the window's capability file against it. The bodies are in ipc/commands.rs, of the same names.
 //
 // Included by build.rs too, so it is plain `macro_rules!` with no crate paths in it: the table

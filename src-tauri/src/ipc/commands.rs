@@ -1,17 +1,20 @@
 //! IPC commands: a thin layer over `AppState`, the flows and `uspslink-core`. Errors reach the UI as
 //! `{kind, message}` (IpcError). Blocking keyring calls run on the blocking pool.
 //!
-//! Every command body runs inside [`guarded`]: a panic (a bug, whatever input caused it) is caught,
-//! logged without its message (it may quote what the user typed) and answered as an `internal`
-//! error; the app stays up. None runs on the main thread (`async`), where a panic would abort.
+//! The `#[tauri::command]` functions are made from the command table (command_names.rs), each with
+//! the table's arguments and result, and each calls the body of its name in [`body`] with them: a
+//! body whose arguments or result drift from the table does not compile, so the TypeScript
+//! signatures (made from the same table) are the functions' own.
+//!
+//! Every body runs inside [`guarded`]: a panic (a bug, whatever input caused it) is caught, logged
+//! without its message (it may quote what the user typed) and answered as an `internal` error; the
+//! app stays up. None runs on the main thread (`async`), where a panic would abort.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
-use secrecy::SecretString;
 use serde::Serialize;
-use tauri::State;
 use ts_rs::TS;
 use uspslink_core::approval::ApprovalView;
 use uspslink_core::error::FieldProblem;
@@ -19,15 +22,15 @@ use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
 use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
 use uspslink_core::settings::Preferences;
 use uspslink_core::shipengine::{RegistrationForm, StampsDraft};
-use uspslink_core::vault::{SecretSlot, Vault, VaultStatus};
-use uspslink_core::{ErrorKind, IpcError};
+use uspslink_core::vault::{SecretSlot, VaultStatus};
+use uspslink_core::IpcError;
 
-use super::events::TauriHost;
+use crate::about::About;
 use crate::flows::identifiers::IdentifiersUpdate;
 use crate::flows::link::LinkUpdate;
 use crate::flows::savings::SavingsUpdate;
 use crate::flows::stamps::StampsUpdate;
-use crate::state::{blocking, internal, AppSnapshot, AppState, DeepLinkNotice, Scope};
+use crate::state::{internal, AppSnapshot, DeepLinkNotice};
 
 type CmdResult<T> = Result<T, IpcError>;
 
@@ -37,6 +40,12 @@ pub struct SecretPresence {
     pub shipengine_api_key: bool,
     pub usps_consumer_secret: bool,
     pub usps_linked: bool,
+}
+
+/// Whether uspslink opens at login (in the tray), as the window shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct OpenAtLogin {
+    pub enabled: bool,
 }
 
 /// Run a command body; a panic becomes an `internal` error instead of a dead app.
@@ -51,272 +60,327 @@ async fn guarded<T>(command: &'static str, body: impl Future<Output = CmdResult<
     result
 }
 
-fn presence(vault: &Vault) -> CmdResult<SecretPresence> {
-    let has = |slot| vault.has(slot).map_err(IpcError::from);
-    Ok(SecretPresence {
-        shipengine_api_key: has(SecretSlot::ShipEngineApiKey)?,
-        usps_consumer_secret: has(SecretSlot::UspsConsumerSecret)?,
-        usps_linked: has(SecretSlot::UspsRefreshToken)?,
-    })
+/// The `#[tauri::command]` of each row of the table: the window's arguments, as the table types
+/// them, go to the body of the same name, whose result must be the table's.
+macro_rules! commands_of_the_table {
+    ($($name:ident ($($arg:ident : $ty:ty),*) -> $ret:ty,)*) => {
+        $(
+            #[tauri::command]
+            pub async fn $name<R: tauri::Runtime>(app: tauri::AppHandle<R>, $($arg: $ty),*) -> CmdResult<$ret> {
+                guarded(stringify!($name), body::$name(&app, $($arg),*)).await
+            }
+        )*
+    };
 }
 
-/// The scope in force as a command starts: the whole command works in it.
-fn scope(state: &AppState) -> Scope {
-    state.scope()
-}
+for_each_command!(commands_of_the_table);
 
-#[tauri::command]
-pub async fn get_snapshot(state: State<'_, AppState>) -> CmdResult<AppSnapshot> {
-    guarded("get_snapshot", async {
+/// The bodies, one per command of the table, each over the app handle.
+mod body {
+    use secrecy::SecretString;
+    use tauri::{AppHandle, Manager, Runtime};
+    use uspslink_core::vault::Vault;
+    use uspslink_core::ErrorKind;
+
+    use super::*;
+    use crate::ipc::events::TauriHost;
+    use crate::state::{blocking, AppState};
+
+    fn state<R: Runtime>(app: &AppHandle<R>) -> &AppState {
+        app.state::<AppState>().inner()
+    }
+
+    fn host<R: Runtime>(app: &AppHandle<R>) -> TauriHost<R> {
+        TauriHost(app.clone())
+    }
+
+    fn presence(vault: &Vault) -> CmdResult<SecretPresence> {
+        let has = |slot| vault.has(slot).map_err(IpcError::from);
+        Ok(SecretPresence {
+            shipengine_api_key: has(SecretSlot::ShipEngineApiKey)?,
+            usps_consumer_secret: has(SecretSlot::UspsConsumerSecret)?,
+            usps_linked: has(SecretSlot::UspsRefreshToken)?,
+        })
+    }
+
+    /// Only the secrets a user types go through here; tokens are written by the backend alone.
+    fn user_slot(slot: SecretSlot) -> CmdResult<SecretSlot> {
+        match slot {
+            SecretSlot::ShipEngineApiKey | SecretSlot::UspsConsumerSecret => Ok(slot),
+            _ => Err(IpcError::new(
+                ErrorKind::InvalidInput,
+                "that secret is managed by the app and cannot be set by hand",
+            )),
+        }
+    }
+
+    /// A call that found the USPS link broken: the window is told (it shows *Reconnect*).
+    fn announce_if_broken<R: Runtime, T>(app: &AppHandle<R>, result: &CmdResult<T>) {
+        if matches!(result, Err(e) if e.kind == ErrorKind::NeedsReconnecting) {
+            crate::flows::link::announce(&host(app));
+        }
+    }
+
+    pub async fn get_snapshot<R: Runtime>(app: &AppHandle<R>) -> CmdResult<AppSnapshot> {
         crate::startup::phase("get_snapshot asked");
-        Ok(state.snapshot())
-    })
-    .await
-}
+        Ok(state(app).snapshot())
+    }
 
-#[tauri::command]
-pub async fn onboarding_event(state: State<'_, AppState>, event: OnboardingEvent) -> CmdResult<DashboardView> {
-    guarded("onboarding_event", async { state.progress.apply_from_user(scope(&state), event) }).await
-}
+    pub async fn onboarding_event<R: Runtime>(app: &AppHandle<R>, event: OnboardingEvent) -> CmdResult<DashboardView> {
+        let state = state(app);
+        state.progress.apply_from_user(state.scope(), event)
+    }
 
-#[tauri::command]
-pub async fn save_preferences(state: State<'_, AppState>, preferences: Preferences) -> CmdResult<AppSnapshot> {
-    guarded("save_preferences", async {
+    pub async fn save_preferences<R: Runtime>(app: &AppHandle<R>, preferences: Preferences) -> CmdResult<AppSnapshot> {
+        let state = state(app);
         state.save_preferences(preferences)?;
         state.ensure_sandbox().await?;
         Ok(state.snapshot())
-    })
-    .await
-}
+    }
 
-#[tauri::command]
-pub async fn dismiss_storage_notice(state: State<'_, AppState>) -> CmdResult<()> {
-    guarded("dismiss_storage_notice", async {
-        state.progress.dismiss_notice();
+    pub async fn dismiss_storage_notice<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+        state(app).progress.dismiss_notice();
         Ok(())
-    })
-    .await
-}
+    }
 
-/// The owner chose to start over while a newer version's progress file is open: the name that file
-/// was kept as (`None`: there was none).
-#[tauri::command]
-pub async fn start_over_in_this_version(state: State<'_, AppState>) -> CmdResult<Option<String>> {
-    guarded("start_over_in_this_version", async { state.progress.start_over_in_this_version() }).await
-}
+    /// The owner chose to start over while a newer version's progress file is open: the name that
+    /// file was kept as (`None`: there was none).
+    pub async fn start_over_in_this_version<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Option<String>> {
+        state(app).progress.start_over_in_this_version()
+    }
 
-/// *About* in Settings: versions, folders and the diagnostics text.
-#[tauri::command]
-pub async fn about<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: State<'_, AppState>,
-) -> CmdResult<crate::about::About> {
-    guarded("about", async {
-        use tauri::Manager;
+    /// *About* in Settings: versions, folders and the diagnostics text.
+    pub async fn about<R: Runtime>(app: &AppHandle<R>) -> CmdResult<About> {
         let data = app
             .path()
             .app_data_dir()
             .map_err(|e| IpcError::new(ErrorKind::Internal, format!("no data folder: {e}")))?;
         let log = app.try_state::<crate::LogFilePath>().and_then(|l| l.0.clone());
-        Ok(crate::about::about(&state, &data, log.as_deref()))
-    })
-    .await
-}
-
-#[tauri::command]
-pub async fn vault_status(state: State<'_, AppState>) -> CmdResult<VaultStatus> {
-    guarded("vault_status", async {
-        let vault = state.secrets.clone();
-        blocking(move || Ok(vault.keyring().status())).await
-    })
-    .await
-}
-
-/// Only the secrets a user types go through here; tokens are written by the backend alone.
-fn user_slot(slot: SecretSlot) -> CmdResult<SecretSlot> {
-    match slot {
-        SecretSlot::ShipEngineApiKey | SecretSlot::UspsConsumerSecret => Ok(slot),
-        _ => Err(IpcError::new(ErrorKind::InvalidInput, "that secret is managed by the app and cannot be set by hand")),
+        Ok(crate::about::about(state(app), &data, log.as_deref()))
     }
-}
 
-#[tauri::command]
-pub async fn store_secret(state: State<'_, AppState>, slot: SecretSlot, value: String) -> CmdResult<SecretPresence> {
-    guarded("store_secret", async {
+    pub async fn vault_status<R: Runtime>(app: &AppHandle<R>) -> CmdResult<VaultStatus> {
+        let secrets = state(app).secrets.clone();
+        blocking(move || Ok(secrets.keyring().status())).await
+    }
+
+    pub async fn store_secret<R: Runtime>(
+        app: &AppHandle<R>,
+        slot: SecretSlot,
+        value: String,
+    ) -> CmdResult<SecretPresence> {
         let slot = user_slot(slot)?;
         let value = SecretString::from(value);
-        let (vault, scope) = (state.secrets.clone(), scope(&state));
+        let (secrets, scope) = (state(app).secrets.clone(), state(app).scope());
         blocking(move || {
-            let vault = vault.open(scope);
+            let vault = secrets.open(scope);
             vault.set(slot, &value)?;
             presence(&vault)
         })
         .await
-    })
-    .await
-}
+    }
 
-#[tauri::command]
-pub async fn forget_secret(state: State<'_, AppState>, slot: SecretSlot) -> CmdResult<SecretPresence> {
-    guarded("forget_secret", async {
+    pub async fn forget_secret<R: Runtime>(app: &AppHandle<R>, slot: SecretSlot) -> CmdResult<SecretPresence> {
         let slot = user_slot(slot)?;
-        let (vault, scope) = (state.secrets.clone(), scope(&state));
+        let (secrets, scope) = (state(app).secrets.clone(), state(app).scope());
         blocking(move || {
-            let vault = vault.open(scope);
+            let vault = secrets.open(scope);
             vault.delete(slot)?;
             presence(&vault)
         })
         .await
-    })
-    .await
-}
+    }
 
-#[tauri::command]
-pub async fn secret_presence(state: State<'_, AppState>) -> CmdResult<SecretPresence> {
-    guarded("secret_presence", async {
-        let (vault, scope) = (state.secrets.clone(), scope(&state));
-        blocking(move || presence(&vault.open(scope))).await
-    })
-    .await
-}
+    pub async fn secret_presence<R: Runtime>(app: &AppHandle<R>) -> CmdResult<SecretPresence> {
+        let (secrets, scope) = (state(app).secrets.clone(), state(app).scope());
+        blocking(move || presence(&secrets.open(scope))).await
+    }
 
-#[tauri::command]
-pub async fn recent_deep_links(state: State<'_, AppState>) -> CmdResult<Vec<DeepLinkNotice>> {
-    guarded("recent_deep_links", async { Ok(state.sessions.recent_deep_links()) }).await
-}
+    pub async fn recent_deep_links<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Vec<DeepLinkNotice>> {
+        Ok(state(app).sessions.recent_deep_links())
+    }
 
-/// Called by the UI once the first screen is painted: logs the start-to-interactive time (read by
-/// scripts/bench) and returns it in milliseconds.
-#[tauri::command]
-pub async fn app_ready<R: tauri::Runtime>(app: tauri::AppHandle<R>, state: State<'_, AppState>) -> CmdResult<u32> {
-    guarded("app_ready", async {
-        let ms = state.elapsed_ms();
+    /// Called by the UI once the first screen is painted: logs the start-to-interactive time (read
+    /// by scripts/bench) and returns it in milliseconds.
+    pub async fn app_ready<R: Runtime>(app: &AppHandle<R>) -> CmdResult<u32> {
+        let ms = state(app).elapsed_ms();
         // What waited for the first screen (the scheme's registration) may start now.
-        if let Some(first_screen) = tauri::Manager::try_state::<crate::FirstScreen>(&app) {
+        if let Some(first_screen) = app.try_state::<crate::FirstScreen>() {
             first_screen.painted();
         }
         crate::startup::phase("interactive (first paint + 2 frames)");
         tracing::info!("interactive after {ms} ms");
         eprintln!("uspslink: interactive after {ms} ms");
         Ok(ms)
-    })
-    .await
-}
+    }
 
-#[tauri::command]
-pub async fn start_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    guarded("start_usps_link", crate::flows::link::start(&TauriHost(app.clone()))).await
-}
+    pub async fn start_usps_link<R: Runtime>(app: &AppHandle<R>) -> CmdResult<LinkUpdate> {
+        crate::flows::link::start(&host(app)).await
+    }
 
-#[tauri::command]
-pub async fn cancel_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    guarded("cancel_usps_link", async { Ok(crate::flows::link::cancel(&TauriHost(app.clone()))) }).await
-}
+    pub async fn cancel_usps_link<R: Runtime>(app: &AppHandle<R>) -> CmdResult<LinkUpdate> {
+        Ok(crate::flows::link::cancel(&host(app)))
+    }
 
-/// Link health before use: refreshes the token when needed and reports the link.
-#[tauri::command]
-pub async fn refresh_usps_link<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    guarded("refresh_usps_link", crate::flows::link::refresh_if_needed(&TauriHost(app.clone()))).await
-}
+    /// Link health before use: refreshes the token when needed and reports the link.
+    pub async fn refresh_usps_link<R: Runtime>(app: &AppHandle<R>) -> CmdResult<LinkUpdate> {
+        crate::flows::link::refresh_if_needed(&host(app)).await
+    }
 
-#[tauri::command]
-pub async fn disconnect_usps<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<LinkUpdate> {
-    guarded("disconnect_usps", crate::flows::link::disconnect(&TauriHost(app.clone()))).await
-}
+    pub async fn disconnect_usps<R: Runtime>(app: &AppHandle<R>) -> CmdResult<LinkUpdate> {
+        crate::flows::link::disconnect(&host(app)).await
+    }
 
-/// *New to USPS?*: the Business Portal sign-up in the system browser.
-#[tauri::command]
-pub async fn open_usps_signup<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: State<'_, AppState>,
-) -> CmdResult<()> {
-    guarded("open_usps_signup", async {
-        let endpoints = state.endpoints_ready(scope(&state)).await?;
-        crate::flows::link::open_external(&TauriHost(app.clone()), &endpoints.usps_signup)
-    })
-    .await
-}
+    /// *New to USPS?*: the Business Portal sign-up in the system browser.
+    pub async fn open_usps_signup<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+        let state = state(app);
+        let endpoints = state.endpoints_ready(state.scope()).await?;
+        crate::flows::link::open_external(&host(app), &endpoints.usps_signup)
+    }
 
-/// The Stamps.com terms the registration agrees to, in the system browser.
-#[tauri::command]
-pub async fn open_carrier_terms<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
-    guarded("open_carrier_terms", async { crate::flows::stamps::open_carrier_terms(&TauriHost(app.clone())) }).await
-}
+    /// The Stamps.com terms the registration agrees to, in the system browser.
+    pub async fn open_carrier_terms<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+        crate::flows::stamps::open_carrier_terms(&host(app))
+    }
 
-#[tauri::command]
-pub async fn save_shipengine_key(state: State<'_, AppState>, key: String) -> CmdResult<StampsUpdate> {
-    guarded("save_shipengine_key", crate::flows::stamps::save_key(&state, key)).await
-}
+    pub async fn save_shipengine_key<R: Runtime>(app: &AppHandle<R>, key: String) -> CmdResult<StampsUpdate> {
+        crate::flows::stamps::save_key(state(app), key).await
+    }
 
-#[tauri::command]
-pub async fn use_existing_stamps(state: State<'_, AppState>, carrier_id: String) -> CmdResult<StampsUpdate> {
-    guarded("use_existing_stamps", async { crate::flows::stamps::use_existing(&state, carrier_id) }).await
-}
+    pub async fn use_existing_stamps<R: Runtime>(app: &AppHandle<R>, carrier_id: String) -> CmdResult<StampsUpdate> {
+        crate::flows::stamps::use_existing(state(app), carrier_id)
+    }
 
-#[tauri::command]
-pub async fn register_stamps(state: State<'_, AppState>, form: RegistrationForm) -> CmdResult<StampsUpdate> {
-    guarded("register_stamps", crate::flows::stamps::register(&state, form)).await
-}
+    pub async fn register_stamps<R: Runtime>(app: &AppHandle<R>, form: RegistrationForm) -> CmdResult<StampsUpdate> {
+        crate::flows::stamps::register(state(app), form).await
+    }
 
-#[tauri::command]
-pub async fn send_sms_code(state: State<'_, AppState>, phone: String) -> CmdResult<StampsUpdate> {
-    guarded("send_sms_code", crate::flows::stamps::send_code(&state, phone)).await
-}
+    pub async fn send_sms_code<R: Runtime>(app: &AppHandle<R>, phone: String) -> CmdResult<StampsUpdate> {
+        crate::flows::stamps::send_code(state(app), phone).await
+    }
 
-#[tauri::command]
-pub async fn verify_sms_code(state: State<'_, AppState>, code: String) -> CmdResult<StampsUpdate> {
-    guarded("verify_sms_code", crate::flows::stamps::verify(&state, code)).await
-}
+    pub async fn verify_sms_code<R: Runtime>(app: &AppHandle<R>, code: String) -> CmdResult<StampsUpdate> {
+        crate::flows::stamps::verify(state(app), code).await
+    }
 
-/// Validation as the user types: every problem of the form so far, without sending anything.
-#[tauri::command]
-pub async fn check_registration(state: State<'_, AppState>, form: RegistrationForm) -> CmdResult<Vec<FieldProblem>> {
-    guarded("check_registration", async { Ok(crate::flows::stamps::problems(&state, form)) }).await
-}
+    /// Validation as the user types: every problem of the form so far, without sending anything.
+    pub async fn check_registration<R: Runtime>(
+        app: &AppHandle<R>,
+        form: RegistrationForm,
+    ) -> CmdResult<Vec<FieldProblem>> {
+        Ok(crate::flows::stamps::problems(state(app), form))
+    }
 
-#[tauri::command]
-pub async fn check_identifiers(form: IdentifiersForm) -> CmdResult<Vec<FieldProblem>> {
-    guarded("check_identifiers", async { Ok(crate::flows::identifiers::check(&form)) }).await
-}
+    pub async fn check_identifiers<R: Runtime>(
+        _app: &AppHandle<R>,
+        form: IdentifiersForm,
+    ) -> CmdResult<Vec<FieldProblem>> {
+        Ok(crate::flows::identifiers::check(&form))
+    }
 
-#[tauri::command]
-pub async fn save_identifiers_draft(state: State<'_, AppState>, form: IdentifiersForm) -> CmdResult<IdentifiersView> {
-    guarded("save_identifiers_draft", async { crate::flows::identifiers::save_draft(&state, scope(&state), form) })
-        .await
-}
+    pub async fn save_identifiers_draft<R: Runtime>(
+        app: &AppHandle<R>,
+        form: IdentifiersForm,
+    ) -> CmdResult<IdentifiersView> {
+        let state = state(app);
+        crate::flows::identifiers::save_draft(state, state.scope(), form)
+    }
 
-#[tauri::command]
-pub async fn verify_identifiers<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: State<'_, AppState>,
-    form: IdentifiersForm,
-) -> CmdResult<IdentifiersUpdate> {
-    guarded("verify_identifiers", async {
-        let result = crate::flows::identifiers::verify(&state, form).await;
-        match &result {
-            Err(e) if e.kind == ErrorKind::NeedsReconnecting => crate::flows::link::announce(&TauriHost(app.clone())),
+    pub async fn verify_identifiers<R: Runtime>(
+        app: &AppHandle<R>,
+        form: IdentifiersForm,
+    ) -> CmdResult<IdentifiersUpdate> {
+        let result = crate::flows::identifiers::verify(state(app), form).await;
+        announce_if_broken(app, &result);
+        if result.is_ok() {
             // The link is complete: the approval watch makes its first check now.
-            Ok(_) => state.watch.wake(),
-            Err(_) => {}
+            state(app).watch.wake();
         }
         result
-    })
-    .await
-}
+    }
 
-#[tauri::command]
-pub async fn email_link_summary<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
-    guarded("email_link_summary", async { crate::flows::identifiers::email_summary(&TauriHost(app.clone())) }).await
-}
+    pub async fn email_link_summary<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+        crate::flows::identifiers::email_summary(&host(app))
+    }
 
-#[tauri::command]
-pub async fn save_stamps_draft(state: State<'_, AppState>, draft: StampsDraft) -> CmdResult<()> {
-    guarded("save_stamps_draft", async { crate::flows::stamps::save_draft(&state, scope(&state), draft) }).await
+    pub async fn save_stamps_draft<R: Runtime>(app: &AppHandle<R>, draft: StampsDraft) -> CmdResult<()> {
+        let state = state(app);
+        crate::flows::stamps::save_draft(state, state.scope(), draft)
+    }
+
+    /// *Check now*: ask USPS whether the NSA rates are approved (within the daily ceiling).
+    pub async fn check_approval_now<R: Runtime>(app: &AppHandle<R>) -> CmdResult<ApprovalView> {
+        let state = state(app);
+        let scope = state.scope();
+        let result = crate::flows::approval::check_in(state, scope, crate::flows::approval::Trigger::CheckNow).await;
+        announce_if_broken(app, &result);
+        let outcome = result?;
+        crate::flows::watch::after_check(&host(app), scope, &outcome);
+        Ok(outcome.view)
+    }
+
+    /// *Check again*: price the reference parcels and ask Stamps.com for its quote (within USPS's quota).
+    pub async fn check_savings<R: Runtime>(app: &AppHandle<R>) -> CmdResult<SavingsUpdate> {
+        let state = state(app);
+        let scope = state.scope();
+        let trigger = uspslink_core::savings::SavingsTrigger::CheckAgain;
+        let result = crate::flows::savings::price_in(state, scope, trigger).await;
+        announce_if_broken(app, &result);
+        Ok(SavingsUpdate { savings: result?.view, identifiers: state.progress.identifiers_view(scope) })
+    }
+
+    fn open_at_login_of<R: Runtime>(app: &AppHandle<R>) -> CmdResult<OpenAtLogin> {
+        use tauri_plugin_autostart::ManagerExt;
+        let enabled = app.autolaunch().is_enabled().map_err(|e| {
+            IpcError::new(ErrorKind::Internal, format!("Could not tell whether uspslink opens at login: {e}"))
+        })?;
+        Ok(OpenAtLogin { enabled })
+    }
+
+    pub async fn open_at_login<R: Runtime>(app: &AppHandle<R>) -> CmdResult<OpenAtLogin> {
+        open_at_login_of(app)
+    }
+
+    /// *Open at login* on or off (Settings, or the offer at the waiting-for-approval step, which is
+    /// then not made again).
+    pub async fn set_open_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> CmdResult<OpenAtLogin> {
+        use tauri_plugin_autostart::ManagerExt;
+        let launcher = app.autolaunch();
+        let done = if enabled { launcher.enable() } else { launcher.disable() };
+        done.map_err(|e| {
+            IpcError::new(ErrorKind::Internal, format!("Could not change whether uspslink opens at login: {e}"))
+        })?;
+        tracing::info!(enabled, "open at login");
+        state(app).progress.update_background(|r| r.login_offer_answered = true)?;
+        open_at_login_of(app)
+    }
+
+    /// *Not now* on the offer to open at login: not offered again (Settings still has it).
+    pub async fn dismiss_open_at_login_offer<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+        state(app).progress.update_background(|r| r.login_offer_answered = true)
+    }
+
+    /// Ctrl+W: the same as the window's close button (into the tray while something is watched).
+    pub async fn close_window<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+        if let Some(window) = app.get_webview_window(crate::ipc::background::MAIN) {
+            window
+                .close()
+                .map_err(|e| IpcError::new(ErrorKind::Internal, format!("Could not close the window: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// *Quit*: the watch finishes a check in progress, then the app ends.
+    pub async fn quit_app<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+        crate::ipc::background::quit(app);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uspslink_core::ErrorKind;
 
     #[tokio::test]
     async fn a_panicking_command_body_answers_internal_and_leaves_no_text_of_the_input() {
@@ -332,126 +396,4 @@ mod tests {
         // And afterwards commands still run.
         assert_eq!(guarded("get_snapshot", async { Ok(1) }).await.unwrap(), 1);
     }
-}
-
-/// *Check now*: ask USPS whether the NSA rates are approved (within the daily ceiling).
-#[tauri::command]
-pub async fn check_approval_now<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: State<'_, AppState>,
-) -> CmdResult<ApprovalView> {
-    guarded("check_approval_now", async {
-        let scope = state.scope();
-        match crate::flows::approval::check_in(&state, scope, crate::flows::approval::Trigger::CheckNow).await {
-            Ok(outcome) => {
-                crate::flows::watch::after_check(&TauriHost(app.clone()), scope, &outcome);
-                Ok(outcome.view)
-            }
-            Err(e) => {
-                if e.kind == ErrorKind::NeedsReconnecting {
-                    crate::flows::link::announce(&TauriHost(app.clone()));
-                }
-                Err(e)
-            }
-        }
-    })
-    .await
-}
-
-/// *Check again*: price the reference parcels and ask Stamps.com for its quote (within USPS's quota).
-#[tauri::command]
-pub async fn check_savings<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: State<'_, AppState>,
-) -> CmdResult<SavingsUpdate> {
-    guarded("check_savings", async {
-        let scope = state.scope();
-        match crate::flows::savings::price_in(&state, scope, uspslink_core::savings::SavingsTrigger::CheckAgain).await {
-            Ok(outcome) => {
-                Ok(SavingsUpdate { savings: outcome.view, identifiers: state.progress.identifiers_view(scope) })
-            }
-            Err(e) => {
-                if e.kind == ErrorKind::NeedsReconnecting {
-                    crate::flows::link::announce(&TauriHost(app.clone()));
-                }
-                Err(e)
-            }
-        }
-    })
-    .await
-}
-
-/// Whether uspslink opens at login (in the tray), as the window shows it.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct OpenAtLogin {
-    pub enabled: bool,
-}
-
-fn open_at_login_of<R: tauri::Runtime>(app: &tauri::AppHandle<R>) -> CmdResult<OpenAtLogin> {
-    use tauri_plugin_autostart::ManagerExt;
-    let enabled = app.autolaunch().is_enabled().map_err(|e| {
-        IpcError::new(ErrorKind::Internal, format!("Could not tell whether uspslink opens at login: {e}"))
-    })?;
-    Ok(OpenAtLogin { enabled })
-}
-
-#[tauri::command]
-pub async fn open_at_login<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<OpenAtLogin> {
-    guarded("open_at_login", async { open_at_login_of(&app) }).await
-}
-
-/// *Open at login* on or off (Settings, or the offer at the waiting-for-approval step, which is then
-/// not made again).
-#[tauri::command]
-pub async fn set_open_at_login<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: State<'_, AppState>,
-    enabled: bool,
-) -> CmdResult<OpenAtLogin> {
-    guarded("set_open_at_login", async {
-        use tauri_plugin_autostart::ManagerExt;
-        let launcher = app.autolaunch();
-        let done = if enabled { launcher.enable() } else { launcher.disable() };
-        done.map_err(|e| {
-            IpcError::new(ErrorKind::Internal, format!("Could not change whether uspslink opens at login: {e}"))
-        })?;
-        tracing::info!(enabled, "open at login");
-        state.progress.update_background(|r| r.login_offer_answered = true)?;
-        open_at_login_of(&app)
-    })
-    .await
-}
-
-/// *Not now* on the offer to open at login: not offered again (Settings still has it).
-#[tauri::command]
-pub async fn dismiss_open_at_login_offer(state: State<'_, AppState>) -> CmdResult<()> {
-    guarded("dismiss_open_at_login_offer", async {
-        state.progress.update_background(|r| r.login_offer_answered = true)
-    })
-    .await
-}
-
-/// Ctrl+W: the same as the window's close button (into the tray while something is watched).
-#[tauri::command]
-pub async fn close_window<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
-    guarded("close_window", async {
-        use tauri::Manager;
-        if let Some(window) = app.get_webview_window(crate::ipc::background::MAIN) {
-            window
-                .close()
-                .map_err(|e| IpcError::new(ErrorKind::Internal, format!("Could not close the window: {e}")))?;
-        }
-        Ok(())
-    })
-    .await
-}
-
-/// *Quit*: the watch finishes a check in progress, then the app ends.
-#[tauri::command]
-pub async fn quit_app<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> CmdResult<()> {
-    guarded("quit_app", async {
-        crate::ipc::background::quit(&app);
-        Ok(())
-    })
-    .await
 }
