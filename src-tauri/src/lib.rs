@@ -74,8 +74,10 @@ pub fn builder<R: Runtime>(started: Instant, config: AppConfig) -> tauri::Builde
                 ipc::events::emit::<events::RetryWait, _>(&handle, wait)
             }));
             let handle = app.handle().clone();
-            state.progress.set_storage_observer(std::sync::Arc::new(move |health| {
-                ipc::events::emit::<events::Storage, _>(&handle, health)
+            state.progress.set_storage_observer(std::sync::Arc::new(move |problem| {
+                let health =
+                    state::StorageHealth { problem: problem.map(uspslink_core::error::HasKind::to_ipc) };
+                ipc::events::emit::<events::Storage, _>(&handle, &health)
             }));
             app.manage(state);
             wire_deep_links(app.handle());

@@ -4,11 +4,30 @@
 //! means, when to ask) are `uspslink_core::approval`.
 
 use uspslink_core::approval::{ApprovalAnswer, ApprovalClient, ApprovalError, ApprovalView};
-use uspslink_core::error::HasKind;
 use uspslink_core::payments::PaymentAccount;
-use uspslink_core::{ErrorKind, IpcError};
 
-use crate::state::{AppState, Scope, NEEDS_RECONNECTING};
+use crate::flows::link::LinkFlowError;
+use crate::state::{AppState, SandboxError, SaveError, Scope};
+
+/// Why a check was not made or not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalFlowError {
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    #[error(transparent)]
+    Link(#[from] LinkFlowError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+impl ApprovalFlowError {
+    /// USPS no longer takes the link: the window shows *Reconnect*, the watch waits for it.
+    pub fn needs_reconnecting(&self) -> bool {
+        matches!(self, ApprovalFlowError::Link(e) if e.needs_reconnecting())
+    }
+}
 
 /// Who asks: the background watch (only when due, quietly) or the owner's *Check now*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +51,7 @@ async fn ask(
     scope: Scope,
     client: &ApprovalClient,
     account: &PaymentAccount,
-) -> Result<ApprovalAnswer, IpcError> {
+) -> Result<ApprovalAnswer, ApprovalFlowError> {
     let token = crate::flows::link::access_token_in(state, scope, false).await?;
     let mut answer = client.check(&token, account).await;
     drop(token);
@@ -45,9 +64,9 @@ async fn ask(
         Ok(a) => Ok(a),
         Err(e @ ApprovalError::Unauthorized(_)) => {
             crate::flows::link::mark_broken(state, scope, &e.to_string()).await?;
-            Err(IpcError::new(ErrorKind::NeedsReconnecting, NEEDS_RECONNECTING))
+            Err(LinkFlowError::NeedsReconnecting.into())
         }
-        Err(e) => Err(e.to_ipc()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -55,7 +74,7 @@ async fn ask(
 /// healthy; a *Check now* is refused past its daily ceiling. A check that could not be made is
 /// recorded too, so the schedule backs off instead of asking again at once. A link USPS no longer
 /// takes answers `needs_reconnecting` (and the link shows it); the watch waits for a reconnect.
-pub async fn check_in(state: &AppState, scope: Scope, trigger: Trigger) -> Result<CheckOutcome, IpcError> {
+pub async fn check_in(state: &AppState, scope: Scope, trigger: Trigger) -> Result<CheckOutcome, ApprovalFlowError> {
     let _one_at_a_time = state.in_flight.usps_check.lock().await;
     let config = &state.config.approval;
     let now = state.now();
@@ -76,7 +95,7 @@ pub async fn check_in(state: &AppState, scope: Scope, trigger: Trigger) -> Resul
         }
     }
     let Some(summary) = state.progress.identifiers_record(scope).summary else {
-        return Err(ApprovalError::NotLinkedYet.to_ipc());
+        return Err(ApprovalError::NotLinkedYet.into());
     };
     let endpoints = state.endpoints_ready(scope).await?;
     // The watch retries quietly; only the owner's own press shows the retry countdown.
@@ -87,9 +106,9 @@ pub async fn check_in(state: &AppState, scope: Scope, trigger: Trigger) -> Resul
     let client = ApprovalClient::over(api, config.query.clone());
     let answer = match ask(state, scope, &client, &summary.identifiers.account).await {
         Ok(a) => a,
-        Err(e) if e.kind == ErrorKind::NeedsReconnecting => return Err(e),
+        Err(e) if e.needs_reconnecting() => return Err(e),
         // Could not refresh, could not reach USPS: a check that could not be made.
-        Err(e) => ApprovalAnswer::CouldNotCheck { reason: e.message },
+        Err(e) => ApprovalAnswer::CouldNotCheck { reason: e.to_string() },
     };
     match &answer {
         ApprovalAnswer::Approved { total_price } => {
@@ -99,13 +118,13 @@ pub async fn check_in(state: &AppState, scope: Scope, trigger: Trigger) -> Resul
         ApprovalAnswer::CouldNotCheck { reason } => tracing::warn!("could not check the approval: {reason}"),
     }
     let newly_approved = state.progress.update(scope, |r| {
-        Ok::<_, IpcError>(r.approval.record(answer, &config.schedule, state.now(), rand::random()))
+        Ok::<_, SaveError>(r.approval.record(answer, &config.schedule, state.now(), rand::random()))
     })?;
     Ok(CheckOutcome { view: state.approval_view(scope), checked: true, newly_approved })
 }
 
 /// The approval's desktop notification went out: it is not sent again.
-pub fn mark_notified(state: &AppState, scope: Scope) -> Result<(), IpcError> {
+pub fn mark_notified(state: &AppState, scope: Scope) -> Result<(), SaveError> {
     state.progress.update(scope, |r| {
         r.approval.notified = true;
         Ok(())
@@ -120,6 +139,10 @@ pub(crate) mod tests {
     use uspslink_core::payments::IdentifiersForm;
 
     use super::*;
+    #[allow(unused_imports)]
+    use uspslink_core::error::HasKind;
+    #[allow(unused_imports)]
+    use uspslink_core::{ErrorKind, IpcError};
 
     const SB: crate::state::Scope = crate::state::tests::SB;
 
@@ -172,7 +195,7 @@ pub(crate) mod tests {
         let (s, _p) = crate::flows::link::tests::linked_state("merchant").await;
         assert!(!check_in(&s, SB, Trigger::Watch).await.unwrap().checked);
         let refused = check_in(&s, SB, Trigger::CheckNow).await.unwrap_err();
-        assert_eq!(refused.kind, ErrorKind::NotConfigured);
+        assert_eq!(refused.kind(), ErrorKind::NotConfigured);
         assert_eq!(s.progress.approval_record(SB), Default::default());
     }
 
@@ -183,7 +206,7 @@ pub(crate) mod tests {
             s.servers.sandbox_helper("/sandbox/usps/revoke-user", serde_json::json!({"username": "merchant"})).await;
         assert!((200..300).contains(&status), "{status}");
         let e = check_in(&s, SB, Trigger::Watch).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::NeedsReconnecting);
+        assert_eq!(e.kind(), ErrorKind::NeedsReconnecting);
         assert!(s.progress.link_record(SB).needs_reconnecting);
         assert_eq!(s.progress.approval_record(SB).history.last_check, None, "a broken link is not a check");
         assert!(!check_in(&s, SB, Trigger::Watch).await.unwrap().checked, "the watch waits for a reconnect");

@@ -6,14 +6,46 @@
 use secrecy::SecretString;
 use serde::Serialize;
 use ts_rs::TS;
-use uspslink_core::error::{FieldProblem, HasKind};
+use uspslink_core::error::FieldProblem;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
 use uspslink_core::payments::{
     Identifiers, IdentifiersForm, IdentifiersView, LinkSummary, PaymentsClient, PaymentsError,
 };
-use uspslink_core::{ErrorKind, IpcError};
 
-use crate::state::{AppState, Scope};
+use crate::flows::link::LinkFlowError;
+use crate::state::{AppState, SandboxError, SaveError, Scope};
+
+/// Why the identifiers were not verified (or their summary not sent); nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentifiersFlowError {
+    #[error("some fields need attention")]
+    Form(Vec<FieldProblem>),
+    #[error(transparent)]
+    Step(#[from] uspslink_core::onboarding::OnboardingError),
+    #[error(transparent)]
+    Payments(#[from] PaymentsError),
+    #[error(transparent)]
+    Link(#[from] LinkFlowError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("there is no summary yet: verify your identifiers first")]
+    NoSummary,
+    #[error(transparent)]
+    Open(#[from] super::OpenError),
+}
+
+impl IdentifiersFlowError {
+    /// USPS no longer takes the link: the window shows *Reconnect*.
+    pub fn needs_reconnecting(&self) -> bool {
+        match self {
+            IdentifiersFlowError::Link(e) => e.needs_reconnecting(),
+            IdentifiersFlowError::Payments(e) => matches!(e, PaymentsError::Unauthorized(_)),
+            _ => false,
+        }
+    }
+}
 
 /// What the identifiers step shows after an action.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -32,10 +64,10 @@ pub fn check(form: &IdentifiersForm) -> Vec<FieldProblem> {
 }
 
 /// Keep the draft as typed (nothing in it is secret), so closing the app loses nothing.
-pub fn save_draft(state: &AppState, scope: Scope, form: IdentifiersForm) -> Result<IdentifiersView, IpcError> {
+pub fn save_draft(state: &AppState, scope: Scope, form: IdentifiersForm) -> Result<IdentifiersView, SaveError> {
     state.progress.update(scope, |r| {
         r.identifiers.draft = form;
-        Ok::<_, IpcError>(())
+        Ok::<_, SaveError>(())
     })?;
     Ok(state.progress.identifiers_view(scope))
 }
@@ -50,13 +82,9 @@ async fn ask_usps(client: &PaymentsClient, token: &SecretString, ids: &Identifie
 
 /// *Verify with USPS*. A 401 first gets one refreshed token; only a second 401 (or a refused
 /// refresh) means the link needs reconnecting.
-pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<IdentifiersUpdate, IpcError> {
+pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<IdentifiersUpdate, IdentifiersFlowError> {
     let scope = state.scope();
-    let ids = form.validate().map_err(|fields| {
-        let mut e = IpcError::new(ErrorKind::InvalidInput, "some fields need attention");
-        e.fields = fields;
-        e
-    })?;
+    let ids = form.validate().map_err(IdentifiersFlowError::Form)?;
     // The link can only complete from the identifiers step: check before calling USPS.
     state.progress.progress(scope).apply(OnboardingEvent::GoTo(Step::Identifiers))?;
     save_draft(state, scope, form)?;
@@ -75,11 +103,11 @@ pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<Identifie
         Ok(()) => {}
         Err(e @ PaymentsError::Unauthorized(_)) => {
             crate::flows::link::mark_broken(state, scope, &e.to_string()).await?;
-            return Err(e.to_ipc());
+            return Err(e.into());
         }
         Err(e) => {
             tracing::warn!("USPS did not accept the identifiers: {e}");
-            return Err(e.to_ipc());
+            return Err(e.into());
         }
     }
     tracing::info!("USPS accepted the identifiers in {:.1?}; the link is complete", started.elapsed());
@@ -88,25 +116,27 @@ pub async fn verify(state: &AppState, form: IdentifiersForm) -> Result<Identifie
     state.progress.update(scope, |r| {
         r.identifiers.summary = Some(summary);
         r.progress.apply(OnboardingEvent::LinkCompleted)?;
-        Ok::<_, IpcError>(())
+        Ok::<_, IdentifiersFlowError>(())
     })?;
     Ok(update(state, scope))
 }
 
 /// *Email summary*: the system mail client with the summary as a new message.
-pub fn email_summary(host: &impl super::Host) -> Result<(), IpcError> {
+pub fn email_summary(host: &impl super::Host) -> Result<(), IdentifiersFlowError> {
     let state = host.state();
     let scope = state.scope();
-    let summary = state.progress.identifiers_record(scope).summary.ok_or_else(|| {
-        IpcError::new(ErrorKind::NotConfigured, "there is no summary yet: verify your identifiers first")
-    })?;
-    crate::flows::link::open_mail(host, &summary.mailto_with(&state.progress.savings_lines(scope)))
+    let summary = state.progress.identifiers_record(scope).summary.ok_or(IdentifiersFlowError::NoSummary)?;
+    Ok(crate::flows::link::open_mail(host, &summary.mailto_with(&state.progress.savings_lines(scope)))?)
 }
 
 #[cfg(test)]
 mod tests {
     //! Verification without a window: a linked state against a real sandbox.
     use super::*;
+    #[allow(unused_imports)]
+    use uspslink_core::error::HasKind;
+    #[allow(unused_imports)]
+    use uspslink_core::{ErrorKind, IpcError};
 
     fn form() -> IdentifiersForm {
         IdentifiersForm {
@@ -132,7 +162,7 @@ mod tests {
         let s = at_identifiers("merchant").await;
         let env = crate::state::tests::SB;
         let refused = verify(&s, IdentifiersForm { eps_account: "1000000002".into(), ..form() }).await.unwrap_err();
-        assert!(refused.fields.iter().any(|f| f.field == "eps_account"), "{refused:?}");
+        assert!(refused.to_ipc().fields.iter().any(|f| f.field == "eps_account"), "{refused:?}");
         assert!(s.progress.identifiers_record(env).summary.is_none());
         let done = verify(&s, form()).await.unwrap();
         assert!(done.identifiers.summary.is_some());

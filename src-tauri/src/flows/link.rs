@@ -11,7 +11,6 @@ use secrecy::SecretString;
 use serde::Serialize;
 use ts_rs::TS;
 use uspslink_core::callback::{state_fingerprint, CallbackOutcome, OAuthCallback};
-use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Step};
 use uspslink_core::payments::IdentifiersView;
 use uspslink_core::settings::{Environment, SignInMethod};
@@ -19,11 +18,49 @@ use uspslink_core::usps::{
     LinkAttempt, LinkError, LinkRecord, LinkStatus, PkcePair, SignInServiceClient, TokenExchange, TokenSet,
     UspsOAuthClient, ATTEMPT_TTL,
 };
-use uspslink_core::vault::SecretSlot;
-use uspslink_core::{ErrorKind, IpcError};
+use uspslink_core::vault::{SecretSlot, VaultError};
+use uspslink_core::IpcError;
 
-use super::Host;
-use crate::state::{blocking, AppState, Scope, UnsavedTokens};
+use super::{Host, OpenError};
+use crate::state::{blocking, AppState, Bug, SandboxError, SaveError, Scope, UnsavedTokens};
+
+/// Why the link (or a token for a USPS call) is not there; nothing changed unless it says so.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkFlowError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("Finish signing in to USPS in your browser first, then verify again.")]
+    SignInOpen,
+    /// USPS no longer takes the link (a password reset, a revoked consent): the link shows it.
+    #[error("{}", crate::state::NEEDS_RECONNECTING)]
+    NeedsReconnecting,
+    #[error("Link your USPS business account first (step 5).")]
+    NotLinked,
+    #[error("Your USPS connection is gone: reconnect your USPS business account.")]
+    TokensGone,
+    #[error(transparent)]
+    Keyring(#[from] VaultError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Bug(#[from] Bug),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+impl LinkFlowError {
+    /// USPS no longer takes the link: the window shows *Reconnect*.
+    pub fn needs_reconnecting(&self) -> bool {
+        matches!(
+            self,
+            LinkFlowError::NeedsReconnecting
+                | LinkFlowError::TokensGone
+                | LinkFlowError::Link(LinkError::NeedsReconnecting(_))
+        )
+    }
+}
 
 /// Sent to the UI whenever the link changes.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -43,7 +80,7 @@ struct UspsApp {
     redirect_uri: String,
 }
 
-async fn usps_app(state: &AppState, scope: Scope) -> Result<UspsApp, IpcError> {
+async fn usps_app(state: &AppState, scope: Scope) -> Result<UspsApp, LinkFlowError> {
     let endpoints = state.endpoints_ready(scope).await?;
     let prefs = state.progress.preferences();
     let (client_id, secret) = if scope.environment() == Environment::Sandbox && prefs.usps_consumer_key.is_empty() {
@@ -55,12 +92,11 @@ async fn usps_app(state: &AppState, scope: Scope) -> Result<UspsApp, IpcError> {
             return Err(LinkError::NotConfigured(
                 "Enter your USPS consumer key and secret (USPS developer portal, My Apps) in Settings first.".into(),
             )
-            .to_ipc());
+            .into());
         }
         let secret = vault_get(state, scope, SecretSlot::UspsConsumerSecret).await?;
-        let secret = secret.ok_or_else(|| {
-            LinkError::NotConfigured("Enter your USPS consumer secret in Settings first.".into()).to_ipc()
-        })?;
+        let secret = secret
+            .ok_or_else(|| LinkError::NotConfigured("Enter your USPS consumer secret in Settings first.".into()))?;
         (prefs.usps_consumer_key.clone(), secret)
     };
     Ok(UspsApp {
@@ -74,7 +110,7 @@ async fn usps_app(state: &AppState, scope: Scope) -> Result<UspsApp, IpcError> {
 
 /// The uspslink sign-in service for `scope`: the Sandbox's own, the address typed in Settings, or
 /// the build's.
-async fn sign_in_service(state: &AppState, scope: Scope) -> Result<SignInServiceClient, IpcError> {
+async fn sign_in_service(state: &AppState, scope: Scope) -> Result<SignInServiceClient, LinkFlowError> {
     let endpoints = state.endpoints_ready(scope).await?;
     let url = state.progress.preferences().sign_in_service(scope.environment(), &endpoints).ok_or_else(|| {
         LinkError::NotConfigured(format!(
@@ -82,7 +118,6 @@ async fn sign_in_service(state: &AppState, scope: Scope) -> Result<SignInService
              Settings, or sign in with your own USPS developer app.",
             scope.label()
         ))
-        .to_ipc()
     })?;
     Ok(SignInServiceClient::over(state.clients.api(scope.environment(), &url)))
 }
@@ -102,7 +137,7 @@ async fn token_client(
     scope: Scope,
     via: SignInMethod,
     service: Option<&str>,
-) -> Result<TokenClient, IpcError> {
+) -> Result<TokenClient, LinkFlowError> {
     Ok(match via {
         SignInMethod::OwnApp => {
             let app = usps_app(state, scope).await?;
@@ -121,7 +156,6 @@ async fn token_client(
             (_, None) => {
                 let own = state.endpoints_ready(scope).await?.sign_in_service.ok_or_else(|| {
                     LinkError::NotConfigured("This copy of uspslink has no sign-in service for this link.".into())
-                        .to_ipc()
                 })?;
                 SignInServiceClient::over(state.clients.api(scope.environment(), &own))
             }
@@ -169,9 +203,9 @@ pub(crate) async fn vault_get(
     state: &AppState,
     scope: Scope,
     slot: SecretSlot,
-) -> Result<Option<SecretString>, IpcError> {
+) -> Result<Option<SecretString>, LinkFlowError> {
     let vault = state.secrets.clone();
-    blocking(move || vault.open(scope).get(slot).map_err(IpcError::from)).await
+    blocking(move || Ok::<_, LinkFlowError>(vault.open(scope).get(slot)?)).await
 }
 
 /// The link as the UI shows it now, for the environment in force.
@@ -191,24 +225,24 @@ fn emit(host: &impl Host) -> LinkUpdate {
 }
 
 /// Open an http(s) address in the system browser.
-pub fn open_external(host: &impl Host, url: &str) -> Result<(), IpcError> {
-    let parsed = url::Url::parse(url).map_err(|_| IpcError::new(ErrorKind::InvalidInput, "not a web address"))?;
+pub fn open_external(host: &impl Host, url: &str) -> Result<(), OpenError> {
+    let parsed = url::Url::parse(url).map_err(|_| OpenError::NotAWebAddress)?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(IpcError::new(ErrorKind::InvalidInput, "only web addresses are opened in the browser"));
+        return Err(OpenError::NotWeb);
     }
     host.open_url(url)
 }
 
 /// Hand a `mailto:` URL to the system mail client.
-pub fn open_mail(host: &impl Host, mailto: &str) -> Result<(), IpcError> {
+pub fn open_mail(host: &impl Host, mailto: &str) -> Result<(), OpenError> {
     if !mailto.starts_with("mailto:") {
-        return Err(IpcError::new(ErrorKind::InvalidInput, "not an e-mail address"));
+        return Err(OpenError::NotMail);
     }
     host.open_url(mailto)
 }
 
 /// *Link your business account* (or *Reconnect* / *Try again*).
-pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
+pub async fn start(host: &impl Host) -> Result<LinkUpdate, LinkFlowError> {
     let state = host.state();
     let scope = state.scope();
     let started = match state.progress.preferences().sign_in_method() {
@@ -225,7 +259,7 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
             // The challenge goes to the service, which signs it into the state; the verifier stays here.
             let pkce = PkcePair::new();
             let service = sign_in_service(state, scope).await?;
-            let started = service.begin(&pkce.challenge).await.map_err(|e| e.to_ipc())?;
+            let started = service.begin(&pkce.challenge).await?;
             crate::state::lock(&state.sessions.attempts).open_prepared(
                 &started.state,
                 pkce,
@@ -237,12 +271,12 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
     };
     if let Err(e) = state.sessions.remember_sign_in(&state.progress, state.now(), &started.state) {
         // Only the "started before a restart" message depends on it; the sign-in itself works.
-        tracing::warn!("could not remember the sign-in across a restart: {}", e.message);
+        tracing::warn!("could not remember the sign-in across a restart: {e}");
     }
     state.sessions.set_failure(None);
     if let Err(e) = open_external(host, &started.authorize_url) {
         crate::state::lock(&state.sessions.attempts).cancel_all();
-        return Err(e);
+        return Err(e.into());
     }
     tracing::info!(state = %state_fingerprint(&started.state), "USPS sign-in opened in the browser");
     // A sign-in left open past its 10 minutes stops showing "Waiting", whether or not USPS answers.
@@ -252,7 +286,7 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, IpcError> {
         let state = later.state();
         let expired = crate::state::lock(&state.sessions.attempts).expire_due(Instant::now());
         if expired {
-            state.sessions.set_failure(Some(LinkError::ExpiredState.to_ipc()));
+            state.sessions.set_failure(Some(LinkError::ExpiredState.into()));
         }
         // Always: even when a late answer already closed the sign-in, the screen must not stay on
         // "Waiting" (the status itself is computed from the time).
@@ -275,14 +309,14 @@ pub fn cancel(host: &impl Host) -> LinkUpdate {
 async fn store_tokens(state: &AppState, scope: Scope, tokens: &TokenSet) {
     let unsaved = UnsavedTokens { access: tokens.access_token.clone(), refresh: tokens.refresh_token.clone() };
     if let Err(e) = write_tokens(state, scope, &unsaved).await {
-        tracing::warn!("the keyring did not take the new USPS tokens ({}); kept in memory and tried again", e.message);
+        tracing::warn!("the keyring did not take the new USPS tokens ({e}); kept in memory and tried again");
         state.secrets.keep_unsaved_tokens(scope, unsaved);
     } else {
         state.secrets.clear_unsaved_tokens(scope);
     }
 }
 
-async fn write_tokens(state: &AppState, scope: Scope, tokens: &UnsavedTokens) -> Result<(), IpcError> {
+async fn write_tokens(state: &AppState, scope: Scope, tokens: &UnsavedTokens) -> Result<(), LinkFlowError> {
     let vault = state.secrets.clone();
     let tokens = tokens.clone();
     blocking(move || {
@@ -290,7 +324,7 @@ async fn write_tokens(state: &AppState, scope: Scope, tokens: &UnsavedTokens) ->
         if let Some(r) = &tokens.refresh {
             vault.set(SecretSlot::UspsRefreshToken, r)?;
         }
-        vault.set(SecretSlot::UspsAccessToken, &tokens.access).map_err(IpcError::from)
+        Ok::<_, LinkFlowError>(vault.set(SecretSlot::UspsAccessToken, &tokens.access)?)
     })
     .await
 }
@@ -303,13 +337,13 @@ async fn retry_unsaved_tokens(state: &AppState, scope: Scope) {
                 tracing::info!("the keyring took the USPS tokens it refused before");
                 state.secrets.clear_unsaved_tokens(scope);
             }
-            Err(e) => tracing::warn!("the keyring still refuses the USPS tokens: {}", e.message),
+            Err(e) => tracing::warn!("the keyring still refuses the USPS tokens: {e}"),
         }
     }
 }
 
 /// A token: the one the keyring has not taken yet if any, else the keyring's.
-async fn token(state: &AppState, scope: Scope, slot: SecretSlot) -> Result<Option<SecretString>, IpcError> {
+async fn token(state: &AppState, scope: Scope, slot: SecretSlot) -> Result<Option<SecretString>, LinkFlowError> {
     if let Some(t) = state.secrets.unsaved_tokens(scope) {
         match slot {
             SecretSlot::UspsAccessToken => return Ok(Some(t.access)),
@@ -320,13 +354,13 @@ async fn token(state: &AppState, scope: Scope, slot: SecretSlot) -> Result<Optio
     vault_get(state, scope, slot).await
 }
 
-async fn forget_tokens(state: &AppState, scope: Scope) -> Result<(), IpcError> {
+async fn forget_tokens(state: &AppState, scope: Scope) -> Result<(), LinkFlowError> {
     state.secrets.clear_unsaved_tokens(scope);
     let vault = state.secrets.clone();
     blocking(move || {
         let vault = vault.open(scope);
         vault.delete(SecretSlot::UspsAccessToken)?;
-        vault.delete(SecretSlot::UspsRefreshToken).map_err(IpcError::from)
+        Ok::<_, LinkFlowError>(vault.delete(SecretSlot::UspsRefreshToken)?)
     })
     .await
 }
@@ -363,10 +397,10 @@ pub fn decide(state: &AppState, callback: &OAuthCallback) -> CallbackDecision {
 /// The user-visible half of [`CallbackDecision::StartedBeforeRestart`].
 pub fn started_before_restart(host: &impl Host) {
     let state = host.state();
-    state.sessions.set_failure(Some(LinkError::StartedBeforeRestart.to_ipc()));
+    state.sessions.set_failure(Some(LinkError::StartedBeforeRestart.into()));
     emit(host);
     if let Err(e) = state.sessions.save_sign_ins(&state.progress) {
-        tracing::warn!("could not save the answered sign-in: {}", e.message);
+        tracing::warn!("could not save the answered sign-in: {e}");
     }
 }
 
@@ -375,7 +409,7 @@ pub async fn complete(host: impl Host, scope: Scope, attempt: LinkAttempt, callb
     let state = host.state();
     // decide() forgot the answered sign-in in memory; the disk follows, off the path to the window.
     if let Err(e) = state.sessions.save_sign_ins(&state.progress) {
-        tracing::warn!("could not save the answered sign-in: {}", e.message);
+        tracing::warn!("could not save the answered sign-in: {e}");
     }
     let outcome = complete_in(state, scope, &attempt, callback).await;
     match outcome {
@@ -387,12 +421,12 @@ pub async fn complete(host: impl Host, scope: Scope, attempt: LinkAttempt, callb
             // Finishes the guideline step when the user got there through the steps; a reconnect
             // from elsewhere leaves their place alone.
             if let Err(e) = state.progress.apply(scope, OnboardingEvent::Complete(Step::LinkBusinessAccount)) {
-                tracing::debug!("link step not completed in the guidelines: {}", e.message);
+                tracing::debug!("link step not completed in the guidelines: {e}");
             }
         }
         Err(e) => {
-            tracing::warn!("USPS link failed: {}", e.message);
-            state.sessions.set_failure(Some(e));
+            tracing::warn!("USPS link failed: {e}");
+            state.sessions.set_failure(Some(IpcError::from(e)));
         }
     }
     emit(&host);
@@ -404,21 +438,20 @@ pub async fn complete_in(
     scope: Scope,
     attempt: &LinkAttempt,
     callback: OAuthCallback,
-) -> Result<(), IpcError> {
+) -> Result<(), LinkFlowError> {
     match callback.outcome {
         CallbackOutcome::Error { error, description } if error == "access_denied" => {
-            Err(LinkError::Denied(description).to_ipc())
+            Err(LinkError::Denied(description).into())
         }
         CallbackOutcome::Error { error, description } => {
-            Err(LinkError::AuthorizationFailed { error, description }.to_ipc())
+            Err(LinkError::AuthorizationFailed { error, description }.into())
         }
         CallbackOutcome::Code(code) => {
             let client = token_client(state, scope, attempt.via, attempt.service.as_deref()).await?;
             let tokens = client.exchange_code(&code, attempt.verifier(), &attempt.redirect_uri, &attempt.state).await?;
             store_tokens(state, scope, &tokens).await;
-            state
-                .progress
-                .set_link_record(scope, LinkRecord::linked(&tokens, state.now(), attempt.via, attempt.service.clone()))
+            let linked = LinkRecord::linked(&tokens, state.now(), attempt.via, attempt.service.clone());
+            Ok(state.progress.set_link_record(scope, linked)?)
         }
     }
 }
@@ -426,7 +459,7 @@ pub async fn complete_in(
 /// Refresh the access token when it is (nearly) expired, or always with `force` (an API answered
 /// 401); store the rotated refresh token. A refresh refused as revoked/expired turns the link to
 /// "needs reconnecting".
-pub async fn refresh_in(state: &AppState, scope: Scope, force: bool) -> Result<(), IpcError> {
+pub async fn refresh_in(state: &AppState, scope: Scope, force: bool) -> Result<(), LinkFlowError> {
     // One refresh at a time: two with the same (rotating) refresh token would break the link.
     let _guard = state.sessions.refresh.lock().await;
     retry_unsaved_tokens(state, scope).await;
@@ -443,16 +476,20 @@ pub async fn refresh_in(state: &AppState, scope: Scope, force: bool) -> Result<(
     match result {
         Ok(tokens) => {
             store_tokens(state, scope, &tokens).await;
-            state.progress.set_link_record(scope, record.refreshed(&tokens))?;
+            // On the record as it is now (not the copy read before the call).
+            state.progress.update(scope, |r| {
+                r.link = r.link.refreshed(&tokens);
+                Ok::<_, SaveError>(())
+            })?;
             tracing::info!("USPS access token refreshed");
             Ok(())
         }
         Err(e @ LinkError::NeedsReconnecting(_)) => mark_broken(state, scope, &e.to_string()).await,
-        Err(e) => Err(e.to_ipc()),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub async fn refresh_if_needed(host: &impl Host) -> Result<LinkUpdate, IpcError> {
+pub async fn refresh_if_needed(host: &impl Host) -> Result<LinkUpdate, LinkFlowError> {
     let state = host.state();
     refresh_in(state, state.scope(), false).await?;
     Ok(emit(host))
@@ -460,37 +497,34 @@ pub async fn refresh_if_needed(host: &impl Host) -> Result<LinkUpdate, IpcError>
 
 /// USPS no longer accepts the link (a refused refresh, or an API answering 401 after a refresh): the
 /// tokens go, and the link shows "needs reconnecting" until the user signs in again.
-pub async fn mark_broken(state: &AppState, scope: Scope, reason: &str) -> Result<(), IpcError> {
+pub async fn mark_broken(state: &AppState, scope: Scope, reason: &str) -> Result<(), LinkFlowError> {
     tracing::warn!("USPS link needs reconnecting: {reason}");
     forget_tokens(state, scope).await?;
-    state.progress.set_link_record(scope, LinkRecord { needs_reconnecting: true, ..state.progress.link_record(scope) })
+    Ok(state.progress.update(scope, |r| {
+        r.link.needs_reconnecting = true;
+        Ok::<_, SaveError>(())
+    })?)
 }
 
 /// A current access token for a USPS API call of `scope`: refreshed first when it is (nearly)
 /// expired, or always with `force`.
-pub async fn access_token_in(state: &AppState, scope: Scope, force: bool) -> Result<SecretString, IpcError> {
+pub async fn access_token_in(state: &AppState, scope: Scope, force: bool) -> Result<SecretString, LinkFlowError> {
     refresh_in(state, scope, force).await?;
     if crate::state::lock(&state.sessions.attempts).is_waiting_at(Instant::now()) {
-        return Err(IpcError::new(
-            ErrorKind::NotConfigured,
-            "Finish signing in to USPS in your browser first, then verify again.",
-        ));
+        return Err(LinkFlowError::SignInOpen);
     }
     let record = state.progress.link_record(scope);
     if record.needs_reconnecting {
-        return Err(IpcError::new(ErrorKind::NeedsReconnecting, crate::state::NEEDS_RECONNECTING));
+        return Err(LinkFlowError::NeedsReconnecting);
     }
     if !record.linked {
-        return Err(IpcError::new(ErrorKind::NotConfigured, "Link your USPS business account first (step 5)."));
+        return Err(LinkFlowError::NotLinked);
     }
     match token(state, scope, SecretSlot::UspsAccessToken).await? {
         Some(t) => Ok(t),
         None => {
             mark_broken(state, scope, "no access token is stored").await?;
-            Err(IpcError::new(
-                ErrorKind::NeedsReconnecting,
-                "Your USPS connection is gone: reconnect your USPS business account.",
-            ))
+            Err(LinkFlowError::TokensGone)
         }
     }
 }
@@ -501,7 +535,7 @@ pub fn announce(host: &impl Host) {
 }
 
 /// *Disconnect*: revoke at USPS (best effort: the local tokens go either way), then forget.
-pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, IpcError> {
+pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, LinkFlowError> {
     let state = host.state();
     let scope = state.scope();
     crate::state::lock(&state.sessions.attempts).cancel_all();
@@ -520,7 +554,7 @@ pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, IpcError> {
                 }
             }
         }
-        Err(e) => tracing::warn!("could not revoke at USPS: {}", e.message),
+        Err(e) => tracing::warn!("could not revoke at USPS: {e}"),
     }
     forget_tokens(state, scope).await?;
     state.progress.set_link_record(scope, LinkRecord::default())?;
@@ -539,6 +573,10 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::state::tests::{state_over, MemoryPersist};
+    #[allow(unused_imports)]
+    use uspslink_core::error::HasKind;
+    #[allow(unused_imports)]
+    use uspslink_core::{ErrorKind, IpcError};
 
     const SB: crate::state::Scope = crate::state::tests::SB;
 
@@ -672,7 +710,7 @@ pub(crate) mod tests {
     async fn a_revoked_user_needs_reconnecting_after_one_refresh() {
         let (s, _p) = linked_state("revoked").await;
         let e = access_token_in(&s, SB, true).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::NeedsReconnecting);
+        assert_eq!(e.kind(), ErrorKind::NeedsReconnecting);
         assert!(matches!(s.link_status(SB), LinkStatus::NeedsReconnecting { .. }));
         assert!(s.secrets.open(SB).get(SecretSlot::UspsAccessToken).unwrap().is_none(), "the dead tokens are gone");
     }
@@ -701,6 +739,10 @@ mod host_tests {
     use crate::flows::tests::RecordingHost;
     use crate::state::lock;
     use crate::state::tests::{state_over, MemoryPersist};
+    #[allow(unused_imports)]
+    use uspslink_core::error::HasKind;
+    #[allow(unused_imports)]
+    use uspslink_core::{ErrorKind, IpcError};
 
     #[tokio::test]
     async fn start_opens_the_sign_in_and_the_answer_links_and_is_told_once() {
@@ -845,8 +887,8 @@ mod host_tests {
         // The test's configuration names no sign-in service; only a build can have one built in.
         if uspslink_core::settings::BUILT_IN_SIGN_IN_SERVICE.is_none() {
             let e = start(&host).await.unwrap_err();
-            assert_eq!(e.kind, ErrorKind::NotConfigured);
-            assert!(e.message.contains("no sign-in service for Production"), "{}", e.message);
+            assert_eq!(e.kind(), ErrorKind::NotConfigured);
+            assert!(e.to_string().contains("no sign-in service for Production"), "{}", e.to_string());
             assert!(lock(&host.opened).is_empty(), "nothing opened");
         }
         // A typed address that answers nothing: said, and nothing opened.
@@ -854,8 +896,8 @@ mod host_tests {
         prefs.sign_in_service_url = format!("http://{closed}");
         state.save_preferences(prefs).unwrap();
         let e = start(&host).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Network);
-        assert!(e.message.contains("sign-in service cannot be reached"), "{}", e.message);
+        assert_eq!(e.kind(), ErrorKind::Network);
+        assert!(e.to_string().contains("sign-in service cannot be reached"), "{}", e.to_string());
         assert!(lock(&host.opened).is_empty());
         assert!(!lock(&state.sessions.attempts).is_waiting());
     }
@@ -874,9 +916,9 @@ mod host_tests {
             LinkStatus::Failed { kind: ErrorKind::LoginFailed, .. }
         ));
         for bad in ["file:///etc/passwd", "javascript:alert(1)", "uspslink://x", "not a url"] {
-            assert_eq!(open_external(&host, bad).unwrap_err().kind, ErrorKind::InvalidInput, "{bad}");
+            assert_eq!(open_external(&host, bad).unwrap_err().kind(), ErrorKind::InvalidInput, "{bad}");
         }
-        assert_eq!(open_mail(&host, "https://example.com").unwrap_err().kind, ErrorKind::InvalidInput);
+        assert_eq!(open_mail(&host, "https://example.com").unwrap_err().kind(), ErrorKind::InvalidInput);
         assert_eq!(lock(&host.opened).len(), 1, "nothing else was opened");
     }
 }

@@ -15,10 +15,26 @@ pub mod stamps;
 pub mod watch;
 
 use uspslink_core::approval::ApprovalView;
-use uspslink_core::IpcError;
 
 use crate::state::AppState;
 use link::LinkUpdate;
+
+/// An address the system did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0} is empty")]
+    BrowserCommandEmpty(&'static str),
+    #[error("could not start the browser ({program}): {why}")]
+    CouldNotStart { program: String, why: String },
+    #[error("could not open {what}: {why}")]
+    CouldNotOpen { what: String, why: String },
+    #[error("not a web address")]
+    NotAWebAddress,
+    #[error("only web addresses are opened in the browser")]
+    NotWeb,
+    #[error("not an e-mail address")]
+    NotMail,
+}
 
 /// What a flow needs of the app around it besides the state: telling the window, opening the
 /// system browser or mail client, a desktop notification. Cloned into tasks that outlive a command
@@ -32,7 +48,7 @@ pub trait Host: Clone + Send + Sync + 'static {
     /// The reference parcels were priced (the savings, the platform's quote, the summary).
     fn savings_changed(&self, update: &savings::SavingsUpdate);
     /// Hand an address the flow checked (`http(s):`, `mailto:`) to the system.
-    fn open_url(&self, url: &str) -> Result<(), IpcError>;
+    fn open_url(&self, url: &str) -> Result<(), OpenError>;
     /// A desktop notification about `notice` (a click on it leads to its screen); false when it
     /// could not be shown (no notification server).
     fn notify(&self, notice: background::Notice, title: &str, body: &str) -> bool;
@@ -81,7 +97,7 @@ pub(crate) mod tests {
         fn savings_changed(&self, update: &savings::SavingsUpdate) {
             crate::state::lock(&self.savings).push(update.clone());
         }
-        fn open_url(&self, url: &str) -> Result<(), IpcError> {
+        fn open_url(&self, url: &str) -> Result<(), OpenError> {
             crate::state::lock(&self.opened).push(url.to_string());
             Ok(())
         }

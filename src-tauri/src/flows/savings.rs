@@ -4,7 +4,6 @@
 //! means, what a round asks, the quota) are `uspslink_core::savings`.
 
 use secrecy::SecretString;
-use uspslink_core::error::HasKind;
 use uspslink_core::payments::PaymentAccount;
 use uspslink_core::savings::{
     classify_estimate, estimate_request, usps_request, PlatformQuote, PriceClient, PriceType, SavingsError,
@@ -12,9 +11,34 @@ use uspslink_core::savings::{
 };
 use uspslink_core::shipengine::{ShipEngineClient, ShipEngineError};
 use uspslink_core::vault::SecretSlot;
-use uspslink_core::{ErrorKind, IpcError};
 
-use crate::state::{AppState, Scope, NEEDS_RECONNECTING};
+use crate::flows::link::LinkFlowError;
+use crate::state::{AppState, SandboxError, SaveError, Scope};
+
+/// Why a round was not made or not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum SavingsFlowError {
+    #[error(transparent)]
+    Savings(#[from] SavingsError),
+    #[error(transparent)]
+    Link(#[from] LinkFlowError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+impl SavingsFlowError {
+    /// USPS no longer takes the link: the window shows *Reconnect*, the watch waits for it.
+    pub fn needs_reconnecting(&self) -> bool {
+        matches!(self, SavingsFlowError::Link(e) if e.needs_reconnecting())
+    }
+
+    /// The disk refused a write of the round (or of a refreshed token's record).
+    pub fn not_saved(&self) -> bool {
+        matches!(self, SavingsFlowError::Save(_) | SavingsFlowError::Link(LinkFlowError::Save(_)))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SavingsOutcome {
@@ -45,7 +69,7 @@ async fn platform(state: &AppState, scope: Scope) -> Result<(String, SecretStrin
     match crate::flows::link::vault_get(state, scope, SecretSlot::ShipEngineApiKey).await {
         Ok(Some(key)) => Ok((carrier_id, key)),
         Ok(None) => Err("the ShipStation API key is not in uspslink any more".into()),
-        Err(e) => Err(format!("the ShipStation API key could not be read ({})", e.message)),
+        Err(e) => Err(format!("the ShipStation API key could not be read ({e})")),
     }
 }
 
@@ -58,8 +82,8 @@ async fn usps_price(
     client: &PriceClient,
     body: &serde_json::Value,
     asked: PriceType,
-) -> Result<UspsPrice, IpcError> {
-    let answer = async {
+) -> Result<UspsPrice, SavingsFlowError> {
+    let answer: Result<UspsPrice, SavingsFlowError> = async {
         let token = crate::flows::link::access_token_in(state, scope, false).await?;
         let mut answer = client.price(&token, body, asked).await;
         drop(token);
@@ -72,14 +96,14 @@ async fn usps_price(
             Ok(p) => Ok(p),
             Err(e @ SavingsError::Unauthorized(_)) => {
                 crate::flows::link::mark_broken(state, scope, &e.to_string()).await?;
-                Err(IpcError::new(ErrorKind::NeedsReconnecting, NEEDS_RECONNECTING))
+                Err(LinkFlowError::NeedsReconnecting.into())
             }
-            Err(e) => Err(e.to_ipc()),
+            Err(e) => Err(e.into()),
         }
     }
     .await;
     match answer {
-        Err(e) if e.kind != ErrorKind::NeedsReconnecting => Ok(UspsPrice::Unavailable { reason: e.message }),
+        Err(e) if !e.needs_reconnecting() => Ok(UspsPrice::Unavailable { reason: e.to_string() }),
         other => other,
     }
 }
@@ -93,14 +117,18 @@ fn quote_of(answer: Result<serde_json::Value, ShipEngineError>, service_code: &s
 
 /// One round for `scope`: what is due (the watch) or allowed (*Check again*) is asked, the answers
 /// recorded. A parcel that could not be priced or quoted never stops the others.
-pub async fn price_in(state: &AppState, scope: Scope, trigger: SavingsTrigger) -> Result<SavingsOutcome, IpcError> {
+pub async fn price_in(
+    state: &AppState,
+    scope: Scope,
+    trigger: SavingsTrigger,
+) -> Result<SavingsOutcome, SavingsFlowError> {
     // USPS's quota is shared with the approval check: one of them at a time.
     let _one_at_a_time = state.in_flight.usps_check.lock().await;
     let unchanged = |state: &AppState| SavingsOutcome { view: state.progress.savings_view(scope), asked: false };
     if !state.progress.approval_record(scope).is_approved() {
         return match trigger {
             SavingsTrigger::Watch => Ok(unchanged(state)),
-            SavingsTrigger::CheckAgain => Err(SavingsError::NotApprovedYet.to_ipc()),
+            SavingsTrigger::CheckAgain => Err(SavingsError::NotApprovedYet.into()),
         };
     }
     let link = state.progress.link_record(scope);
@@ -108,7 +136,7 @@ pub async fn price_in(state: &AppState, scope: Scope, trigger: SavingsTrigger) -
         return Ok(unchanged(state));
     }
     let Some(summary) = state.progress.identifiers_record(scope).summary else {
-        return Err(SavingsError::NotApprovedYet.to_ipc());
+        return Err(SavingsError::NotApprovedYet.into());
     };
     let account: PaymentAccount = summary.identifiers.account;
     let has_carrier = state.progress.stamps_record(scope).carrier_id.is_some();
@@ -165,7 +193,7 @@ pub async fn price_in(state: &AppState, scope: Scope, trigger: SavingsTrigger) -
     let now = state.now();
     state.progress.update(scope, |r| {
         r.savings.record(&parcels, contract, published, platform_answers, now);
-        Ok::<_, IpcError>(())
+        Ok::<_, SaveError>(())
     })?;
     let view = state.progress.savings_view(scope);
     tracing::info!(state = ?view.state, platform = ?view.platform, "priced the reference parcels");
@@ -186,6 +214,10 @@ mod tests {
 
     use super::*;
     use crate::flows::approval::{self, Trigger};
+    #[allow(unused_imports)]
+    use uspslink_core::error::HasKind;
+    #[allow(unused_imports)]
+    use uspslink_core::{ErrorKind, IpcError};
 
     const SB: crate::state::Scope = crate::state::tests::SB;
 
@@ -219,7 +251,7 @@ mod tests {
         let s = approval::tests::completed("merchant").await;
         assert!(!price_in(&s, SB, SavingsTrigger::Watch).await.unwrap().asked);
         let e = price_in(&s, SB, SavingsTrigger::CheckAgain).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::NotConfigured);
+        assert_eq!(e.kind(), ErrorKind::NotConfigured);
         assert_eq!(s.progress.savings_record(SB), Default::default());
         assert_eq!(s.progress.savings_view(SB).state, SavingsState::NotApproved);
     }
@@ -290,7 +322,7 @@ mod tests {
         }
         let before = s.progress.savings_record(SB);
         let e = price_in(&s, SB, SavingsTrigger::CheckAgain).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::RateLimited);
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
         assert_eq!(s.progress.savings_record(SB), before, "a refused round changes nothing");
     }
 }

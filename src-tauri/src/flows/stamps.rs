@@ -8,14 +8,45 @@
 use secrecy::SecretString;
 use serde::Serialize;
 use ts_rs::TS;
+use uspslink_core::error::FieldProblem;
 use uspslink_core::onboarding::{OnboardingEvent, Step};
+use uspslink_core::shipengine::ShipEngineError;
 use uspslink_core::shipengine::{
     check_api_key, Carrier, RegistrationForm, ShipEngineClient, StampsDraft, StampsRecord,
 };
-use uspslink_core::vault::SecretSlot;
-use uspslink_core::{ErrorKind, IpcError};
+use uspslink_core::vault::{SecretSlot, VaultError};
 
-use crate::state::{blocking, AppState, Scope};
+use crate::state::{blocking, AppState, Bug, SandboxError, SaveError, Scope};
+
+/// Why a Stamps.com step did not happen; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum StampsError {
+    #[error("{0} is already on its way; wait for it to finish")]
+    Busy(&'static str),
+    #[error("enter your ShipStation API key first")]
+    NoKey,
+    #[error("register the Stamps.com account first")]
+    NotRegistered,
+    #[error("send a code first")]
+    NoCodeSent,
+    #[error("some fields need attention")]
+    Form(Vec<FieldProblem>),
+    /// The phone number or the code as typed (the validator's words).
+    #[error("{0}")]
+    Typed(String),
+    #[error(transparent)]
+    ShipEngine(#[from] ShipEngineError),
+    #[error(transparent)]
+    Keyring(#[from] VaultError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Bug(#[from] Bug),
+    #[error(transparent)]
+    Open(#[from] super::OpenError),
+}
 
 /// What the Stamps.com step shows after each action.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -26,15 +57,16 @@ pub struct StampsUpdate {
     pub view: uspslink_core::onboarding::DashboardView,
 }
 
-async fn client(state: &AppState, scope: Scope) -> Result<ShipEngineClient, IpcError> {
+async fn client(state: &AppState, scope: Scope) -> Result<ShipEngineClient, StampsError> {
     let endpoints = state.endpoints_ready(scope).await?;
     Ok(ShipEngineClient::over(state.clients.api(scope.environment(), &endpoints.shipengine_api)))
 }
 
-async fn stored_key(state: &AppState, scope: Scope) -> Result<SecretString, IpcError> {
-    crate::flows::link::vault_get(state, scope, SecretSlot::ShipEngineApiKey)
+async fn stored_key(state: &AppState, scope: Scope) -> Result<SecretString, StampsError> {
+    let secrets = state.secrets.clone();
+    blocking(move || Ok::<_, StampsError>(secrets.open(scope).get(SecretSlot::ShipEngineApiKey)?))
         .await?
-        .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "enter your ShipStation API key first"))
+        .ok_or(StampsError::NoKey)
 }
 
 fn update(state: &AppState, scope: Scope, existing_carrier: Option<Carrier>) -> StampsUpdate {
@@ -42,7 +74,7 @@ fn update(state: &AppState, scope: Scope, existing_carrier: Option<Carrier>) -> 
 }
 
 /// Change the Stamps.com record of `scope` in place (see the module's note).
-fn change(state: &AppState, scope: Scope, edit: impl FnOnce(&mut StampsRecord)) -> Result<(), IpcError> {
+fn change(state: &AppState, scope: Scope, edit: impl FnOnce(&mut StampsRecord)) -> Result<(), SaveError> {
     state.progress.update(scope, |r| {
         edit(&mut r.stamps);
         Ok(())
@@ -52,34 +84,32 @@ fn change(state: &AppState, scope: Scope, edit: impl FnOnce(&mut StampsRecord)) 
 /// One at a time, whatever the UI sends: a second press while the first is on its way is refused.
 fn one_in_flight<'a>(
     guard: &'a tokio::sync::Mutex<()>,
-    what: &str,
-) -> Result<tokio::sync::MutexGuard<'a, ()>, IpcError> {
-    guard
-        .try_lock()
-        .map_err(|_| IpcError::new(ErrorKind::Busy, format!("{what} is already on its way; wait for it to finish")))
+    what: &'static str,
+) -> Result<tokio::sync::MutexGuard<'a, ()>, StampsError> {
+    guard.try_lock().map_err(|_| StampsError::Busy(what))
 }
 
 /// Check the key with `GET /v1/carriers`, then keep it in the keyring. The public test key is refused
 /// with the guide's warning and not stored.
-pub async fn save_key(state: &AppState, key: String) -> Result<StampsUpdate, IpcError> {
+pub async fn save_key(state: &AppState, key: String) -> Result<StampsUpdate, StampsError> {
     let scope = state.scope();
     let key = check_api_key(&key)?;
     let carriers = client(state, scope).await?.list_carriers(&key).await?;
     let secrets = state.secrets.clone();
     let to_store = key.clone();
-    blocking(move || secrets.open(scope).set(SecretSlot::ShipEngineApiKey, &to_store).map_err(IpcError::from)).await?;
+    blocking(move || Ok::<_, StampsError>(secrets.open(scope).set(SecretSlot::ShipEngineApiKey, &to_store)?)).await?;
     change(state, scope, |r| r.key_checked = true)?;
     let existing = carriers.into_iter().find(|c| c.carrier_code == "stamps_com");
     Ok(update(state, scope, existing))
 }
 
 /// The Stamps.com terms, in the system browser.
-pub fn open_carrier_terms(host: &impl super::Host) -> Result<(), IpcError> {
-    super::link::open_external(host, uspslink_core::shipengine::STAMPS_CARRIER_TERMS_URL)
+pub fn open_carrier_terms(host: &impl super::Host) -> Result<(), StampsError> {
+    Ok(super::link::open_external(host, uspslink_core::shipengine::STAMPS_CARRIER_TERMS_URL)?)
 }
 
 /// Use a Stamps.com carrier the account already has.
-pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate, IpcError> {
+pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate, StampsError> {
     let scope = state.scope();
     let carrier_id = uspslink_core::shipengine::check_carrier_id(&carrier_id)?;
     change(state, scope, |r| r.carrier_id = Some(carrier_id))?;
@@ -87,7 +117,7 @@ pub fn use_existing(state: &AppState, carrier_id: String) -> Result<StampsUpdate
 }
 
 /// Keep the registration form as typed (no card fields reach this), until the account exists.
-pub fn save_draft(state: &AppState, scope: Scope, draft: StampsDraft) -> Result<(), IpcError> {
+pub fn save_draft(state: &AppState, scope: Scope, draft: StampsDraft) -> Result<(), SaveError> {
     change(state, scope, |r| {
         if r.carrier_id.is_none() {
             r.draft = Some(draft);
@@ -112,18 +142,14 @@ fn year_month(unix_secs: u64) -> (u32, u32) {
 
 /// Register the free Stamps.com account. The card number is used for this one request and dropped.
 /// Never sent blindly again: one registration at a time, and an existing carrier is reused.
-pub async fn register(state: &AppState, form: RegistrationForm) -> Result<StampsUpdate, IpcError> {
+pub async fn register(state: &AppState, form: RegistrationForm) -> Result<StampsUpdate, StampsError> {
     let scope = state.scope();
     let _one = one_in_flight(&state.in_flight.register, "A registration")?;
     if let Some(id) = state.progress.stamps_record(scope).carrier_id {
         tracing::info!("Stamps.com already registered ({id}); not registering again");
         return Ok(update(state, scope, None));
     }
-    let request = form.to_request(today(state)).map_err(|fields| {
-        let mut e = IpcError::new(ErrorKind::InvalidInput, "some fields need attention");
-        e.fields = fields;
-        e
-    })?;
+    let request = form.to_request(today(state)).map_err(StampsError::Form)?;
     drop(form);
     let key = stored_key(state, scope).await?;
     let carrier_id = client(state, scope).await?.register_stamps_once(&key, &request).await?;
@@ -138,14 +164,12 @@ pub async fn register(state: &AppState, form: RegistrationForm) -> Result<Stamps
 }
 
 /// *Send code* / *Resend code*.
-pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, IpcError> {
+pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, StampsError> {
     let scope = state.scope();
     let _one = one_in_flight(&state.in_flight.sms, "A code")?;
     let record = state.progress.stamps_record(scope);
-    let carrier_id = record
-        .carrier_id
-        .ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, "register the Stamps.com account first"))?;
-    let phone = uspslink_core::validate::phone(&phone).map_err(|m| IpcError::new(ErrorKind::InvalidInput, m))?;
+    let carrier_id = record.carrier_id.ok_or(StampsError::NotRegistered)?;
+    let phone = uspslink_core::validate::phone(&phone).map_err(StampsError::Typed)?;
     uspslink_core::shipengine::resend_allowed(record.code_sent_at, state.now())?;
     let key = stored_key(state, scope).await?;
     let v = client(state, scope).await?.start_sms_verification(&key, &carrier_id, &phone).await?;
@@ -159,13 +183,13 @@ pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, 
 }
 
 /// The code from the text message. A wrong code says so and changes nothing.
-pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, IpcError> {
+pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, StampsError> {
     let scope = state.scope();
     let record = state.progress.stamps_record(scope);
     let (Some(carrier_id), Some(vid)) = (record.carrier_id, record.verification_id) else {
-        return Err(IpcError::new(ErrorKind::NotConfigured, "send a code first"));
+        return Err(StampsError::NoCodeSent);
     };
-    let code = uspslink_core::validate::sms_code(&code).map_err(|m| IpcError::new(ErrorKind::InvalidInput, m))?;
+    let code = uspslink_core::validate::sms_code(&code).map_err(StampsError::Typed)?;
     let code = SecretString::from(code);
     let key = stored_key(state, scope).await?;
     // ShipEngine's own words go to the code field as they are: they tell a wrong code from an expired
@@ -182,7 +206,7 @@ pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, IpcE
                 Ok(()) => r.progress = progress,
                 Err(e) => tracing::debug!("Stamps.com step not completed in the guidelines: {e}"),
             }
-            Ok::<_, IpcError>(())
+            Ok::<_, SaveError>(())
         })?;
     }
     Ok(update(state, scope, None))
@@ -208,6 +232,10 @@ mod flow_tests {
     use super::*;
     use crate::state::tests::{state_over, MemoryPersist, PROD, SB};
     use uspslink_core::clock::Clock;
+    #[allow(unused_imports)]
+    use uspslink_core::error::HasKind;
+    #[allow(unused_imports)]
+    use uspslink_core::{ErrorKind, IpcError};
 
     #[tokio::test]
     async fn a_second_registration_while_one_is_on_its_way_is_refused() {
@@ -219,9 +247,9 @@ mod flow_tests {
         }))
         .unwrap();
         let e = register(&s, form.clone()).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Busy);
+        assert_eq!(e.kind(), ErrorKind::Busy);
         drop(held);
-        assert_eq!(register(&s, form).await.unwrap_err().kind, ErrorKind::InvalidInput, "then it runs as usual");
+        assert_eq!(register(&s, form).await.unwrap_err().kind(), ErrorKind::InvalidInput, "then it runs as usual");
     }
 
     #[tokio::test]
@@ -243,7 +271,7 @@ mod flow_tests {
         assert_eq!((waits[0].attempt, waits[0].reason.as_str()), (1, "HTTP 503"));
         assert!(s.secrets.open(SB).get(SecretSlot::ShipEngineApiKey).unwrap().is_some());
         assert!(s.secrets.open(PROD).get(SecretSlot::ShipEngineApiKey).unwrap().is_none());
-        assert_eq!(save_key(&s, "TEST_abc".into()).await.unwrap_err().kind, ErrorKind::InvalidApiKey);
+        assert_eq!(save_key(&s, "TEST_abc".into()).await.unwrap_err().kind(), ErrorKind::InvalidApiKey);
         // Both checks (and the retried call) went through one HTTP client of the environment.
         let _ = save_key(&s, "sandbox_key_two".into()).await.unwrap();
         assert_eq!(s.clients.made(), 1);

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use uspslink_core::savings::SavingsTrigger;
 use uspslink_core::usps::REFRESH_MARGIN_SECS;
-use uspslink_core::ErrorKind;
 
 use super::background::Notice;
 use super::Host;
@@ -34,7 +33,7 @@ pub fn announce_approval(host: &impl Host, scope: Scope) {
     );
     if host.notify(Notice::Approval, "USPS approved your NSA rates", &body) {
         if let Err(e) = approval::mark_notified(state, scope) {
-            tracing::warn!("could not save that the approval was announced: {}", e.message);
+            tracing::warn!("could not save that the approval was announced: {e}");
         }
     }
 }
@@ -60,13 +59,14 @@ async fn price_when_due(host: &impl Host, scope: Scope, backoff: &mut RefreshBac
     match crate::flows::savings::price_in(host.state(), scope, SavingsTrigger::Watch).await {
         Ok(outcome) if outcome.asked => host.savings_changed(&crate::flows::savings::update(host.state(), scope)),
         Ok(_) => {}
-        Err(e) if e.kind == ErrorKind::NeedsReconnecting => {}
+        Err(e) if e.needs_reconnecting() => {}
         Err(e) => {
             // A round that reached USPS but could not be saved (a full disk) is not counted against
             // the quota by the record: wait long enough that the quota holds regardless.
-            let wait = if e.kind == ErrorKind::Storage { SAVINGS_UNSAVED_WAIT_SECS } else { SAVINGS_FAILURE_WAIT_SECS };
+            let unsaved = e.not_saved();
+            let wait = if unsaved { SAVINGS_UNSAVED_WAIT_SECS } else { SAVINGS_FAILURE_WAIT_SECS };
             backoff.savings_not_before = host.state().now() + wait;
-            tracing::warn!("pricing the reference parcels: {}; trying again in {} minutes", e.message, wait / 60)
+            tracing::warn!("pricing the reference parcels: {e}; trying again in {} minutes", wait / 60)
         }
     }
 }
@@ -107,15 +107,15 @@ async fn tick(host: &impl Host, scope: Scope, backoff: &mut RefreshBackoff) {
                 backoff.failures = backoff.failures.saturating_add(1);
                 let wait = (60u64 << (backoff.failures - 1).min(5)).min(30 * 60);
                 backoff.not_before = now + wait;
-                tracing::warn!("could not refresh the USPS token ({}); trying again in {wait} s", e.message);
+                tracing::warn!("could not refresh the USPS token ({e}); trying again in {wait} s");
             }
         }
     }
     if healthy {
         match approval::check_in(state, scope, Trigger::Watch).await {
             Ok(outcome) => after_check(host, scope, &outcome),
-            Err(e) if e.kind == ErrorKind::NeedsReconnecting => {}
-            Err(e) => tracing::warn!("approval check: {}", e.message),
+            Err(e) if e.needs_reconnecting() => {}
+            Err(e) => tracing::warn!("approval check: {e}"),
         }
         if state.progress.approval_record(scope).is_approved() {
             price_when_due(host, scope, backoff).await;

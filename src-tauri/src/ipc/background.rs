@@ -111,7 +111,7 @@ fn say_in_tray_once<R: Runtime>(app: &AppHandle<R>) {
     }
     if TauriHost(app.clone()).notify(Notice::InTray, background::IN_TRAY_TITLE, background::IN_TRAY_BODY) {
         if let Err(e) = state.progress.update_background(|r| r.tray_note_shown = true) {
-            tracing::warn!("could not save that the tray note was shown: {}", e.message);
+            tracing::warn!("could not save that the tray note was shown: {e}");
         }
     }
 }
@@ -304,7 +304,7 @@ pub mod tray {
             let scope = state.scope();
             match crate::flows::approval::check_in(state, scope, crate::flows::approval::Trigger::CheckNow).await {
                 Ok(outcome) => crate::flows::watch::after_check(&host, scope, &outcome),
-                Err(e) => tracing::warn!("tray check: {}", e.message),
+                Err(e) => tracing::warn!("tray check: {e}"),
             }
             drop(gate);
             refresh(&host.0);

@@ -30,7 +30,7 @@ use crate::flows::identifiers::IdentifiersUpdate;
 use crate::flows::link::LinkUpdate;
 use crate::flows::savings::SavingsUpdate;
 use crate::flows::stamps::StampsUpdate;
-use crate::state::{internal, AppSnapshot, DeepLinkNotice};
+use crate::state::{AppSnapshot, Bug, DeepLinkNotice};
 
 type CmdResult<T> = Result<T, IpcError>;
 
@@ -52,7 +52,7 @@ pub struct OpenAtLogin {
 async fn guarded<T>(command: &'static str, body: impl Future<Output = CmdResult<T>>) -> CmdResult<T> {
     let result = AssertUnwindSafe(body).catch_unwind().await.unwrap_or_else(|_| {
         tracing::error!(command, "a command panicked; answered as an internal error");
-        Err(internal(command))
+        Err(Bug(command).into())
     });
     if let Err(e) = &result {
         crate::about::note_error(command, e);
@@ -115,8 +115,8 @@ mod body {
     }
 
     /// A call that found the USPS link broken: the window is told (it shows *Reconnect*).
-    fn announce_if_broken<R: Runtime, T>(app: &AppHandle<R>, result: &CmdResult<T>) {
-        if matches!(result, Err(e) if e.kind == ErrorKind::NeedsReconnecting) {
+    fn announce_if_broken<R: Runtime>(app: &AppHandle<R>, broken: bool) {
+        if broken {
             crate::flows::link::announce(&host(app));
         }
     }
@@ -128,7 +128,7 @@ mod body {
 
     pub async fn onboarding_event<R: Runtime>(app: &AppHandle<R>, event: OnboardingEvent) -> CmdResult<DashboardView> {
         let state = state(app);
-        state.progress.apply_from_user(state.scope(), event)
+        Ok(state.progress.apply_from_user(state.scope(), event)?)
     }
 
     pub async fn save_preferences<R: Runtime>(app: &AppHandle<R>, preferences: Preferences) -> CmdResult<AppSnapshot> {
@@ -146,7 +146,7 @@ mod body {
     /// The owner chose to start over while a newer version's progress file is open: the name that
     /// file was kept as (`None`: there was none).
     pub async fn start_over_in_this_version<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Option<String>> {
-        state(app).progress.start_over_in_this_version()
+        Ok(state(app).progress.start_over_in_this_version()?)
     }
 
     /// *About* in Settings: versions, folders and the diagnostics text.
@@ -215,7 +215,7 @@ mod body {
     }
 
     pub async fn start_usps_link<R: Runtime>(app: &AppHandle<R>) -> CmdResult<LinkUpdate> {
-        crate::flows::link::start(&host(app)).await
+        Ok(crate::flows::link::start(&host(app)).await?)
     }
 
     pub async fn cancel_usps_link<R: Runtime>(app: &AppHandle<R>) -> CmdResult<LinkUpdate> {
@@ -224,43 +224,43 @@ mod body {
 
     /// Link health before use: refreshes the token when needed and reports the link.
     pub async fn refresh_usps_link<R: Runtime>(app: &AppHandle<R>) -> CmdResult<LinkUpdate> {
-        crate::flows::link::refresh_if_needed(&host(app)).await
+        Ok(crate::flows::link::refresh_if_needed(&host(app)).await?)
     }
 
     pub async fn disconnect_usps<R: Runtime>(app: &AppHandle<R>) -> CmdResult<LinkUpdate> {
-        crate::flows::link::disconnect(&host(app)).await
+        Ok(crate::flows::link::disconnect(&host(app)).await?)
     }
 
     /// *New to USPS?*: the Business Portal sign-up in the system browser.
     pub async fn open_usps_signup<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
         let state = state(app);
         let endpoints = state.endpoints_ready(state.scope()).await?;
-        crate::flows::link::open_external(&host(app), &endpoints.usps_signup)
+        Ok(crate::flows::link::open_external(&host(app), &endpoints.usps_signup)?)
     }
 
     /// The Stamps.com terms the registration agrees to, in the system browser.
     pub async fn open_carrier_terms<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
-        crate::flows::stamps::open_carrier_terms(&host(app))
+        Ok(crate::flows::stamps::open_carrier_terms(&host(app))?)
     }
 
     pub async fn save_shipengine_key<R: Runtime>(app: &AppHandle<R>, key: String) -> CmdResult<StampsUpdate> {
-        crate::flows::stamps::save_key(state(app), key).await
+        Ok(crate::flows::stamps::save_key(state(app), key).await?)
     }
 
     pub async fn use_existing_stamps<R: Runtime>(app: &AppHandle<R>, carrier_id: String) -> CmdResult<StampsUpdate> {
-        crate::flows::stamps::use_existing(state(app), carrier_id)
+        Ok(crate::flows::stamps::use_existing(state(app), carrier_id)?)
     }
 
     pub async fn register_stamps<R: Runtime>(app: &AppHandle<R>, form: RegistrationForm) -> CmdResult<StampsUpdate> {
-        crate::flows::stamps::register(state(app), form).await
+        Ok(crate::flows::stamps::register(state(app), form).await?)
     }
 
     pub async fn send_sms_code<R: Runtime>(app: &AppHandle<R>, phone: String) -> CmdResult<StampsUpdate> {
-        crate::flows::stamps::send_code(state(app), phone).await
+        Ok(crate::flows::stamps::send_code(state(app), phone).await?)
     }
 
     pub async fn verify_sms_code<R: Runtime>(app: &AppHandle<R>, code: String) -> CmdResult<StampsUpdate> {
-        crate::flows::stamps::verify(state(app), code).await
+        Ok(crate::flows::stamps::verify(state(app), code).await?)
     }
 
     /// Validation as the user types: every problem of the form so far, without sending anything.
@@ -283,7 +283,7 @@ mod body {
         form: IdentifiersForm,
     ) -> CmdResult<IdentifiersView> {
         let state = state(app);
-        crate::flows::identifiers::save_draft(state, state.scope(), form)
+        Ok(crate::flows::identifiers::save_draft(state, state.scope(), form)?)
     }
 
     pub async fn verify_identifiers<R: Runtime>(
@@ -291,21 +291,21 @@ mod body {
         form: IdentifiersForm,
     ) -> CmdResult<IdentifiersUpdate> {
         let result = crate::flows::identifiers::verify(state(app), form).await;
-        announce_if_broken(app, &result);
+        announce_if_broken(app, result.as_ref().is_err_and(|e| e.needs_reconnecting()));
         if result.is_ok() {
             // The link is complete: the approval watch makes its first check now.
             state(app).watch.wake();
         }
-        result
+        Ok(result?)
     }
 
     pub async fn email_link_summary<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
-        crate::flows::identifiers::email_summary(&host(app))
+        Ok(crate::flows::identifiers::email_summary(&host(app))?)
     }
 
     pub async fn save_stamps_draft<R: Runtime>(app: &AppHandle<R>, draft: StampsDraft) -> CmdResult<()> {
         let state = state(app);
-        crate::flows::stamps::save_draft(state, state.scope(), draft)
+        Ok(crate::flows::stamps::save_draft(state, state.scope(), draft)?)
     }
 
     /// *Check now*: ask USPS whether the NSA rates are approved (within the daily ceiling).
@@ -313,7 +313,7 @@ mod body {
         let state = state(app);
         let scope = state.scope();
         let result = crate::flows::approval::check_in(state, scope, crate::flows::approval::Trigger::CheckNow).await;
-        announce_if_broken(app, &result);
+        announce_if_broken(app, result.as_ref().is_err_and(|e| e.needs_reconnecting()));
         let outcome = result?;
         crate::flows::watch::after_check(&host(app), scope, &outcome);
         Ok(outcome.view)
@@ -325,7 +325,7 @@ mod body {
         let scope = state.scope();
         let trigger = uspslink_core::savings::SavingsTrigger::CheckAgain;
         let result = crate::flows::savings::price_in(state, scope, trigger).await;
-        announce_if_broken(app, &result);
+        announce_if_broken(app, result.as_ref().is_err_and(|e| e.needs_reconnecting()));
         Ok(SavingsUpdate { savings: result?.view, identifiers: state.progress.identifiers_view(scope) })
     }
 
@@ -357,7 +357,7 @@ mod body {
 
     /// *Not now* on the offer to open at login: not offered again (Settings still has it).
     pub async fn dismiss_open_at_login_offer<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
-        state(app).progress.update_background(|r| r.login_offer_answered = true)
+        Ok(state(app).progress.update_background(|r| r.login_offer_answered = true)?)
     }
 
     /// Ctrl+W: the same as the window's close button (into the tray while something is watched).

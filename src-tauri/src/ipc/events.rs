@@ -1,10 +1,10 @@
 //! The events the window listens to, and [`TauriHost`]: the flows' [`Host`] in the app (emits those
 //! events, opens the system browser, shows desktop notifications).
 
+use crate::flows::OpenError;
 use tauri::{Emitter, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
 use uspslink_core::approval::ApprovalView;
-use uspslink_core::{ErrorKind, IpcError};
 
 use crate::config::ENV_BROWSER;
 use crate::flows::background::Notice;
@@ -93,7 +93,7 @@ impl<R: Runtime> Host for TauriHost<R> {
         emit::<Savings, R>(&self.0, update);
     }
 
-    fn open_url(&self, url: &str) -> Result<(), IpcError> {
+    fn open_url(&self, url: &str) -> Result<(), OpenError> {
         let browser = self.0.try_state::<crate::AppState>().and_then(|s| s.config.browser.clone());
         open_in_browser(url, browser.as_deref())
     }
@@ -115,20 +115,20 @@ impl<R: Runtime> Host for TauriHost<R> {
 
 /// Open `url` in the system browser, or with `browser`, the command [`ENV_BROWSER`] names (the URL
 /// its last argument). The one way uspslink opens a web page.
-pub fn open_in_browser(url: &str, browser: Option<&str>) -> Result<(), IpcError> {
+pub fn open_in_browser(url: &str, browser: Option<&str>) -> Result<(), OpenError> {
     if let Some(cmd) = browser {
         let mut parts = cmd.split_whitespace();
-        let program =
-            parts.next().ok_or_else(|| IpcError::new(ErrorKind::NotConfigured, format!("{ENV_BROWSER} is empty")))?;
+        let program = parts.next().ok_or(OpenError::BrowserCommandEmpty(ENV_BROWSER))?;
         std::process::Command::new(program)
             .args(parts)
             .arg(url)
             .stdin(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| IpcError::new(ErrorKind::Internal, format!("could not start the browser ({program}): {e}")))?;
+            .map_err(|e| OpenError::CouldNotStart { program: program.to_string(), why: e.to_string() })?;
         return Ok(());
     }
-    tauri_plugin_opener::open_url(url, None::<&str>).map_err(|e| {
-        IpcError::new(ErrorKind::Internal, format!("could not open {}: {e}", url.split(':').next().unwrap_or("it")))
+    tauri_plugin_opener::open_url(url, None::<&str>).map_err(|e| OpenError::CouldNotOpen {
+        what: url.split(':').next().unwrap_or("it").to_string(),
+        why: e.to_string(),
     })
 }

@@ -4,5 +4,6 @@
 pub mod background;
 pub mod bindings;
 pub(crate) mod commands;
+pub mod errors;
 pub mod events;
 pub(crate) mod store;

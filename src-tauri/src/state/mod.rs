@@ -39,34 +39,32 @@ use uspslink_core::savings::SavingsView;
 use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
 use uspslink_core::shipengine::StampsRecord;
 use uspslink_core::usps::LinkStatus;
-use uspslink_core::{ErrorKind, IpcError};
 
 pub use crate::config::AppConfig;
 pub use clients::Clients;
-pub use persist::{Persist, PersistError, StorageHealth, StorageNotice, StorageNoticeKind, StorageObserver};
-pub use progress::{ProgressStore, STORE_FILE};
+pub use persist::{Persist, PersistError, SaveError, StorageHealth, StorageNotice, StorageNoticeKind, StorageObserver};
+pub use progress::{PreferencesError, ProgressError, ProgressStore, STORE_FILE};
 pub use secrets::{Secrets, UnsavedTokens, VaultSource};
-pub use servers::Servers;
+pub use servers::{SandboxError, Servers};
 pub use sessions::{DeepLinkNotice, LinkSessions, NEEDS_RECONNECTING};
 pub use watch::{InFlight, Watch};
 pub use window::WindowPlace;
 
 /// Run a blocking call (the keyring's D-Bus calls) on the blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, IpcError> + Send + 'static,
-) -> Result<T, IpcError> {
+pub(crate) async fn blocking<T: Send + 'static, E: From<Bug> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     // A panic on the blocking pool comes back as a JoinError, whose text may quote the panic
     // message: it is not passed on.
-    tokio::task::spawn_blocking(f).await.map_err(|_| internal("a keyring call"))?
+    tokio::task::spawn_blocking(f).await.map_err(|_| Bug("a keyring call"))?
 }
 
-/// A bug inside uspslink (a panic), as the UI is told of it: `what` says where, never what it said.
-pub(crate) fn internal(what: &str) -> IpcError {
-    IpcError::new(
-        ErrorKind::Internal,
-        format!("Something went wrong inside uspslink ({what}). Nothing was changed; please try again. The details are in the log."),
-    )
-}
+/// A bug inside uspslink (a panic): says where, never what it said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "Something went wrong inside uspslink ({0}). Nothing was changed; please try again. The details are in the log."
+)]
+pub struct Bug(pub &'static str);
 
 /// A mutex whose holder panicked still holds valid data here (every update is replace-on-success),
 /// so a caught panic in one command must not turn every later command into another panic.
@@ -207,7 +205,7 @@ impl AppState {
     }
 
     /// Start the in-process sandbox if the Sandbox environment is in force. Idempotent.
-    pub async fn ensure_sandbox(&self) -> Result<Option<String>, IpcError> {
+    pub async fn ensure_sandbox(&self) -> Result<Option<String>, SandboxError> {
         if self.environment() != Environment::Sandbox {
             return Ok(None);
         }
@@ -215,7 +213,7 @@ impl AppState {
     }
 
     /// The endpoints of `scope`, starting the sandbox first where it is needed.
-    pub async fn endpoints_ready(&self, scope: Scope) -> Result<Endpoints, IpcError> {
+    pub async fn endpoints_ready(&self, scope: Scope) -> Result<Endpoints, SandboxError> {
         self.servers.endpoints_ready(scope.environment()).await
     }
 
@@ -230,7 +228,7 @@ impl AppState {
 
     /// Save Settings. A change of environment ends any sign-in of the old one (its answer must not
     /// complete in the new one) and wakes the watch, which looks at the new environment now.
-    pub fn save_preferences(&self, new: Preferences) -> Result<(), IpcError> {
+    pub fn save_preferences(&self, new: Preferences) -> Result<(), PreferencesError> {
         let old = self.progress.save_preferences(new.clone())?;
         if old.environment != new.environment {
             self.sessions.end_all(&self.progress);

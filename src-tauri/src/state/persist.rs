@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use ts_rs::TS;
 use uspslink_core::durable::Recovery;
-use uspslink_core::{ErrorKind, IpcError};
+use uspslink_core::IpcError;
 
 use super::lock;
 
@@ -149,7 +149,28 @@ pub struct StorageHealth {
     pub problem: Option<IpcError>,
 }
 
-pub type StorageObserver = Arc<dyn Fn(&StorageHealth) + Send + Sync>;
+/// Told at every save that fails (`Some`), and at the first that works after one (`None`).
+pub type StorageObserver = Arc<dyn Fn(Option<&SaveError>) + Send + Sync>;
+
+/// Progress was not saved; nothing changed, on disk or in memory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "Could not save your progress: {0}. Nothing was changed; what you typed is still on screen. Try again once \
+     this is fixed."
+)]
+pub struct SaveError(pub PersistError);
+
+impl From<PersistError> for SaveError {
+    fn from(e: PersistError) -> Self {
+        SaveError(e)
+    }
+}
+
+impl From<serde_json::Error> for SaveError {
+    fn from(e: serde_json::Error) -> Self {
+        SaveError(PersistError::Io(e.to_string()))
+    }
+}
 
 /// The state's persistence, telling an observer when saving stops or starts working again.
 pub(crate) struct ReportingPersist {
@@ -198,18 +219,18 @@ impl ReportingPersist {
     /// Tell the observer when saving stopped or started working again.
     fn report(&self, result: Result<(), &PersistError>) {
         use std::sync::atomic::Ordering::SeqCst;
-        let health = match &result {
-            Ok(()) if self.failing.swap(false, SeqCst) => Some(StorageHealth { problem: None }),
+        let health = match result {
+            Ok(()) if self.failing.swap(false, SeqCst) => Some(None),
             Ok(()) => None,
             Err(e) => {
                 self.failing.store(true, SeqCst);
-                Some(StorageHealth { problem: Some(storage_error(e)) })
+                Some(Some(SaveError(e.clone())))
             }
         };
         // Cloned out first: the observer runs without this lock held.
         let observer = lock(&self.observer).clone();
         if let (Some(health), Some(observer)) = (health, observer) {
-            observer(&health);
+            observer(health.as_ref());
         }
     }
 }
@@ -228,13 +249,6 @@ pub(crate) fn io_words(e: &std::io::Error) -> String {
         K::QuotaExceeded => "your disk quota is used up".into(),
         _ => e.to_string(),
     }
-}
-
-pub(crate) fn storage_error(e: impl std::fmt::Display) -> IpcError {
-    IpcError::new(
-        ErrorKind::Storage,
-        format!("Could not save your progress: {e}. Nothing was changed; what you typed is still on screen. Try again once this is fixed."),
-    )
 }
 
 /// Where a record this version cannot read is kept: under its own key, so the next save of that

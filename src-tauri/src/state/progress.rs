@@ -16,16 +16,16 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uspslink_core::approval::{ApprovalRecord, ApprovalView, Schedule};
-use uspslink_core::error::HasKind;
+use uspslink_core::onboarding::OnboardingError;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
 use uspslink_core::savings::{SavingsRecord, SavingsView};
+use uspslink_core::settings::SettingsError;
 use uspslink_core::settings::{Environment, Preferences};
 use uspslink_core::shipengine::StampsRecord;
 use uspslink_core::usps::LinkRecord;
-use uspslink_core::IpcError;
 
-use super::persist::{read, read_or_set_aside, storage_error, ReportingPersist};
+use super::persist::{read, read_or_set_aside, ReportingPersist, SaveError};
 use super::sessions::SignInInBrowser;
 use super::{lock, Persist, PersistError, Scope, StorageNotice, StorageNoticeKind, StorageObserver};
 
@@ -85,6 +85,24 @@ impl ScopeRecords {
     }
 }
 
+/// An onboarding event that was not applied: not one of the guide's moves here, or not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgressError {
+    #[error(transparent)]
+    Step(#[from] OnboardingError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+}
+
+/// Settings that were not saved: one of them is not valid, or the disk refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PreferencesError {
+    #[error(transparent)]
+    Invalid(#[from] SettingsError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+}
+
 /// Run a blocking write where it holds up no async task: on a worker of the multi-threaded runtime
 /// (the app's), the worker hands its tasks to another thread for the time of the write; elsewhere
 /// (the main thread, the blocking pool, a single-threaded test runtime) it runs as it is.
@@ -134,8 +152,8 @@ impl ProgressStore {
         self.persist.set_observer(observer);
     }
 
-    fn write(&self, values: Vec<(String, serde_json::Value)>) -> Result<(), IpcError> {
-        off_the_async_threads(|| self.persist.save_all(values)).map_err(|e| storage_error(&e))
+    fn write(&self, values: Vec<(String, serde_json::Value)>) -> Result<(), SaveError> {
+        Ok(off_the_async_threads(|| self.persist.save_all(values))?)
     }
 
     pub fn preferences(&self) -> Preferences {
@@ -143,10 +161,10 @@ impl ProgressStore {
     }
 
     /// Save Settings (checked first); returns what they were.
-    pub fn save_preferences(&self, new: Preferences) -> Result<Preferences, IpcError> {
+    pub fn save_preferences(&self, new: Preferences) -> Result<Preferences, PreferencesError> {
         new.validate()?;
         let mut current = lock(&self.preferences);
-        let json = serde_json::to_value(&new).map_err(storage_error)?;
+        let json = serde_json::to_value(&new).map_err(SaveError::from)?;
         self.write(vec![(KEY_PREFERENCES.into(), json)])?;
         Ok(std::mem::replace(&mut *current, new))
     }
@@ -156,12 +174,12 @@ impl ProgressStore {
     }
 
     /// Change what was said once, saved before it counts.
-    pub fn update_background(&self, change: impl FnOnce(&mut BackgroundRecord)) -> Result<(), IpcError> {
+    pub fn update_background(&self, change: impl FnOnce(&mut BackgroundRecord)) -> Result<(), SaveError> {
         let mut current = lock(&self.background);
         let mut next = current.clone();
         change(&mut next);
         if next != *current {
-            self.write(vec![(KEY_BACKGROUND.into(), serde_json::to_value(&next).map_err(storage_error)?)])?;
+            self.write(vec![(KEY_BACKGROUND.into(), serde_json::to_value(&next)?)])?;
             *current = next;
         }
         Ok(())
@@ -206,7 +224,7 @@ impl ProgressStore {
     /// one write, and only then the copy is current. An error from `change` or from the write
     /// changes nothing. Read, change and write happen under one lock, so two changes of the same
     /// scope never overwrite each other's fields.
-    pub fn update<T, E: From<IpcError>>(
+    pub fn update<T, E: From<SaveError>>(
         &self,
         scope: Scope,
         change: impl FnOnce(&mut ScopeRecords) -> Result<T, E>,
@@ -214,8 +232,8 @@ impl ProgressStore {
         self.with_records(scope, |current| {
             let mut next = current.clone();
             let answer = change(&mut next)?;
-            let before = current.stored().map_err(storage_error)?;
-            let after = next.stored().map_err(storage_error)?;
+            let before = current.stored().map_err(SaveError::from)?;
+            let after = next.stored().map_err(SaveError::from)?;
             let changed: Vec<(String, serde_json::Value)> = after
                 .into_iter()
                 .zip(before)
@@ -239,15 +257,15 @@ impl ProgressStore {
     }
 
     /// An event from the UI: only those a user may claim (see `OnboardingEvent::is_user_event`).
-    pub fn apply_from_user(&self, scope: Scope, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
+    pub fn apply_from_user(&self, scope: Scope, event: OnboardingEvent) -> Result<DashboardView, ProgressError> {
         if !event.is_user_event() {
-            return Err(uspslink_core::onboarding::OnboardingError::NotAUserEvent.to_ipc());
+            return Err(OnboardingError::NotAUserEvent.into());
         }
         self.apply(scope, event)
     }
 
     /// Apply an onboarding event; persisted before it is visible, and unchanged on any error.
-    pub fn apply(&self, scope: Scope, event: OnboardingEvent) -> Result<DashboardView, IpcError> {
+    pub fn apply(&self, scope: Scope, event: OnboardingEvent) -> Result<DashboardView, ProgressError> {
         self.update(scope, |r| {
             r.progress.apply(event)?;
             Ok(r.progress.view())
@@ -258,7 +276,7 @@ impl ProgressStore {
         self.read(scope, |r| r.link.clone())
     }
 
-    pub fn set_link_record(&self, scope: Scope, record: LinkRecord) -> Result<(), IpcError> {
+    pub fn set_link_record(&self, scope: Scope, record: LinkRecord) -> Result<(), SaveError> {
         self.update(scope, |r| {
             r.link = record;
             Ok(())
@@ -269,7 +287,7 @@ impl ProgressStore {
         self.read(scope, |r| r.stamps.clone())
     }
 
-    pub fn set_stamps_record(&self, scope: Scope, record: StampsRecord) -> Result<(), IpcError> {
+    pub fn set_stamps_record(&self, scope: Scope, record: StampsRecord) -> Result<(), SaveError> {
         self.update(scope, |r| {
             r.stamps = record;
             Ok(())
@@ -280,7 +298,7 @@ impl ProgressStore {
         self.read(scope, |r| r.identifiers.clone())
     }
 
-    pub fn set_identifiers_record(&self, scope: Scope, record: IdentifiersRecord) -> Result<(), IpcError> {
+    pub fn set_identifiers_record(&self, scope: Scope, record: IdentifiersRecord) -> Result<(), SaveError> {
         self.update(scope, |r| {
             r.identifiers = record;
             Ok(())
@@ -296,7 +314,7 @@ impl ProgressStore {
         self.read(scope, |r| r.savings.clone())
     }
 
-    pub fn set_savings_record(&self, scope: Scope, record: SavingsRecord) -> Result<(), IpcError> {
+    pub fn set_savings_record(&self, scope: Scope, record: SavingsRecord) -> Result<(), SaveError> {
         self.update(scope, |r| {
             r.savings = record;
             Ok(())
@@ -317,7 +335,7 @@ impl ProgressStore {
         self.read(scope, |r| r.approval.clone())
     }
 
-    pub fn set_approval_record(&self, scope: Scope, record: ApprovalRecord) -> Result<(), IpcError> {
+    pub fn set_approval_record(&self, scope: Scope, record: ApprovalRecord) -> Result<(), SaveError> {
         self.update(scope, |r| {
             r.approval = record;
             Ok(())
@@ -346,8 +364,8 @@ impl ProgressStore {
     /// The owner chose to start over in this version while a newer version's progress file is open:
     /// that file is kept aside as it is, and from now on progress is saved (the records in memory
     /// are already the fresh ones: nothing was read from that file). Returns the name it was kept as.
-    pub fn start_over_in_this_version(&self) -> Result<Option<String>, IpcError> {
-        let kept_as = off_the_async_threads(|| self.persist.set_newer_file_aside()).map_err(|e| storage_error(&e))?;
+    pub fn start_over_in_this_version(&self) -> Result<Option<String>, SaveError> {
+        let kept_as = off_the_async_threads(|| self.persist.set_newer_file_aside())?;
         let mut notice = lock(&self.notice);
         if notice.as_ref().is_some_and(|n| n.kind == StorageNoticeKind::NewerFile) {
             *notice = None;
@@ -364,8 +382,8 @@ impl ProgressStore {
     }
 
     /// Write the sign-ins open in the browser (nothing when the file already has them).
-    pub(crate) fn save_sign_ins(&self, list: &[SignInInBrowser]) -> Result<(), IpcError> {
-        let json = serde_json::to_value(list).map_err(storage_error)?;
+    pub(crate) fn save_sign_ins(&self, list: &[SignInInBrowser]) -> Result<(), SaveError> {
+        let json = serde_json::to_value(list)?;
         if self.persist.load(KEY_SIGN_INS).as_ref() == Some(&json) {
             return Ok(());
         }

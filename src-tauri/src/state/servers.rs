@@ -2,7 +2,6 @@
 
 use secrecy::SecretString;
 use uspslink_core::settings::{EndpointOverrides, Endpoints, Environment};
-use uspslink_core::{ErrorKind, IpcError};
 use uspslink_sandbox::Sandbox;
 
 /// The sandbox's own USPS developer app: the Sandbox signs in with it when the owner named no app
@@ -74,6 +73,15 @@ impl SandboxServices {
     }
 }
 
+/// The Sandbox's servers could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("the sandbox could not start: {0}")]
+    DidNotStart(String),
+    #[error("the sandbox is still starting; try again")]
+    Starting,
+}
+
 /// Where each environment's services are: the Sandbox's, started in this process on first use, and
 /// the live ones (with any overrides the run was given).
 pub struct Servers {
@@ -90,17 +98,17 @@ impl Servers {
     }
 
     /// Start the in-process sandbox, and the sign-in service in front of it. Idempotent.
-    pub async fn start_sandbox(&self) -> Result<String, IpcError> {
+    pub async fn start_sandbox(&self) -> Result<String, SandboxError> {
         let services = self
             .sandbox
             .get_or_try_init(|| SandboxServices::start(self.token_file.get().cloned(), self.pkce))
             .await
-            .map_err(|e| IpcError::new(ErrorKind::Internal, format!("the sandbox could not start: {e}")))?;
+            .map_err(|e| SandboxError::DidNotStart(e.to_string()))?;
         Ok(services.sandbox.base_url())
     }
 
     /// The Sandbox's own USPS app (the sandbox started first).
-    pub async fn sandbox_app(&self) -> Result<SandboxApp, IpcError> {
+    pub async fn sandbox_app(&self) -> Result<SandboxApp, SandboxError> {
         self.start_sandbox().await?;
         Ok(SandboxApp::of_the_sandbox())
     }
@@ -138,11 +146,10 @@ impl Servers {
     }
 
     /// The endpoints of `env`, starting the sandbox first where it is needed.
-    pub async fn endpoints_ready(&self, env: Environment) -> Result<Endpoints, IpcError> {
+    pub async fn endpoints_ready(&self, env: Environment) -> Result<Endpoints, SandboxError> {
         if env == Environment::Sandbox {
             self.start_sandbox().await?;
         }
-        self.endpoints_of(env)
-            .ok_or_else(|| IpcError::new(ErrorKind::Internal, "the sandbox is still starting; try again"))
+        self.endpoints_of(env).ok_or(SandboxError::Starting)
     }
 }

@@ -13,6 +13,7 @@ use uspslink_core::usps::{AttemptStore, LinkRecord, LinkStatus, ATTEMPT_TTL};
 use uspslink_core::IpcError;
 
 use super::lock;
+use super::persist::SaveError;
 use super::progress::ProgressStore;
 
 const RECENT_LINKS: usize = 10;
@@ -98,7 +99,7 @@ impl LinkSessions {
     }
 
     /// A sign-in opened in the browser: remembered (by fingerprint) across a restart.
-    pub fn remember_sign_in(&self, progress: &ProgressStore, now: u64, state: &str) -> Result<(), IpcError> {
+    pub fn remember_sign_in(&self, progress: &ProgressStore, now: u64, state: &str) -> Result<(), SaveError> {
         let mut list = lock(&self.sign_ins);
         let mut next = list.clone();
         next.push(SignInInBrowser { state_hash: callback::state_fingerprint(state), started_at: now });
@@ -109,7 +110,7 @@ impl LinkSessions {
     }
 
     /// Forget the remembered sign-ins that `which` picks (answered, cancelled), and save that.
-    pub fn forget_sign_ins(&self, progress: &ProgressStore, which: impl Fn(&str) -> bool) -> Result<(), IpcError> {
+    pub fn forget_sign_ins(&self, progress: &ProgressStore, which: impl Fn(&str) -> bool) -> Result<(), SaveError> {
         self.forget_sign_ins_in_memory(which);
         self.save_sign_ins(progress)
     }
@@ -121,7 +122,7 @@ impl LinkSessions {
     }
 
     /// Write the remembered sign-ins as they are in memory.
-    pub fn save_sign_ins(&self, progress: &ProgressStore) -> Result<(), IpcError> {
+    pub fn save_sign_ins(&self, progress: &ProgressStore) -> Result<(), SaveError> {
         let list = lock(&self.sign_ins);
         progress.save_sign_ins(&list)
     }

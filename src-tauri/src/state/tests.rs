@@ -5,9 +5,11 @@ use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uspslink_core::approval::ApprovalRecord;
+use uspslink_core::error::HasKind;
 use uspslink_core::onboarding::Step;
 use uspslink_core::onboarding::{OnboardingEvent, Progress};
 use uspslink_core::vault::Vault;
+use uspslink_core::{ErrorKind, IpcError};
 
 #[tokio::test]
 async fn the_in_app_servers_answer_this_computer_only_and_their_helpers_this_runs_token_only() {
@@ -89,11 +91,11 @@ fn a_newer_versions_file_stays_said_and_unwritten_until_the_owner_starts_over() 
     );
     let health = Arc::new(Mutex::new(Vec::new()));
     let seen = health.clone();
-    s.progress.set_storage_observer(Arc::new(move |h: &StorageHealth| lock(&seen).push(h.problem.is_some())));
+    s.progress.set_storage_observer(Arc::new(move |problem: Option<&SaveError>| lock(&seen).push(problem.is_some())));
 
     let refused = s.progress.apply_from_user(SB, OnboardingEvent::DismissPopup).unwrap_err();
-    assert_eq!(refused.kind, ErrorKind::Storage);
-    assert!(refused.message.contains("newer version of uspslink"), "{}", refused.message);
+    assert_eq!(refused.kind(), ErrorKind::Storage);
+    assert!(refused.to_string().contains("newer version of uspslink"), "{}", refused.to_string());
     s.progress.dismiss_notice();
     let kept = s.snapshot().storage_notice.expect("said until the owner chooses");
     assert_eq!(kept.kind, StorageNoticeKind::NewerFile);
@@ -204,12 +206,16 @@ fn a_failed_save_changes_nothing() {
     let s = state(p.clone());
     p.fail.store(true, std::sync::atomic::Ordering::SeqCst);
     let e = s.progress.apply(SB, OnboardingEvent::Complete(Step::BeforeYouStart)).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Storage);
-    assert!(e.message.contains("the disk is full") && e.message.contains("Nothing was changed"), "{}", e.message);
+    assert_eq!(e.kind(), ErrorKind::Storage);
+    assert!(
+        e.to_string().contains("the disk is full") && e.to_string().contains("Nothing was changed"),
+        "{}",
+        e.to_string()
+    );
     assert_eq!(s.snapshot().view.current_step, Step::BeforeYouStart);
     let e =
         s.progress.set_stamps_record(SB, StampsRecord { key_checked: true, ..StampsRecord::default() }).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Storage);
+    assert_eq!(e.kind(), ErrorKind::Storage);
     assert!(!s.progress.stamps_record(SB).key_checked);
     assert!(s
         .save_preferences(Preferences { environment: Environment::Production, ..Preferences::default() })
@@ -224,8 +230,8 @@ fn every_save_reports_when_saving_stops_and_starts_working() {
     let s = state(p.clone());
     let seen: Arc<Mutex<Vec<Option<ErrorKind>>>> = Arc::default();
     let log = seen.clone();
-    s.progress.set_storage_observer(Arc::new(move |h: &StorageHealth| {
-        lock(&log).push(h.problem.as_ref().map(|e| e.kind));
+    s.progress.set_storage_observer(Arc::new(move |problem: Option<&SaveError>| {
+        lock(&log).push(problem.map(|e| e.kind()));
     }));
     s.progress.apply(SB, OnboardingEvent::OpenGuidelines).unwrap();
     assert!(lock(&seen).is_empty(), "a save that works while all is well says nothing");
@@ -245,7 +251,7 @@ fn the_ui_cannot_complete_the_link_itself() {
     let p = Arc::new(MemoryPersist::default());
     let s = state(p.clone());
     let e = s.progress.apply_from_user(SB, OnboardingEvent::LinkCompleted).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(lock(&p.saved).is_empty());
     assert!(s.progress.apply_from_user(SB, OnboardingEvent::Complete(Step::BeforeYouStart)).is_ok());
 }
@@ -256,7 +262,7 @@ fn invalid_preferences_are_refused_and_change_nothing() {
     let s = state(p.clone());
     let before = s.snapshot().preferences;
     let bad = Preferences { redirect_uri: "http://evil.example/cb".into(), ..Preferences::default() };
-    assert_eq!(s.save_preferences(bad).unwrap_err().kind, ErrorKind::InvalidInput);
+    assert_eq!(s.save_preferences(bad).unwrap_err().kind(), ErrorKind::InvalidInput);
     assert!(lock(&p.saved).is_empty());
     assert_eq!(s.snapshot().preferences, before);
     assert_eq!(before.usps_sign_in, Some(uspslink_core::settings::SignInMethod::Service), "decided at load");
