@@ -75,8 +75,7 @@ pub fn builder<R: Runtime>(started: Instant, config: AppConfig) -> tauri::Builde
             }));
             let handle = app.handle().clone();
             state.progress.set_storage_observer(std::sync::Arc::new(move |problem| {
-                let health =
-                    state::StorageHealth { problem: problem.map(uspslink_core::error::HasKind::to_ipc) };
+                let health = state::StorageHealth { problem: problem.map(uspslink_core::error::HasKind::to_ipc) };
                 ipc::events::emit::<events::Storage, _>(&handle, &health)
             }));
             app.manage(state);

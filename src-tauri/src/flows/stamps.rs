@@ -31,9 +31,9 @@ pub enum StampsError {
     NoCodeSent,
     #[error("some fields need attention")]
     Form(Vec<FieldProblem>),
-    /// The phone number or the code as typed (the validator's words).
-    #[error("{0}")]
-    Typed(String),
+    /// The phone number or the code as typed.
+    #[error(transparent)]
+    Typed(#[from] uspslink_core::validate::Invalid),
     #[error(transparent)]
     ShipEngine(#[from] ShipEngineError),
     #[error(transparent)]
@@ -169,7 +169,7 @@ pub async fn send_code(state: &AppState, phone: String) -> Result<StampsUpdate, 
     let _one = one_in_flight(&state.in_flight.sms, "A code")?;
     let record = state.progress.stamps_record(scope);
     let carrier_id = record.carrier_id.ok_or(StampsError::NotRegistered)?;
-    let phone = uspslink_core::validate::phone(&phone).map_err(StampsError::Typed)?;
+    let phone = uspslink_core::validate::phone(&phone)?;
     uspslink_core::shipengine::resend_allowed(record.code_sent_at, state.now())?;
     let key = stored_key(state, scope).await?;
     let v = client(state, scope).await?.start_sms_verification(&key, &carrier_id, &phone).await?;
@@ -189,7 +189,7 @@ pub async fn verify(state: &AppState, code: String) -> Result<StampsUpdate, Stam
     let (Some(carrier_id), Some(vid)) = (record.carrier_id, record.verification_id) else {
         return Err(StampsError::NoCodeSent);
     };
-    let code = uspslink_core::validate::sms_code(&code).map_err(StampsError::Typed)?;
+    let code = uspslink_core::validate::sms_code(&code)?;
     let code = SecretString::from(code);
     let key = stored_key(state, scope).await?;
     // ShipEngine's own words go to the code field as they are: they tell a wrong code from an expired

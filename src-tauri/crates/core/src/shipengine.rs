@@ -199,10 +199,10 @@ impl RegistrationForm {
     pub fn to_request(&self, today: (u32, u32)) -> Result<serde_json::Value, Vec<FieldProblem>> {
         use crate::validate as v;
         let mut problems = Vec::new();
-        let mut check = |field: &str, r: Result<String, String>| match r {
+        let mut check = |field: &str, r: Result<String, crate::validate::Invalid>| match r {
             Ok(s) => s,
-            Err(message) => {
-                problems.push(FieldProblem { field: field.into(), message });
+            Err(invalid) => {
+                problems.push(invalid.at(field));
                 String::new()
             }
         };
@@ -233,15 +233,15 @@ impl RegistrationForm {
         let card_name = check("credit_card.name", v::required(&self.credit_card.name, "name on the card", 100));
         let card = match v::card_number(self.credit_card.number.expose_secret()) {
             Ok(c) => Some(c),
-            Err(message) => {
-                problems.push(FieldProblem { field: "credit_card.number".into(), message });
+            Err(invalid) => {
+                problems.push(invalid.at("credit_card.number"));
                 None
             }
         };
-        let mut check = |field: &str, r: Result<String, String>| match r {
+        let mut check = |field: &str, r: Result<String, crate::validate::Invalid>| match r {
             Ok(s) => s,
-            Err(message) => {
-                problems.push(FieldProblem { field: field.into(), message });
+            Err(invalid) => {
+                problems.push(invalid.at(field));
                 String::new()
             }
         };

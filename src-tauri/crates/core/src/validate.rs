@@ -75,7 +75,31 @@ pub const US_STATE_NAMES: [(&str, &str); 62] = [
     ("MH", "Marshall Islands"),
 ];
 
-pub fn email(v: &str) -> Result<String, String> {
+/// Why typed text was refused, in words for the field it was typed in (the caller names the field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(String);
+
+impl Invalid {
+    /// The problem of the form's `field`.
+    pub fn at(self, field: &str) -> crate::error::FieldProblem {
+        crate::error::FieldProblem { field: field.into(), message: self.0 }
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(why: &str) -> Self {
+        Invalid(why.to_string())
+    }
+}
+
+impl From<String> for Invalid {
+    fn from(why: String) -> Self {
+        Invalid(why)
+    }
+}
+
+pub fn email(v: &str) -> Result<String, Invalid> {
     let v = v.trim();
     let (local, domain) = v.split_once('@').ok_or("an e-mail address needs an @, like name@example.com")?;
     if local.is_empty() || domain.contains('@') {
@@ -90,7 +114,7 @@ pub fn email(v: &str) -> Result<String, String> {
     Ok(v.to_string())
 }
 
-pub fn us_state(v: &str) -> Result<String, String> {
+pub fn us_state(v: &str) -> Result<String, Invalid> {
     let v = v.trim().to_ascii_uppercase();
     if US_STATES.contains(&v.as_str()) {
         Ok(v)
@@ -100,7 +124,7 @@ pub fn us_state(v: &str) -> Result<String, String> {
 }
 
 /// ZIP or ZIP+4 (`78756` or `78756-1234`).
-pub fn zip(v: &str) -> Result<String, String> {
+pub fn zip(v: &str) -> Result<String, Invalid> {
     let v = v.trim();
     // Compare bytes, never slice the &str: a typed or pasted non-ASCII character (an en dash from a
     // word processor, an accented letter) must be refused, not split mid-character.
@@ -118,20 +142,20 @@ pub fn zip(v: &str) -> Result<String, String> {
 }
 
 /// A US phone number: 10 digits (a leading 1 is dropped); punctuation is allowed as typed.
-pub fn phone(v: &str) -> Result<String, String> {
+pub fn phone(v: &str) -> Result<String, Invalid> {
     if v.chars().any(|c| !(c.is_ascii_digit() || " ()-.+".contains(c))) {
         return Err("a phone number has only digits, spaces, ( ) - . +".into());
     }
     let digits: String = v.chars().filter(|c| c.is_ascii_digit()).collect();
     let digits = if digits.len() == 11 && digits.starts_with('1') { digits[1..].to_string() } else { digits };
     if digits.len() != 10 {
-        return Err(format!("a US phone number has 10 digits; this has {}", digits.len()));
+        return Err(Invalid::from(format!("a US phone number has 10 digits; this has {}", digits.len())));
     }
     Ok(digits)
 }
 
 /// The code from the Stamps.com text message: letters and digits, as ShipEngine sends them.
-pub fn sms_code(v: &str) -> Result<String, String> {
+pub fn sms_code(v: &str) -> Result<String, Invalid> {
     let v = v.trim();
     if v.is_empty() || v.len() > 16 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err("enter the code from the text message".into());
@@ -205,7 +229,7 @@ fn luhn(digits: &str) -> bool {
 }
 
 /// A card number (spaces and dashes allowed as typed): digits, type and Luhn check.
-pub fn card_number(v: &str) -> Result<(String, CardType), String> {
+pub fn card_number(v: &str) -> Result<(String, CardType), Invalid> {
     if v.chars().any(|c| !(c.is_ascii_digit() || c == ' ' || c == '-')) {
         return Err("a card number has only digits (spaces and dashes are fine)".into());
     }
@@ -213,12 +237,12 @@ pub fn card_number(v: &str) -> Result<(String, CardType), String> {
     let kind = CardType::infer(&digits)
         .ok_or("this card type is not accepted: use Visa, MasterCard, American Express or Discover")?;
     if !kind.lengths().contains(&digits.len()) {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "a {} number has {} digits; this has {}",
             kind.api_name(),
             kind.lengths().iter().map(|l| l.to_string()).collect::<Vec<_>>().join(" or "),
             digits.len()
-        ));
+        )));
     }
     if !luhn(&digits) {
         return Err("this card number has a typo: its check digit does not match".into());
@@ -227,12 +251,12 @@ pub fn card_number(v: &str) -> Result<(String, CardType), String> {
 }
 
 /// Expiry month/year, not in the past (a card is valid through the end of its month).
-pub fn card_expiry(month: &str, year: &str, today: (u32, u32)) -> Result<(String, String), String> {
-    let m: u32 = month.trim().parse().map_err(|_| "the expiry month is a number from 01 to 12".to_string())?;
+pub fn card_expiry(month: &str, year: &str, today: (u32, u32)) -> Result<(String, String), Invalid> {
+    let m: u32 = month.trim().parse().map_err(|_| Invalid::from("the expiry month is a number from 01 to 12"))?;
     if !(1..=12).contains(&m) {
         return Err("the expiry month is a number from 01 to 12".into());
     }
-    let y: u32 = year.trim().parse().map_err(|_| "the expiry year has four digits, like 2028".to_string())?;
+    let y: u32 = year.trim().parse().map_err(|_| Invalid::from("the expiry year has four digits, like 2028"))?;
     let y = if year.trim().len() == 2 { 2000 + y } else { y };
     if !(2000..=2100).contains(&y) {
         return Err("the expiry year has four digits, like 2028".into());
@@ -245,35 +269,35 @@ pub fn card_expiry(month: &str, year: &str, today: (u32, u32)) -> Result<(String
 }
 
 /// Text that must be present (name, address line, city…), at most `max` characters.
-pub fn required(v: &str, what: &str, max: usize) -> Result<String, String> {
+pub fn required(v: &str, what: &str, max: usize) -> Result<String, Invalid> {
     let v = v.trim();
     if v.is_empty() {
-        return Err(format!("enter the {what}"));
+        return Err(Invalid::from(format!("enter the {what}")));
     }
     if v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(format!("the {what} has at most {max} characters"));
+        return Err(Invalid::from(format!("the {what} has at most {max} characters")));
     }
     Ok(v.to_string())
 }
 
 /// Digits as typed: spaces are allowed between groups (people copy "2053 8353"); anything else is not.
-fn digits_as_typed(v: &str, what: &str) -> Result<String, String> {
+fn digits_as_typed(v: &str, what: &str) -> Result<String, Invalid> {
     let v = v.trim();
     if v.is_empty() {
-        return Err(format!("enter your {what}"));
+        return Err(Invalid::from(format!("enter your {what}")));
     }
     if v.chars().any(|c| !(c.is_ascii_digit() || c == ' ')) {
-        return Err(format!("a {what} has only digits"));
+        return Err(Invalid::from(format!("a {what} has only digits")));
     }
     Ok(v.chars().filter(char::is_ascii_digit).collect())
 }
 
 /// CRID (Customer Registration ID). USPS Payments API v3.1.14, schema `CRID`: a string of
 /// `minLength 2, maxLength 18`, "a USPS-generated numeric code"; every USPS example has 8 digits.
-pub fn crid(v: &str) -> Result<String, String> {
+pub fn crid(v: &str) -> Result<String, Invalid> {
     let d = digits_as_typed(v, "CRID")?;
     if !(2..=18).contains(&d.len()) {
-        return Err(format!("a CRID has 2 to 18 digits (usually 8); this has {}", d.len()));
+        return Err(Invalid::from(format!("a CRID has 2 to 18 digits (usually 8); this has {}", d.len())));
     }
     Ok(d)
 }
@@ -281,26 +305,26 @@ pub fn crid(v: &str) -> Result<String, String> {
 /// MID / manifest MID / Returns MID (Mailer ID). USPS Payments API v3.1.14, schemas `MID` and
 /// `ManifestMID`: `^(\d{6}|\d{9})$`. Postal Bulletin 22290: 6-digit MIDs start with 0–8 and
 /// 9-digit MIDs start with 9 (the first digit tells the barcode which length follows).
-pub fn mid(v: &str, what: &str) -> Result<String, String> {
+pub fn mid(v: &str, what: &str) -> Result<String, Invalid> {
     let d = digits_as_typed(v, what)?;
     match d.len() {
         6 if d.starts_with('9') => {
-            Err(format!("a 6-digit {what} starts with 0 to 8; one starting with 9 has 9 digits"))
+            Err(Invalid::from(format!("a 6-digit {what} starts with 0 to 8; one starting with 9 has 9 digits")))
         }
         9 if !d.starts_with('9') => {
-            Err(format!("a 9-digit {what} starts with 9; one starting with 0 to 8 has 6 digits"))
+            Err(Invalid::from(format!("a 9-digit {what} starts with 9; one starting with 0 to 8 has 6 digits")))
         }
         6 | 9 => Ok(d),
-        n => Err(format!("a {what} has 6 or 9 digits; this has {n}")),
+        n => Err(Invalid::from(format!("a {what} has 6 or 9 digits; this has {n}"))),
     }
 }
 
 /// EPS (Enterprise Payment System) account number: "your 10-digit EPA number" (USPS EPS Account
 /// Creation guide); the Payments API itself only says digits (`^\d+$`, example "1234567890").
-pub fn eps_account(v: &str) -> Result<String, String> {
+pub fn eps_account(v: &str) -> Result<String, Invalid> {
     let d = digits_as_typed(v, "EPS account number")?;
     if d.len() != 10 {
-        return Err(format!("an EPS account number has 10 digits; this has {}", d.len()));
+        return Err(Invalid::from(format!("an EPS account number has 10 digits; this has {}", d.len())));
     }
     Ok(d)
 }
@@ -308,7 +332,7 @@ pub fn eps_account(v: &str) -> Result<String, String> {
 /// Permit number. The Payments API gives no pattern (`permitNumber: string`); permit imprint numbers
 /// are printed as digits, but that is not confirmed for every permit type, so letters are let
 /// through and USPS has the last word.
-pub fn permit_number(v: &str) -> Result<String, String> {
+pub fn permit_number(v: &str) -> Result<String, Invalid> {
     let v = v.trim();
     if v.is_empty() {
         return Err("enter your permit number".into());
@@ -320,7 +344,7 @@ pub fn permit_number(v: &str) -> Result<String, String> {
 }
 
 /// The ZIP Code of a permit: Payments API `permitZIPCode` `^\d{5}$` (no ZIP+4 here).
-pub fn permit_zip(v: &str) -> Result<String, String> {
+pub fn permit_zip(v: &str) -> Result<String, Invalid> {
     let v = v.trim();
     if v.len() != 5 || !v.chars().all(|c| c.is_ascii_digit()) {
         return Err("the permit ZIP Code is 5 digits, like 78756".into());
@@ -346,7 +370,7 @@ mod tests {
             ("a@b..com", "domain"),
             ("a b@c.com", "no spaces"),
         ] {
-            assert!(email(bad).unwrap_err().contains(msg), "{bad}");
+            assert!(email(bad).unwrap_err().to_string().contains(msg), "{bad}");
         }
     }
 
@@ -372,8 +396,8 @@ mod tests {
         }
         assert_eq!(phone("111-111-1111").unwrap(), "1111111111");
         assert_eq!(phone("+1 (512) 111-2222").unwrap(), "5121112222");
-        assert!(phone("512-111-222").unwrap_err().contains("this has 9"));
-        assert!(phone("512-CALL-NOW").unwrap_err().contains("only digits"));
+        assert!(phone("512-111-222").unwrap_err().to_string().contains("this has 9"));
+        assert!(phone("512-CALL-NOW").unwrap_err().to_string().contains("only digits"));
     }
 
     #[test]
@@ -383,10 +407,10 @@ mod tests {
         assert_eq!(card_number("2223003122003222").unwrap().1, CardType::MasterCard);
         assert_eq!(card_number("378282246310005").unwrap().1, CardType::AmericanExpress);
         assert_eq!(card_number("6011111111111117").unwrap().1, CardType::Discover);
-        assert!(card_number("4111111111111112").unwrap_err().contains("typo"));
-        assert!(card_number("411111111111111").unwrap_err().contains("this has 15"));
-        assert!(card_number("9111111111111111").unwrap_err().contains("not accepted"));
-        assert!(card_number("4111x").unwrap_err().contains("only digits"));
+        assert!(card_number("4111111111111112").unwrap_err().to_string().contains("typo"));
+        assert!(card_number("411111111111111").unwrap_err().to_string().contains("this has 15"));
+        assert!(card_number("9111111111111111").unwrap_err().to_string().contains("not accepted"));
+        assert!(card_number("4111x").unwrap_err().to_string().contains("only digits"));
         assert!(card_number("").is_err());
     }
 
@@ -395,25 +419,25 @@ mod tests {
         let today = (2026, 11);
         assert_eq!(card_expiry("7", "2030", today).unwrap(), ("07".into(), "2030".into()));
         assert_eq!(card_expiry("11", "26", today).unwrap(), ("11".into(), "2026".into()));
-        assert!(card_expiry("10", "2026", today).unwrap_err().contains("expired"));
-        assert!(card_expiry("13", "2030", today).unwrap_err().contains("01 to 12"));
+        assert!(card_expiry("10", "2026", today).unwrap_err().to_string().contains("expired"));
+        assert!(card_expiry("13", "2030", today).unwrap_err().to_string().contains("01 to 12"));
         assert!(card_expiry("ab", "2030", today).is_err());
-        assert!(card_expiry("1", "3030", today).unwrap_err().contains("four digits"));
+        assert!(card_expiry("1", "3030", today).unwrap_err().to_string().contains("four digits"));
     }
 
     #[test]
     fn required_text() {
         assert_eq!(required("  Austin ", "city", 50).unwrap(), "Austin");
-        assert!(required(" ", "city", 50).unwrap_err().contains("enter the city"));
-        assert!(required(&"x".repeat(51), "city", 50).unwrap_err().contains("at most 50"));
+        assert!(required(" ", "city", 50).unwrap_err().to_string().contains("enter the city"));
+        assert!(required(&"x".repeat(51), "city", 50).unwrap_err().to_string().contains("at most 50"));
     }
 
     /// Each case: the input and either the normalised value or a part of the message.
-    fn table(f: impl Fn(&str) -> Result<String, String>, cases: &[(&str, Result<&str, &str>)]) {
+    fn table(f: impl Fn(&str) -> Result<String, Invalid>, cases: &[(&str, Result<&str, &str>)]) {
         for (v, want) in cases {
             match (f(v), want) {
                 (Ok(got), Ok(w)) => assert_eq!(got, *w, "{v:?}"),
-                (Err(msg), Err(w)) => assert!(msg.contains(w), "{v:?}: {msg:?} lacks {w:?}"),
+                (Err(msg), Err(w)) => assert!(msg.to_string().contains(w), "{v:?}: {msg:?} lacks {w:?}"),
                 (got, w) => panic!("{v:?}: got {got:?}, wanted {w:?}"),
             }
         }
@@ -444,17 +468,17 @@ mod tests {
             (" ", Err("enter your MID")),
         ];
         table(|v| mid(v, "MID"), mids);
-        assert!(mid("91234", "manifest MID").unwrap_err().starts_with("a manifest MID has 6 or 9"));
+        assert!(mid("91234", "manifest MID").unwrap_err().to_string().starts_with("a manifest MID has 6 or 9"));
         assert_eq!(eps_account("1000000001").unwrap(), "1000000001");
         assert_eq!(eps_account("10000 00001").unwrap(), "1000000001");
-        assert!(eps_account("100000001").unwrap_err().contains("10 digits; this has 9"));
-        assert!(eps_account("1000000001x").unwrap_err().contains("only digits"));
+        assert!(eps_account("100000001").unwrap_err().to_string().contains("10 digits; this has 9"));
+        assert!(eps_account("1000000001x").unwrap_err().to_string().contains("only digits"));
         assert_eq!(permit_number(" 1234 ").unwrap(), "1234");
-        assert!(permit_number("12-34").unwrap_err().contains("letters and digits"));
-        assert!(permit_number("").unwrap_err().contains("enter your permit number"));
+        assert!(permit_number("12-34").unwrap_err().to_string().contains("letters and digits"));
+        assert!(permit_number("").unwrap_err().to_string().contains("enter your permit number"));
         assert_eq!(permit_zip("78756").unwrap(), "78756");
         for bad in ["7875", "78756-1234", "ABCDE", ""] {
-            assert!(permit_zip(bad).unwrap_err().contains("5 digits"), "{bad}");
+            assert!(permit_zip(bad).unwrap_err().to_string().contains("5 digits"), "{bad}");
         }
     }
 }

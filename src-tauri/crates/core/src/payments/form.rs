@@ -93,10 +93,10 @@ impl IdentifiersForm {
             (!v.trim().is_empty()).then_some(v)
         }
         let mut problems = Vec::new();
-        let mut check = |field: &str, r: Result<String, String>| match r {
+        let mut check = |field: &str, r: Result<String, crate::validate::Invalid>| match r {
             Ok(v) => Some(v),
-            Err(message) => {
-                problems.push(FieldProblem { field: field.into(), message });
+            Err(invalid) => {
+                problems.push(invalid.at(field));
                 None
             }
         };
