@@ -16,7 +16,7 @@ use crate::flows::link::LinkFlowError;
 use crate::flows::savings::SavingsFlowError;
 use crate::flows::stamps::StampsError;
 use crate::flows::OpenError;
-use crate::state::{Bug, PreferencesError, ProgressError, SandboxError, SaveError};
+use crate::state::{Bug, BusinessesError, PreferencesError, ProgressError, SandboxError, SaveError};
 
 /// The error's own words, with the fields of a form that needs attention.
 fn with_fields(e: &impl HasKind, fields: &[FieldProblem]) -> IpcError {
@@ -65,6 +65,15 @@ impl HasKind for PreferencesError {
         match self {
             PreferencesError::Invalid(e) => e.kind(),
             PreferencesError::Save(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for BusinessesError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            BusinessesError::Rule(e) => e.kind(),
+            BusinessesError::Save(e) => e.kind(),
         }
     }
 }

@@ -32,6 +32,7 @@ use std::time::Instant;
 use serde::Serialize;
 use ts_rs::TS;
 use uspslink_core::approval::ApprovalView;
+use uspslink_core::business::BusinessId;
 use uspslink_core::clock::Clock;
 use uspslink_core::onboarding::DashboardView;
 use uspslink_core::payments::IdentifiersView;
@@ -43,7 +44,7 @@ use uspslink_core::usps::LinkStatus;
 pub use crate::config::AppConfig;
 pub use clients::Clients;
 pub use persist::{Persist, PersistError, SaveError, StorageHealth, StorageNotice, StorageNoticeKind, StorageObserver};
-pub use progress::{PreferencesError, ProgressError, ProgressStore, STORE_FILE};
+pub use progress::{BusinessesError, PreferencesError, ProgressError, ProgressStore, STORE_FILE};
 pub use secrets::{Secrets, UnsavedTokens, VaultSource};
 pub use servers::{SandboxError, Servers};
 pub use sessions::{DeepLinkNotice, LinkSessions, NEEDS_RECONNECTING};
@@ -72,21 +73,37 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Where a flow works: one environment's records and secrets. A flow takes its scope once when it
-/// starts and passes it to every read and write, so "a flow works in one environment" is a type:
-/// nothing in a flow can ask for "the environment in force" halfway through.
+/// Where a flow works: one business's records and secrets in one environment. A flow takes its
+/// scope once when it starts and passes it to every read and write, so "a flow works in one
+/// environment, for one business" is a type: nothing in a flow can ask for "the environment in
+/// force" or "the business shown" halfway through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scope {
+    business: BusinessId,
     environment: Environment,
 }
 
 impl Scope {
-    pub const fn new(environment: Environment) -> Self {
-        Self { environment }
+    pub const fn new(business: BusinessId, environment: Environment) -> Self {
+        Self { business, environment }
+    }
+
+    pub fn business(self) -> BusinessId {
+        self.business
     }
 
     pub fn environment(self) -> Environment {
         self.environment
+    }
+
+    /// Where the first business's records and entries keep the names they had before there were
+    /// several; another's are under its id.
+    fn business_prefix(self) -> String {
+        if self.business == BusinessId::FIRST {
+            String::new()
+        } else {
+            format!("business-{}/", self.business.0)
+        }
     }
 
     /// How the owner knows it ("Sandbox").
@@ -96,12 +113,12 @@ impl Scope {
 
     /// The store key of one of this scope's records.
     pub fn key(self, record: &str) -> String {
-        format!("{}/{record}", self.environment.key())
+        format!("{}{}/{record}", self.business_prefix(), self.environment.key())
     }
 
     /// The prefix of this scope's keyring entries.
-    pub fn keyring_scope(self) -> &'static str {
-        self.environment.key()
+    pub fn keyring_scope(self) -> String {
+        format!("{}{}", self.business_prefix(), self.environment.key())
     }
 }
 
@@ -201,7 +218,7 @@ impl AppState {
 
     /// The scope in force, for a flow that starts now.
     pub fn scope(&self) -> Scope {
-        Scope::new(self.environment())
+        Scope::new(self.progress.businesses().current(), self.environment())
     }
 
     /// Start the in-process sandbox if the Sandbox environment is in force. Idempotent.

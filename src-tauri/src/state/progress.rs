@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uspslink_core::approval::{ApprovalRecord, ApprovalView, Schedule};
+use uspslink_core::business::{BusinessError, Businesses};
 use uspslink_core::onboarding::OnboardingError;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
@@ -39,6 +40,8 @@ pub(crate) const KEY_LEGACY_KEYRING: &str = "legacy_keyring_environment";
 pub(crate) const KEY_SIGN_INS: &str = "sign_ins_in_browser";
 /// What was said once about running in the background (the tray note, the open-at-login offer).
 const KEY_BACKGROUND: &str = "background";
+/// The businesses and the one shown (absent in a file from before several: its first business).
+const KEY_BUSINESSES: &str = "businesses";
 const NAME_PROGRESS: &str = "progress";
 const NAME_USPS_LINK: &str = "usps_link";
 const NAME_STAMPS: &str = "stamps";
@@ -94,6 +97,15 @@ pub enum ProgressError {
     Save(#[from] SaveError),
 }
 
+/// A change of the businesses that was not made: against their rules, or not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum BusinessesError {
+    #[error(transparent)]
+    Rule(#[from] BusinessError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+}
+
 /// Settings that were not saved: one of them is not valid, or the disk refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PreferencesError {
@@ -118,6 +130,7 @@ pub struct ProgressStore {
     preferences: Mutex<Preferences>,
     records: Mutex<HashMap<Scope, ScopeRecords>>,
     background: Mutex<BackgroundRecord>,
+    businesses: Mutex<Businesses>,
     /// Said once: what was found wrong with the progress file at start (or with a record since).
     notice: Mutex<Option<StorageNotice>>,
 }
@@ -133,6 +146,7 @@ impl ProgressStore {
         let legacy_keyring = migrate_to_environments(&*persist, preferences.environment);
         let store = Self {
             background: Mutex::new(read(&*persist, KEY_BACKGROUND)),
+            businesses: Mutex::new(read::<Businesses>(&*persist, KEY_BUSINESSES).repaired()),
             persist,
             preferences: Mutex::new(preferences),
             records: Mutex::new(HashMap::new()),
@@ -183,6 +197,25 @@ impl ProgressStore {
             *current = next;
         }
         Ok(())
+    }
+
+    pub fn businesses(&self) -> Businesses {
+        lock(&self.businesses).clone()
+    }
+
+    /// Change the businesses (add, rename, switch, remove): by their rules, saved before it counts.
+    pub fn update_businesses<T>(
+        &self,
+        change: impl FnOnce(&mut Businesses) -> Result<T, BusinessError>,
+    ) -> Result<T, BusinessesError> {
+        let mut current = lock(&self.businesses);
+        let mut next = current.clone();
+        let answer = change(&mut next)?;
+        if next != *current {
+            self.write(vec![(KEY_BUSINESSES.into(), serde_json::to_value(&next).map_err(SaveError::from)?)])?;
+            *current = next;
+        }
+        Ok(answer)
     }
 
     /// One record of `scope`; one this version cannot read is kept aside and said (never replaced
@@ -409,7 +442,8 @@ fn migrate_to_environments(persist: &dyn Persist, env: Environment) -> Option<En
     if legacy.is_empty() {
         return marker;
     }
-    let scope = Scope::new(env);
+    // Files from before environments had one business: the first.
+    let scope = Scope::new(uspslink_core::business::BusinessId::FIRST, env);
     let result = (|| {
         let marker = serde_json::to_value(env).map_err(|e| PersistError::Io(e.to_string()))?;
         persist.save(KEY_LEGACY_KEYRING, marker)?;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use secrecy::SecretString;
+use uspslink_core::business::BusinessId;
 use uspslink_core::settings::Environment;
 use uspslink_core::vault::Vault;
 
@@ -68,13 +69,14 @@ impl Secrets {
     /// The keyring entries of one scope. Blocking: async code calls it on the blocking pool
     /// (`super::blocking`).
     pub fn open(&self, scope: Scope) -> Vault {
-        let vault = self.source.open().scoped(scope.keyring_scope());
+        let vault = self.source.open().scoped(&scope.keyring_scope());
         if self.persist.is_newer_file() {
             return vault.read_only();
         }
         let env = scope.environment();
         let mut legacy = lock(&self.legacy);
-        if *legacy == Some(env) && vault.is_connected() {
+        // Entries from before environments were the first business's (there was no other).
+        if *legacy == Some(env) && scope.business() == BusinessId::FIRST && vault.is_connected() {
             match vault.adopt_unscoped() {
                 Ok(moved) => {
                     tracing::info!(

@@ -185,8 +185,8 @@ fn state(persist: Arc<MemoryPersist>) -> AppState {
     state_over(persist)
 }
 
-pub(crate) const SB: Scope = Scope::new(Environment::Sandbox);
-pub(crate) const PROD: Scope = Scope::new(Environment::Production);
+pub(crate) const SB: Scope = Scope::new(BusinessId::FIRST, Environment::Sandbox);
+pub(crate) const PROD: Scope = Scope::new(BusinessId::FIRST, Environment::Production);
 
 #[test]
 fn events_are_persisted_before_they_show() {
@@ -456,4 +456,59 @@ async fn a_save_runs_on_any_thread_the_app_has() {
     .unwrap()
     .unwrap();
     assert_eq!(lock(&p.writes).len(), 3);
+}
+
+/// A file the current version wrote (one business) opens as its first business, with nothing moved
+/// and nothing lost; a second business keeps its own records and keyring entries apart.
+#[test]
+fn a_file_of_one_business_is_the_first_and_a_second_business_is_kept_apart() {
+    use uspslink_core::business::{BusinessError, BusinessId, FIRST_NAME};
+    use uspslink_core::vault::SecretSlot;
+    let p = Arc::new(MemoryPersist::default());
+    {
+        let mut v = lock(&p.values);
+        v.insert("format".into(), serde_json::json!(1));
+        v.insert("preferences".into(), serde_json::json!({"environment": "sandbox"}));
+        v.insert("sandbox/stamps".into(), serde_json::json!({"key_checked": true, "carrier_id": "se-100001"}));
+        v.insert("sandbox/progress".into(), serde_json::json!({"popup_dismissed": true}));
+    }
+    let keyring = Vault::mock();
+    let s = state_with_keyring(p.clone(), keyring.clone());
+    let first = s.scope();
+    assert_eq!((first, s.progress.businesses().list()[0].name.as_str()), (SB, FIRST_NAME));
+    assert_eq!(s.progress.stamps_record(first).carrier_id.as_deref(), Some("se-100001"), "nothing lost");
+    assert!(!s.progress.view(first).show_popup);
+    assert!(lock(&p.saved).is_empty(), "nothing moved");
+    s.secrets.open(first).set(SecretSlot::ShipEngineApiKey, &SecretString::from("first-key")).unwrap();
+
+    let second = s.progress.update_businesses(|b| b.add("Shop Two")).unwrap();
+    let other = s.scope();
+    assert_eq!(other, Scope::new(second, Environment::Sandbox), "the new business is shown");
+    assert_eq!(s.progress.stamps_record(other), StampsRecord::default(), "it starts fresh");
+    s.progress
+        .update(other, |r| {
+            r.stamps.carrier_id = Some("se-200002".into());
+            Ok::<_, SaveError>(())
+        })
+        .unwrap();
+    assert!(p.load("business-2/sandbox/stamps").is_some(), "filed under its id");
+    assert!(s.secrets.open(other).get(SecretSlot::ShipEngineApiKey).unwrap().is_none(), "its own keyring entries");
+    s.secrets.open(other).set(SecretSlot::ShipEngineApiKey, &SecretString::from("second-key")).unwrap();
+
+    // The first business is untouched, and shown again after a restart once switched back.
+    s.progress.update_businesses(|b| b.switch_to(BusinessId::FIRST)).unwrap();
+    let again = state_with_keyring(p.clone(), keyring);
+    assert_eq!(again.scope(), SB);
+    assert_eq!(again.progress.stamps_record(SB).carrier_id.as_deref(), Some("se-100001"));
+    assert_eq!(again.progress.stamps_record(other).carrier_id.as_deref(), Some("se-200002"));
+    use secrecy::ExposeSecret;
+    let key = |scope| again.secrets.open(scope).get(SecretSlot::ShipEngineApiKey).unwrap().unwrap();
+    assert_eq!(
+        (key(SB).expose_secret().to_string(), key(other).expose_secret().to_string()),
+        ("first-key".into(), "second-key".into())
+    );
+    // A refused change is said and changes nothing.
+    let refused = again.progress.update_businesses(|b| b.add("shop two")).unwrap_err();
+    assert!(matches!(refused, BusinessesError::Rule(BusinessError::NameTaken(_))), "{refused:?}");
+    assert_eq!(again.progress.businesses().list().len(), 2);
 }

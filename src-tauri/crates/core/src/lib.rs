@@ -4,6 +4,7 @@
 //! switches on `kind` and never parses English.
 
 pub mod approval;
+pub mod business;
 pub mod callback;
 pub mod clock;
 pub mod durable;
