@@ -246,12 +246,14 @@ impl AppState {
     /// Save Settings. A change of environment ends any sign-in of the old one (its answer must not
     /// complete in the new one) and wakes the watch, which looks at the new environment now.
     pub fn save_preferences(&self, new: Preferences) -> Result<(), PreferencesError> {
-        let old = self.progress.save_preferences(new.clone())?;
-        if old.environment != new.environment {
-            self.sessions.end_all(&self.progress);
-            self.watch.wake();
-        }
-        Ok(())
+        self.progress.save_preferences(new, |old, new| {
+            // While the preferences are locked: a callback read after this sees the new environment
+            // and no sign-in of the old one left to complete in it.
+            if old.environment != new.environment {
+                self.sessions.end_all(&self.progress);
+                self.watch.wake();
+            }
+        })
     }
 
     pub fn snapshot(&self) -> AppSnapshot {

@@ -266,7 +266,9 @@ pub(crate) fn read_or_set_aside<T: serde::de::DeserializeOwned + Default>(
         Ok(t) => (t, None),
         Err(e) => {
             let aside = format!("{SET_ASIDE_PREFIX}{key}@{}", uspslink_core::usps::unix_now());
-            match persist.save(&aside, raw) {
+            // The copy and the emptied key in one write: the record is not set aside again at the
+            // next start, whether or not its defaults are ever saved.
+            match persist.save_all(vec![(aside.clone(), raw), (key.to_string(), serde_json::Value::Null)]) {
                 Ok(()) => tracing::warn!("stored {key} unreadable ({e}); kept as {aside}, that part starts fresh"),
                 Err(save) => tracing::error!("stored {key} unreadable ({e}) and could not be kept aside ({save})"),
             }

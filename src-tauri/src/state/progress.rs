@@ -174,13 +174,21 @@ impl ProgressStore {
         lock(&self.preferences).clone()
     }
 
-    /// Save Settings (checked first); returns what they were.
-    pub fn save_preferences(&self, new: Preferences) -> Result<Preferences, PreferencesError> {
+    /// Save Settings (checked first). `before_in_force` runs once they are saved and before anyone
+    /// can read them (the lock is held), with the old and the new: what must end with the old
+    /// environment ends before the new one is in force.
+    pub fn save_preferences(
+        &self,
+        new: Preferences,
+        before_in_force: impl FnOnce(&Preferences, &Preferences),
+    ) -> Result<(), PreferencesError> {
         new.validate()?;
         let mut current = lock(&self.preferences);
         let json = serde_json::to_value(&new).map_err(SaveError::from)?;
         self.write(vec![(KEY_PREFERENCES.into(), json)])?;
-        Ok(std::mem::replace(&mut *current, new))
+        before_in_force(&current, &new);
+        *current = new;
+        Ok(())
     }
 
     pub fn background_record(&self) -> BackgroundRecord {

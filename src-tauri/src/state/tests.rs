@@ -131,6 +131,12 @@ fn a_record_this_version_cannot_read_is_kept_aside_and_said_never_overwritten() 
     let notice = s.snapshot().storage_notice.expect("said");
     assert_eq!(notice.kind, StorageNoticeKind::SetAside);
     assert!(notice.message.contains(&aside[0].0), "{}", notice.message);
+    // The next start (before that record is ever saved again) finds the copy and nothing to set
+    // aside again.
+    let again = state_over(persist.clone());
+    assert!(again.snapshot().storage_notice.is_none(), "said once");
+    let copies = lock(&persist.values).keys().filter(|k| k.starts_with("set-aside/sandbox/stamps@")).count();
+    assert_eq!(copies, 1);
     // The next save of that record keeps the copy; the other records are untouched.
     s.progress.set_stamps_record(SB, StampsRecord { key_checked: true, ..StampsRecord::default() }).unwrap();
     assert_eq!(lock(&persist.values)[&aside[0].0], other_shape);

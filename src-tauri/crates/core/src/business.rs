@@ -61,12 +61,16 @@ pub enum BusinessError {
     Unknown,
     #[error("uspslink needs one business: add another before removing this one")]
     LastOne,
+    #[error("uspslink has given every business id it can: remove businesses you no longer need")]
+    NoIdLeft,
 }
 
 impl HasKind for BusinessError {
     fn kind(&self) -> ErrorKind {
         match self {
-            BusinessError::Name(_) | BusinessError::NameTaken(_) | BusinessError::LastOne => ErrorKind::InvalidInput,
+            BusinessError::Name(_) | BusinessError::NameTaken(_) | BusinessError::LastOne | BusinessError::NoIdLeft => {
+                ErrorKind::InvalidInput
+            }
             BusinessError::Unknown => ErrorKind::NotConfigured,
         }
     }
@@ -131,7 +135,8 @@ impl Businesses {
     pub fn add(&mut self, typed_name: &str) -> Result<BusinessId, BusinessError> {
         let name = self.check_name(typed_name, None)?;
         let id = BusinessId(self.next_id);
-        self.next_id = self.next_id.saturating_add(1);
+        // Never the same id twice: at the end of the numbers, no more are given.
+        self.next_id = self.next_id.checked_add(1).ok_or(BusinessError::NoIdLeft)?;
         self.list.push(Business { id, name });
         self.current = id;
         Ok(id)
@@ -204,6 +209,11 @@ mod tests {
         assert_eq!(fixed.current(), BusinessId(4));
         let mut fixed = fixed;
         assert_eq!(fixed.add("B").unwrap(), BusinessId(5), "never an id already given");
+        let mut full: Businesses = serde_json::from_value(
+            serde_json::json!({"list": [{"id": 1, "name": "A"}], "current": 1, "next_id": u32::MAX}),
+        )
+        .unwrap();
+        assert_eq!(full.add("B"), Err(BusinessError::NoIdLeft), "the last number is never handed out twice");
         let empty: Businesses =
             serde_json::from_value(serde_json::json!({"list": [], "current": 1, "next_id": 1})).unwrap();
         assert_eq!(empty.repaired(), Businesses::default());
