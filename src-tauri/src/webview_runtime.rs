@@ -41,7 +41,7 @@ pub fn require(log_dir: Option<std::path::PathBuf>, browser: Option<&str>) {
     tracing::error!(reason, "the Microsoft Edge WebView2 Runtime is missing; uspslink cannot start");
     if ask_yes_no(TITLE, &missing_text()) {
         if let Err(e) = crate::ipc::events::open_in_browser(DOWNLOAD_URL, browser) {
-            tracing::warn!("could not open the WebView2 download page: {}", e.message);
+            tracing::warn!("could not open the WebView2 download page: {e}");
         }
     }
     std::process::exit(EXIT_WEBVIEW_MISSING);
