@@ -44,6 +44,10 @@ macro_rules! for_each_command {
             open_at_login() -> OpenAtLogin,
             set_open_at_login(enabled: bool) -> OpenAtLogin,
             dismiss_open_at_login_offer() -> (),
+            add_business(name: String) -> AppSnapshot,
+            rename_business(business: BusinessId, name: String) -> AppSnapshot,
+            switch_business(business: BusinessId) -> AppSnapshot,
+            remove_business(business: BusinessId) -> AppSnapshot,
             close_window() -> (),
             quit_app() -> (),
         }

@@ -148,23 +148,41 @@ pub(crate) mod tests {
 
     pub(crate) async fn completed(user: &str) -> AppState {
         let (s, _p) = crate::flows::link::tests::linked_state(user).await;
-        for step in [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount] {
-            s.progress.apply(SB, OnboardingEvent::Complete(step)).unwrap();
-        }
-        s.progress.apply(SB, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
-        let form = IdentifiersForm {
-            crid: "20538353".into(),
-            mid: "901234567".into(),
-            eps_account: "1000000001".into(),
-            ..Default::default()
-        };
-        crate::flows::identifiers::verify(&s, form).await.unwrap();
+        finish_guide(&s, SB, user).await;
         s
     }
 
+    /// Link `scope` (the business shown) as `user` and finish its guide with that user's identifiers.
+    pub(crate) async fn complete_in(s: &AppState, scope: crate::state::Scope, user: &str) {
+        crate::flows::link::tests::link_in(s, scope, user).await;
+        finish_guide(s, scope, user).await;
+    }
+
+    async fn finish_guide(s: &AppState, scope: crate::state::Scope, user: &str) {
+        assert_eq!(s.scope(), scope, "the identifiers are verified in the business shown");
+        for step in [Step::BeforeYouStart, Step::StampsAccount, Step::UspsBusinessAccount, Step::PaymentAccount] {
+            s.progress.apply(scope, OnboardingEvent::Complete(step)).unwrap();
+        }
+        s.progress.apply(scope, OnboardingEvent::Complete(Step::LinkBusinessAccount)).ok();
+        let business = uspslink_sandbox::usps::business_of(user);
+        let form = IdentifiersForm {
+            crid: business.crid.into(),
+            mid: business.mid.into(),
+            eps_account: business.eps_account.into(),
+            ..Default::default()
+        };
+        crate::flows::identifiers::verify(s, form).await.unwrap();
+    }
+
     pub(crate) async fn approve(s: &AppState) {
+        approve_user(s, "merchant").await
+    }
+
+    /// USPS approves the NSA contract of the business `user` signs in for.
+    pub(crate) async fn approve_user(s: &AppState, user: &str) {
+        let crid = uspslink_sandbox::usps::business_of(user).crid;
         let status =
-            s.servers.sandbox_helper("/sandbox/usps/approve-contract", serde_json::json!({"crid": "20538353"})).await;
+            s.servers.sandbox_helper("/sandbox/usps/approve-contract", serde_json::json!({"crid": crid})).await;
         assert!((200..300).contains(&status), "{status}");
     }
 

@@ -539,10 +539,24 @@ pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, LinkFlowError> {
     let state = host.state();
     let scope = state.scope();
     crate::state::lock(&state.sessions.attempts).cancel_all();
+    revoke_in(state, scope).await?;
+    forget_tokens(state, scope).await?;
+    state.progress.set_link_record(scope, LinkRecord::default())?;
+    state.sessions.set_failure(None);
+    Ok(emit(host))
+}
+
+/// Revoke `scope`'s USPS tokens at USPS, best effort: one USPS no longer takes, or a service that
+/// cannot be reached, is logged; the caller forgets the tokens either way. Only a keyring that
+/// cannot be read is an error (nothing is forgotten then).
+pub async fn revoke_in(state: &AppState, scope: Scope) -> Result<(), LinkFlowError> {
     let tokens = (
         token(state, scope, SecretSlot::UspsRefreshToken).await?,
         token(state, scope, SecretSlot::UspsAccessToken).await?,
     );
+    if tokens.0.is_none() && tokens.1.is_none() {
+        return Ok(());
+    }
     let record = state.progress.link_record(scope);
     match token_client(state, scope, issued_via(&record), record.issued_by.as_deref()).await {
         Ok(client) => {
@@ -556,10 +570,7 @@ pub async fn disconnect(host: &impl Host) -> Result<LinkUpdate, LinkFlowError> {
         }
         Err(e) => tracing::warn!("could not revoke at USPS: {e}"),
     }
-    forget_tokens(state, scope).await?;
-    state.progress.set_link_record(scope, LinkRecord::default())?;
-    state.sessions.set_failure(None);
-    Ok(emit(host))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -618,10 +629,15 @@ pub(crate) mod tests {
     async fn linked_state_with(user: &str, keyring: uspslink_core::vault::Vault) -> (AppState, Arc<MemoryPersist>) {
         let p = Arc::new(MemoryPersist::default());
         let s = crate::state::tests::state_with_keyring(p.clone(), keyring);
-        let cb = callback::parse(&signed_in_url(&s, user).await).unwrap();
-        let CallbackDecision::Complete(attempt) = decide(&s, &cb) else { panic!("the app's own sign-in is accepted") };
-        complete_in(&s, SB, &attempt, cb).await.unwrap();
+        link_in(&s, SB, user).await;
         (s, p)
+    }
+
+    /// Sign in as `user` and complete the link in `scope`.
+    pub(crate) async fn link_in(s: &AppState, scope: Scope, user: &str) {
+        let cb = callback::parse(&signed_in_url(s, user).await).unwrap();
+        let CallbackDecision::Complete(attempt) = decide(s, &cb) else { panic!("the app's own sign-in is accepted") };
+        complete_in(s, scope, &attempt, cb).await.unwrap();
     }
 
     /// Open a sign-in in the state and walk it in the sandbox: the `uspslink://` answer.

@@ -8,6 +8,7 @@
 
 pub mod approval;
 pub mod background;
+pub mod businesses;
 pub mod identifiers;
 pub mod link;
 pub mod savings;
@@ -47,6 +48,8 @@ pub trait Host: Clone + Send + Sync + 'static {
     fn approval_changed(&self, view: &ApprovalView);
     /// The reference parcels were priced (the savings, the platform's quote, the summary).
     fn savings_changed(&self, update: &savings::SavingsUpdate);
+    /// A business's place in its guide or its approval changed (the overview of every business).
+    fn businesses_changed(&self, overview: &[crate::state::BusinessOverview]);
     /// Hand an address the flow checked (`http(s):`, `mailto:`) to the system.
     fn open_url(&self, url: &str) -> Result<(), OpenError>;
     /// A desktop notification about `notice` (a click on it leads to its screen); false when it
@@ -69,6 +72,7 @@ pub(crate) mod tests {
         pub savings: Arc<Mutex<Vec<savings::SavingsUpdate>>>,
         pub opened: Arc<Mutex<Vec<String>>>,
         pub notifications: Arc<Mutex<Vec<(String, String)>>>,
+        pub overviews: Arc<Mutex<Vec<Vec<crate::state::BusinessOverview>>>>,
     }
 
     impl RecordingHost {
@@ -80,6 +84,7 @@ pub(crate) mod tests {
                 savings: Arc::default(),
                 opened: Arc::default(),
                 notifications: Arc::default(),
+                overviews: Arc::default(),
             }
         }
     }
@@ -96,6 +101,9 @@ pub(crate) mod tests {
         }
         fn savings_changed(&self, update: &savings::SavingsUpdate) {
             crate::state::lock(&self.savings).push(update.clone());
+        }
+        fn businesses_changed(&self, overview: &[crate::state::BusinessOverview]) {
+            crate::state::lock(&self.overviews).push(overview.to_vec());
         }
         fn open_url(&self, url: &str) -> Result<(), OpenError> {
             crate::state::lock(&self.opened).push(url.to_string());

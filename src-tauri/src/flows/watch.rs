@@ -6,6 +6,7 @@
 //! every minute: a sleep does not count the time a laptop spends suspended, so the wall clock is
 //! looked at again often (the checks themselves are decided by the wall clock).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use uspslink_core::savings::SavingsTrigger;
@@ -31,17 +32,30 @@ pub fn announce_approval(host: &impl Host, scope: Scope) {
         "USPS approved your NSA rates on {}. You can begin printing with NSA rates.",
         uspslink_core::clock::iso_date(at)
     );
-    if host.notify(Notice::Approval, "USPS approved your NSA rates", &body) {
+    let title = titled("USPS approved your NSA rates", state.business_name_to_say(scope.business()));
+    if host.notify(Notice::Approval, &title, &body) {
         if let Err(e) = approval::mark_notified(state, scope) {
             tracing::warn!("could not save that the approval was announced: {e}");
         }
     }
 }
 
-/// What the UI and the desktop are told after a check, by the watch or by *Check now*.
+/// A notification's title, naming the business when there are several (`None` otherwise).
+fn titled(title: &str, business: Option<String>) -> String {
+    match business {
+        Some(name) => format!("{title}: {name}"),
+        None => title.to_string(),
+    }
+}
+
+/// What the UI and the desktop are told after a check, by the watch or by *Check now*. The window
+/// shows one business: only that business's check is its approval; every check is the overview's.
 pub fn after_check(host: &impl Host, scope: Scope, outcome: &CheckOutcome) {
     if outcome.checked {
-        host.approval_changed(&outcome.view);
+        if host.state().scope() == scope {
+            host.approval_changed(&outcome.view);
+        }
+        host.businesses_changed(&host.state().overview());
     }
     if outcome.newly_approved {
         announce_approval(host, scope);
@@ -57,7 +71,9 @@ async fn price_when_due(host: &impl Host, scope: Scope, backoff: &mut RefreshBac
         return;
     }
     match crate::flows::savings::price_in(host.state(), scope, SavingsTrigger::Watch).await {
-        Ok(outcome) if outcome.asked => host.savings_changed(&crate::flows::savings::update(host.state(), scope)),
+        Ok(outcome) if outcome.asked && host.state().scope() == scope => {
+            host.savings_changed(&crate::flows::savings::update(host.state(), scope))
+        }
         Ok(_) => {}
         Err(e) if e.needs_reconnecting() => {}
         Err(e) => {
@@ -71,11 +87,14 @@ async fn price_when_due(host: &impl Host, scope: Scope, backoff: &mut RefreshBac
     }
 }
 
-fn announce_broken_link(host: &impl Host) {
-    crate::flows::link::announce(host);
+fn announce_broken_link(host: &impl Host, scope: Scope) {
+    let state = host.state();
+    if state.scope() == scope {
+        crate::flows::link::announce(host);
+    }
     host.notify(
         Notice::Reconnect,
-        "Reconnect your USPS business account",
+        &titled("Reconnect your USPS business account", state.business_name_to_say(scope.business())),
         "USPS no longer accepts uspslink's connection (a password reset does this). Open uspslink and reconnect to keep your NSA rates.",
     );
 }
@@ -124,7 +143,7 @@ async fn tick(host: &impl Host, scope: Scope, backoff: &mut RefreshBackoff) {
     let after = state.progress.link_record(scope);
     if healthy && after.needs_reconnecting {
         tracing::warn!("the USPS link broke while the app was running; telling the owner");
-        announce_broken_link(host);
+        announce_broken_link(host, scope);
     }
 }
 
@@ -145,27 +164,38 @@ fn sleep_for(state: &AppState, scope: Scope, backoff: &RefreshBackoff) -> Durati
     Duration::from_secs(due.saturating_sub(now)).clamp(Duration::from_secs(1), LONGEST_SLEEP)
 }
 
-/// Runs for the life of the app (started after the first screen, with the sandbox).
+/// Runs for the life of the app (started after the first screen, with the sandbox). Every
+/// business is watched in the environment in force, each with its own token and schedule (their
+/// checks fall due at different times: the schedule's jitter spreads them), one after the other
+/// within a round: a business whose check fails or hangs up to its timeout never stops the others'.
 pub async fn run(host: impl Host) {
-    let mut backoff = RefreshBackoff::default();
-    let mut last_scope = None;
+    let mut backoffs: HashMap<Scope, RefreshBackoff> = HashMap::new();
     loop {
         let state = host.state();
-        // Held for the tick: *Quit* waits for it, and once it has set the gate no tick starts.
-        let gate = state.watch.gate.lock().await;
-        if *gate {
-            return;
+        let scopes: Vec<Scope> = state.progress.businesses().list().iter().map(|b| state.scope_of(b.id)).collect();
+        // A business removed, or an environment left, is forgotten; one met anew starts fresh.
+        backoffs.retain(|scope, _| scopes.contains(scope));
+        for scope in &scopes {
+            // Held for the tick: *Quit* waits for it, and once it has set the gate no tick starts.
+            let gate = state.watch.gate.lock().await;
+            if *gate {
+                return;
+            }
+            if !backoffs.contains_key(scope) {
+                // An approval found when the notification could not go out (or just before a crash).
+                announce_approval(&host, *scope);
+            }
+            let backoff = backoffs.entry(*scope).or_default();
+            // A business removed while the round ran (the gate was free between ticks) is skipped.
+            if state.progress.businesses().get(scope.business()).is_some() {
+                tick(&host, *scope, backoff).await;
+            }
         }
-        let scope = state.scope();
-        if last_scope != Some(scope) {
-            // An approval found when the notification could not go out (or just before a crash).
-            announce_approval(&host, scope);
-            backoff = RefreshBackoff::default();
-            last_scope = Some(scope);
-        }
-        tick(&host, scope, &mut backoff).await;
-        drop(gate);
-        let wait = sleep_for(state, scope, &backoff);
+        let wait = scopes
+            .iter()
+            .map(|scope| sleep_for(state, *scope, backoffs.get(scope).unwrap_or(&RefreshBackoff::default())))
+            .min()
+            .unwrap_or(LONGEST_SLEEP);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = state.watch.woken() => {}

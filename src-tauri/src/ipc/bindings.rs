@@ -18,6 +18,7 @@ use crate::flows::stamps::StampsUpdate;
 use crate::ipc::commands::{OpenAtLogin, SecretPresence};
 use crate::state::{AppSnapshot, DeepLinkNotice};
 use uspslink_core::approval::ApprovalView;
+use uspslink_core::business::BusinessId;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
 use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
 use uspslink_core::settings::Preferences;
@@ -189,7 +190,7 @@ mod tests {
         let cfg = Config::new();
         let names: Vec<&str> = events(&cfg).iter().map(|(wire, _)| *wire).collect();
         // The names the UI listens to (ipc.ts); renaming one on the Rust side must be seen here.
-        let ui = ["deep-link", "usps-link", "retry-wait", "approval", "savings", "storage", "open-route"];
+        let ui = ["deep-link", "usps-link", "retry-wait", "approval", "savings", "storage", "businesses", "open-route"];
         assert_eq!(names, ui);
         let ts = events_typescript(&cfg);
         assert!(ts.contains("export const EVENT_STORAGE = \"storage\";"), "{ts}");

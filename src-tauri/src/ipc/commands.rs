@@ -17,6 +17,7 @@ use futures_util::FutureExt;
 use serde::Serialize;
 use ts_rs::TS;
 use uspslink_core::approval::ApprovalView;
+use uspslink_core::business::BusinessId;
 use uspslink_core::error::FieldProblem;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent};
 use uspslink_core::payments::{IdentifiersForm, IdentifiersView};
@@ -129,6 +130,36 @@ mod body {
     pub async fn onboarding_event<R: Runtime>(app: &AppHandle<R>, event: OnboardingEvent) -> CmdResult<DashboardView> {
         let state = state(app);
         Ok(state.progress.apply_from_user(state.scope(), event)?)
+    }
+
+    pub async fn add_business<R: Runtime>(app: &AppHandle<R>, name: String) -> CmdResult<AppSnapshot> {
+        let state = state(app);
+        state.change_businesses(|b| b.add(&name))?;
+        Ok(state.snapshot())
+    }
+
+    pub async fn rename_business<R: Runtime>(
+        app: &AppHandle<R>,
+        business: BusinessId,
+        name: String,
+    ) -> CmdResult<AppSnapshot> {
+        let state = state(app);
+        state.change_businesses(|b| b.rename(business, &name))?;
+        Ok(state.snapshot())
+    }
+
+    pub async fn switch_business<R: Runtime>(app: &AppHandle<R>, business: BusinessId) -> CmdResult<AppSnapshot> {
+        let state = state(app);
+        state.change_businesses(|b| b.switch_to(business))?;
+        crate::ipc::background::tray::refresh(app);
+        Ok(state.snapshot())
+    }
+
+    /// The window asked the owner first (it names what goes and what stays).
+    pub async fn remove_business<R: Runtime>(app: &AppHandle<R>, business: BusinessId) -> CmdResult<AppSnapshot> {
+        crate::flows::businesses::remove(&host(app), business).await?;
+        crate::ipc::background::tray::refresh(app);
+        Ok(state(app).snapshot())
     }
 
     pub async fn save_preferences<R: Runtime>(app: &AppHandle<R>, preferences: Preferences) -> CmdResult<AppSnapshot> {

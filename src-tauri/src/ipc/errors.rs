@@ -11,6 +11,7 @@ use uspslink_core::error::{FieldProblem, HasKind};
 use uspslink_core::{ErrorKind, IpcError};
 
 use crate::flows::approval::ApprovalFlowError;
+use crate::flows::businesses::RemoveError;
 use crate::flows::identifiers::IdentifiersFlowError;
 use crate::flows::link::LinkFlowError;
 use crate::flows::savings::SavingsFlowError;
@@ -74,6 +75,24 @@ impl HasKind for BusinessesError {
         match self {
             BusinessesError::Rule(e) => e.kind(),
             BusinessesError::Save(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for RemoveError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RemoveError::Businesses(e) => e.kind(),
+            RemoveError::Link(e) => e.kind(),
+            RemoveError::Keyring(e) => e.kind(),
+            RemoveError::Bug(e) => e.kind(),
+        }
+    }
+
+    fn to_ipc(&self) -> IpcError {
+        match self {
+            RemoveError::Link(e) => e.to_ipc(),
+            _ => IpcError::new(self.kind(), self.to_string()),
         }
     }
 }

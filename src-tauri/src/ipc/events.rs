@@ -36,6 +36,8 @@ macro_rules! for_each_event {
             Savings = "savings": crate::flows::savings::SavingsUpdate,
             /// Whether progress can be saved right now: a problem, or none once a save works.
             Storage = "storage": crate::state::StorageHealth,
+            /// A business's guide or approval changed: the overview of every business.
+            Businesses = "businesses": Vec<crate::state::BusinessOverview>,
             /// Open this screen: a notification was clicked while the window was open.
             OpenRoute = "open-route": crate::flows::background::Route,
         }
@@ -91,6 +93,11 @@ impl<R: Runtime> Host for TauriHost<R> {
 
     fn savings_changed(&self, update: &crate::flows::savings::SavingsUpdate) {
         emit::<Savings, R>(&self.0, update);
+    }
+
+    fn businesses_changed(&self, overview: &[crate::state::BusinessOverview]) {
+        emit::<Businesses, R>(&self.0, &overview.to_vec());
+        crate::ipc::background::tray::refresh(&self.0);
     }
 
     fn open_url(&self, url: &str) -> Result<(), OpenError> {

@@ -32,9 +32,9 @@ use std::time::Instant;
 use serde::Serialize;
 use ts_rs::TS;
 use uspslink_core::approval::ApprovalView;
-use uspslink_core::business::BusinessId;
+use uspslink_core::business::{Business, BusinessId};
 use uspslink_core::clock::Clock;
-use uspslink_core::onboarding::DashboardView;
+use uspslink_core::onboarding::{DashboardView, Step};
 use uspslink_core::payments::IdentifiersView;
 use uspslink_core::savings::SavingsView;
 use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
@@ -122,6 +122,23 @@ impl Scope {
     }
 }
 
+/// One business as the overview shows it: where its guide is, and whether USPS approved it yet
+/// (in the environment in force).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct BusinessOverview {
+    pub id: BusinessId,
+    pub name: String,
+    /// The step to do next (the last one, waiting for approval, once every other is done).
+    pub current_step: Step,
+    pub current_step_title: String,
+    pub current_step_number: u32,
+    /// The identifiers were accepted by USPS: the link is done.
+    pub link_complete: bool,
+    pub completed_count: u32,
+    pub total_steps: u32,
+    pub approval: ApprovalView,
+}
+
 /// Everything the UI needs to draw its first screen.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct AppSnapshot {
@@ -149,6 +166,10 @@ pub struct AppSnapshot {
     pub open_on: Option<crate::flows::background::Route>,
     /// Whether to offer opening uspslink at login (once, at the waiting-for-approval step).
     pub offer_open_at_login: bool,
+    /// The business shown (everything above is its).
+    pub business: BusinessId,
+    /// Every business, in the order they were added.
+    pub businesses: Vec<BusinessOverview>,
 }
 
 /// The parts, held together for the commands and the flows: each flow takes the parts it needs.
@@ -276,7 +297,78 @@ impl AppState {
             approval: self.approval_view(scope),
             savings: self.progress.savings_view(scope),
             storage_notice: self.progress.notice(),
+            business: scope.business(),
+            businesses: self.overview(),
         }
+    }
+
+    /// The scope of `business` in the environment in force.
+    pub fn scope_of(&self, business: BusinessId) -> Scope {
+        Scope::new(business, self.environment())
+    }
+
+    /// Every business, in the environment in force, as the overview shows it.
+    pub fn overview(&self) -> Vec<BusinessOverview> {
+        let environment = self.environment();
+        let now = self.now();
+        let schedule = &self.config.approval.schedule;
+        self.progress
+            .businesses()
+            .list()
+            .iter()
+            .map(|Business { id, name }| {
+                let scope = Scope::new(*id, environment);
+                let view = self.progress.view(scope);
+                BusinessOverview {
+                    id: *id,
+                    name: name.clone(),
+                    current_step: view.current_step,
+                    current_step_title: view.current_step.title().to_string(),
+                    current_step_number: view.current_step.index() as u32 + 1,
+                    link_complete: self.progress.progress(scope).link_complete,
+                    completed_count: view.completed_count,
+                    total_steps: view.total_steps,
+                    approval: self.progress.approval_view(scope, schedule, now),
+                }
+            })
+            .collect()
+    }
+
+    /// A business's name, for a notification; none while there is one business only (its owner
+    /// knows which).
+    pub fn business_name_to_say(&self, business: BusinessId) -> Option<String> {
+        let businesses = self.progress.businesses();
+        if businesses.list().len() < 2 {
+            return None;
+        }
+        businesses.get(business).map(|b| b.name.clone())
+    }
+
+    /// Change which businesses there are, or which is shown. When the business shown changes, its
+    /// sign-ins open in the browser end before another is shown (their answer must not link the
+    /// other), and the watch looks again now.
+    pub fn change_businesses<T>(
+        &self,
+        change: impl FnOnce(&mut uspslink_core::business::Businesses) -> Result<T, uspslink_core::business::BusinessError>,
+    ) -> Result<T, BusinessesError> {
+        self.progress.update_businesses(change, |old, new| self.after_businesses_changed(old, new))
+    }
+
+    fn after_businesses_changed(
+        &self,
+        old: &uspslink_core::business::Businesses,
+        new: &uspslink_core::business::Businesses,
+    ) {
+        if old.current() != new.current() {
+            self.sessions.end_all(&self.progress);
+        }
+        self.watch.wake();
+    }
+
+    /// Take a business off the list and empty its records (its keyring entries are the flow's,
+    /// deleted before this).
+    pub fn remove_business(&self, id: BusinessId) -> Result<Business, BusinessesError> {
+        self.progress.remove_business(id, |old, new| self.after_businesses_changed(old, new))
     }
 
     /// See [`AppSnapshot::sign_in_moved_from`]. The Sandbox has one service only, the app's own.

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uspslink_core::approval::{ApprovalRecord, ApprovalView, Schedule};
-use uspslink_core::business::{BusinessError, Businesses};
+use uspslink_core::business::{Business, BusinessError, BusinessId, Businesses};
 use uspslink_core::onboarding::OnboardingError;
 use uspslink_core::onboarding::{DashboardView, OnboardingEvent, Progress};
 use uspslink_core::payments::{IdentifiersRecord, IdentifiersView};
@@ -52,6 +52,9 @@ const NAME_APPROVAL: &str = "approval";
 const NAME_SAVINGS: &str = "savings";
 /// The per-environment records; before environments they were top-level keys of these names.
 const ENV_RECORDS: [&str; 4] = [NAME_PROGRESS, NAME_USPS_LINK, NAME_STAMPS, NAME_IDENTIFIERS];
+/// Every record a scope has.
+const ALL_RECORDS: [&str; 6] =
+    [NAME_PROGRESS, NAME_USPS_LINK, NAME_STAMPS, NAME_IDENTIFIERS, NAME_APPROVAL, NAME_SAVINGS];
 
 /// Said once, kept across runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -211,19 +214,59 @@ impl ProgressStore {
         lock(&self.businesses).clone()
     }
 
-    /// Change the businesses (add, rename, switch, remove): by their rules, saved before it counts.
+    /// Change the businesses (add, rename, switch): by their rules, saved before it counts.
+    /// `before_in_force` runs once the change is saved and before anyone can read it (the lock is
+    /// held), with the old and the new: what must end with the business shown ends before another is.
     pub fn update_businesses<T>(
         &self,
         change: impl FnOnce(&mut Businesses) -> Result<T, BusinessError>,
+        before_in_force: impl FnOnce(&Businesses, &Businesses),
     ) -> Result<T, BusinessesError> {
         let mut current = lock(&self.businesses);
         let mut next = current.clone();
         let answer = change(&mut next)?;
         if next != *current {
             self.write(vec![(KEY_BUSINESSES.into(), serde_json::to_value(&next).map_err(SaveError::from)?)])?;
+            before_in_force(&current, &next);
             *current = next;
         }
         Ok(answer)
+    }
+
+    /// Take a business off the list and empty every record of it, in every environment, in one
+    /// write: a crash leaves it either whole or gone. Its keyring entries are the caller's (deleted
+    /// first, so none is left behind a business that no longer exists).
+    pub fn remove_business(
+        &self,
+        id: BusinessId,
+        before_in_force: impl FnOnce(&Businesses, &Businesses),
+    ) -> Result<Business, BusinessesError> {
+        let mut current = lock(&self.businesses);
+        let mut next = current.clone();
+        let removed = next.remove(id)?;
+        let mut values = vec![(KEY_BUSINESSES.to_string(), serde_json::to_value(&next).map_err(SaveError::from)?)];
+        for environment in Environment::ALL {
+            let scope = Scope::new(id, environment);
+            values.extend(ALL_RECORDS.iter().map(|name| (scope.key(name), serde_json::Value::Null)));
+        }
+        // Held across the write: no change of this business's records slips in between.
+        let mut records = lock(&self.records);
+        self.write(values)?;
+        records.retain(|scope, _| scope.business() != id);
+        drop(records);
+        before_in_force(&current, &next);
+        *current = next;
+        Ok(removed)
+    }
+
+    /// Whether `scope` has anything stored (a business removed, or never started there, has not).
+    #[cfg(test)]
+    pub(crate) fn stored_keys(&self, scope: Scope) -> Vec<String> {
+        ALL_RECORDS
+            .iter()
+            .map(|name| scope.key(name))
+            .filter(|key| self.persist.load(key).is_some_and(|v| !v.is_null()))
+            .collect()
     }
 
     /// One record of `scope`; one this version cannot read is kept aside and said (never replaced

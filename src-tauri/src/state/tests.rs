@@ -487,7 +487,7 @@ fn a_file_of_one_business_is_the_first_and_a_second_business_is_kept_apart() {
     assert!(lock(&p.saved).is_empty(), "nothing moved");
     s.secrets.open(first).set(SecretSlot::ShipEngineApiKey, &SecretString::from("first-key")).unwrap();
 
-    let second = s.progress.update_businesses(|b| b.add("Shop Two")).unwrap();
+    let second = s.progress.update_businesses(|b| b.add("Shop Two"), |_, _| {}).unwrap();
     let other = s.scope();
     assert_eq!(other, Scope::new(second, Environment::Sandbox), "the new business is shown");
     assert_eq!(s.progress.stamps_record(other), StampsRecord::default(), "it starts fresh");
@@ -502,7 +502,7 @@ fn a_file_of_one_business_is_the_first_and_a_second_business_is_kept_apart() {
     s.secrets.open(other).set(SecretSlot::ShipEngineApiKey, &SecretString::from("second-key")).unwrap();
 
     // The first business is untouched, and shown again after a restart once switched back.
-    s.progress.update_businesses(|b| b.switch_to(BusinessId::FIRST)).unwrap();
+    s.progress.update_businesses(|b| b.switch_to(BusinessId::FIRST), |_, _| {}).unwrap();
     let again = state_with_keyring(p.clone(), keyring);
     assert_eq!(again.scope(), SB);
     assert_eq!(again.progress.stamps_record(SB).carrier_id.as_deref(), Some("se-100001"));
@@ -514,7 +514,7 @@ fn a_file_of_one_business_is_the_first_and_a_second_business_is_kept_apart() {
         ("first-key".into(), "second-key".into())
     );
     // A refused change is said and changes nothing.
-    let refused = again.progress.update_businesses(|b| b.add("shop two")).unwrap_err();
+    let refused = again.progress.update_businesses(|b| b.add("shop two"), |_, _| {}).unwrap_err();
     assert!(matches!(refused, BusinessesError::Rule(BusinessError::NameTaken(_))), "{refused:?}");
     assert_eq!(again.progress.businesses().list().len(), 2);
 }

@@ -1,10 +1,26 @@
 import { describe, expect, it, vi } from "vitest";
 import { render, screen } from "@testing-library/svelte";
-import type { AppSnapshot, LinkStatus } from "../lib/bindings";
+import type { AppSnapshot, BusinessOverview, LinkStatus } from "../lib/bindings";
 import { AppStore, storeContext } from "../lib/appStore.svelte";
 
 vi.mock("../lib/ipc", () => ({ call: vi.fn() }));
 import Dashboard from "./Dashboard.svelte";
+
+function overview(id: number, name: string, approved = false): BusinessOverview {
+  return {
+    id,
+    name,
+    current_step: "stamps_account",
+    current_step_title: "Stamps.com account",
+    current_step_number: 2,
+    completed_count: 1,
+    total_steps: 7,
+    link_complete: approved,
+    approval: approved
+      ? { state: "approved", approved_on: "2026-12-01", last_checked: null, next_check: null, check_now_allowed: false }
+      : { state: "not_started", last_checked: null, next_check: null, check_now_allowed: false },
+  };
+}
 
 function show(over: Partial<AppSnapshot>, link: LinkStatus) {
   const store = new AppStore();
@@ -20,12 +36,14 @@ function show(over: Partial<AppSnapshot>, link: LinkStatus) {
     approval: { state: "not_started", last_checked: null, next_check: null, check_now_allowed: false },
     savings: { state: "not_approved", parcels: [], platform: { state: "unchecked" }, priced_at: null, platform_checked_at: null },
     usps_link: link,
+    business: 1,
+    businesses: [overview(1, "My business")],
     ...over,
   } as unknown as AppSnapshot);
   const onContinue = vi.fn();
   const onReconnect = vi.fn();
   render(Dashboard, { props: { onContinue, onReconnect, onApproval: vi.fn() }, context: storeContext(store) });
-  return { onContinue, onReconnect };
+  return { onContinue, onReconnect, store };
 }
 
 const tone = (id: string) => screen.getByTestId("part-" + id).dataset.tone;
@@ -63,5 +81,29 @@ describe("Dashboard", () => {
     expect(screen.getByTestId("part-approval").textContent).toContain("2026-12-01");
     expect(screen.getByTestId("next-action").textContent).toContain("Nothing to do");
     expect(screen.queryByTestId("continue-setup")).toBeNull();
+  });
+});
+
+describe("several businesses", () => {
+  it("shows no overview while there is one business", () => {
+    show({}, { state: "not_linked" });
+    expect(screen.queryByTestId("overview")).toBeNull();
+  });
+
+  it("lists every business with its next step and approval, and shows another on request", async () => {
+    const { call } = await import("../lib/ipc");
+    const { store } = show({ business: 2, businesses: [overview(1, "First Shop", true), overview(2, "Second Shop")] }, { state: "not_linked" });
+    const rows = screen.getAllByTestId("overview-row");
+    expect(rows.map((r) => r.getAttribute("data-approval"))).toEqual(["approved", "not_started"]);
+    expect(rows[0].textContent).toContain("First Shop");
+    expect(rows[0].textContent).toContain("Approved on 2026-12-01");
+    expect(rows[1].textContent).toContain("Step 2 of 7: Stamps.com account");
+    expect(rows[1].getAttribute("aria-current")).toBe("true");
+    expect(screen.getByTestId("dashboard-business").textContent).toBe("Second Shop");
+    const next = { ...store.snapshot!, business: 1 };
+    vi.mocked(call).mockResolvedValueOnce(next);
+    screen.getByRole("button", { name: "Show First Shop" }).click();
+    await vi.waitFor(() => expect(store.snapshot!.business).toBe(1));
+    expect(call).toHaveBeenCalledWith("switch_business", { business: 1 });
   });
 });

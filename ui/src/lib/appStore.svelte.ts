@@ -5,6 +5,8 @@ import { getContext, setContext } from "svelte";
 import type {
   AppSnapshot,
   ApprovalView,
+  BusinessId,
+  BusinessOverview,
   DeepLinkNotice,
   IdentifiersUpdate,
   IdentifiersView,
@@ -29,11 +31,63 @@ export class AppStore {
   signInAnswer: DeepLinkNotice | null = $state(null);
   /** The last refused action (shown at the top of the page); a failed save is shown elsewhere. */
   error: IpcError | null = $state(null);
+  /** The owner is naming a new business (the form under the header). */
+  addingBusiness = $state(false);
 
   /** A whole new snapshot (start, Settings saved, the sandbox came up). */
   setSnapshot(snapshot: AppSnapshot) {
     this.snapshot = snapshot;
     this.link = snapshot.usps_link;
+  }
+
+  /** Another business is shown (switched, added or removed): everything on screen is its. */
+  showBusiness(snapshot: AppSnapshot) {
+    this.setSnapshot(snapshot);
+    this.signInAnswer = null;
+    this.linkError = null;
+    this.error = null;
+  }
+
+  /** The watch checked a business: the overview of every business. */
+  applyOverview(businesses: BusinessOverview[]) {
+    if (this.snapshot) this.snapshot = { ...this.snapshot, businesses };
+  }
+
+  async switchBusiness(business: BusinessId) {
+    try {
+      this.showBusiness(await call("switch_business", { business }));
+    } catch (e) {
+      this.error = e as IpcError;
+    }
+  }
+
+  /** Add a business and show it; the refusal (a name taken, empty, too long) is returned to the form. */
+  async addBusiness(name: string): Promise<IpcError | null> {
+    try {
+      this.showBusiness(await call("add_business", { name }));
+      this.addingBusiness = false;
+      return null;
+    } catch (e) {
+      return e as IpcError;
+    }
+  }
+
+  async renameBusiness(business: BusinessId, name: string): Promise<IpcError | null> {
+    try {
+      this.setSnapshot(await call("rename_business", { business, name }));
+      return null;
+    } catch (e) {
+      return e as IpcError;
+    }
+  }
+
+  async removeBusiness(business: BusinessId): Promise<IpcError | null> {
+    try {
+      this.showBusiness(await call("remove_business", { business }));
+      return null;
+    } catch (e) {
+      return e as IpcError;
+    }
   }
 
   applyLinkUpdate(u: LinkUpdate) {

@@ -50,7 +50,15 @@ open_on: Route | null,
 /**
  * Whether to offer opening uspslink at login (once, at the waiting-for-approval step).
  */
-offer_open_at_login: boolean, };
+offer_open_at_login: boolean, 
+/**
+ * The business shown (everything above is its).
+ */
+business: BusinessId, 
+/**
+ * Every business, in the order they were added.
+ */
+businesses: Array<BusinessOverview>, };
 
 export type ApprovalView = { 
 /**
@@ -65,6 +73,18 @@ next_check: number | null,
  * Whether *Check now* may go out now (the daily ceiling).
  */
 check_now_allowed: boolean, } & ({ "state": "not_started" } | { "state": "unchecked" } | { "state": "waiting" } | { "state": "could_not_check", reason: string, } | { "state": "approved", approved_on: string, });
+
+export type BusinessId = number;
+
+export type BusinessOverview = { id: BusinessId, name: string, 
+/**
+ * The step to do next (the last one, waiting for approval, once every other is done).
+ */
+current_step: Step, current_step_title: string, current_step_number: number, 
+/**
+ * The identifiers were accepted by USPS: the link is done.
+ */
+link_complete: boolean, completed_count: number, total_steps: number, approval: ApprovalView, };
 
 export type CallbackSummary = { 
 /**
@@ -348,6 +368,10 @@ export type Commands = {
   open_at_login: { args: {  }; returns: OpenAtLogin };
   set_open_at_login: { args: { enabled: boolean }; returns: OpenAtLogin };
   dismiss_open_at_login_offer: { args: {  }; returns: null };
+  add_business: { args: { name: string }; returns: AppSnapshot };
+  rename_business: { args: { business: BusinessId; name: string }; returns: AppSnapshot };
+  switch_business: { args: { business: BusinessId }; returns: AppSnapshot };
+  remove_business: { args: { business: BusinessId }; returns: AppSnapshot };
   close_window: { args: {  }; returns: null };
   quit_app: { args: {  }; returns: null };
 };
@@ -364,6 +388,7 @@ export const EVENT_RETRY_WAIT = "retry-wait";
 export const EVENT_APPROVAL = "approval";
 export const EVENT_SAVINGS = "savings";
 export const EVENT_STORAGE = "storage";
+export const EVENT_BUSINESSES = "businesses";
 export const EVENT_OPEN_ROUTE = "open-route";
 
 /** Every event the window listens to: its name and the one payload it carries. */
@@ -374,5 +399,6 @@ export type Events = {
   "approval": ApprovalView;
   "savings": SavingsUpdate;
   "storage": StorageHealth;
+  "businesses": Array<BusinessOverview>;
   "open-route": Route;
 };

@@ -3,6 +3,7 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import {
   EVENT_APPROVAL,
+  EVENT_BUSINESSES,
   EVENT_DEEP_LINK,
   EVENT_OPEN_ROUTE,
   EVENT_RETRY_WAIT,
@@ -11,6 +12,7 @@ import {
   EVENT_USPS_LINK,
   ERROR_KINDS,
   type ApprovalView,
+  type BusinessOverview,
   type Commands,
   type DeepLinkNotice,
   type ErrorKind,
@@ -88,4 +90,9 @@ export function onSavings(handler: (update: SavingsUpdate) => void): Promise<Unl
 
 export function onLinkUpdate(handler: (update: LinkUpdate) => void): Promise<UnlistenFn> {
   return on(EVENT_USPS_LINK, handler);
+}
+
+/** The watch checked a business (any, not only the one shown): the overview of every business. */
+export function onBusinesses(handler: (businesses: BusinessOverview[]) => void): Promise<UnlistenFn> {
+  return on(EVENT_BUSINESSES, handler);
 }

@@ -1,14 +1,15 @@
 //! USPS Payments v3: the payment-account inquiry and the payment authorization, with the spec's
 //! body shapes and the Error Inventory's codes, behind the sandbox's own OAuth bearer tokens.
 //!
-//! Accounts (all belong to CRID [`crate::usps::CRID`], MID [`crate::usps::MID`]):
+//! Accounts (all but the last belong to CRID [`crate::usps::CRID`], MID [`crate::usps::MID`]):
 //! - EPS `1000000001`: active, ACH Debit active (the one the sign-in token names);
 //! - EPS `1000000002`: not active (100002);
 //! - EPS `1000000003`: no payment method (100003);
 //! - EPS `1000000004`: payment method not active yet, an ACH still Pending (100004);
 //! - EPS `1000000005`: the credit card on the account fails validation (100005);
 //! - EPS `1000000007`: not enough funds in the trust balance (100007);
-//! - PERMIT `1234` at ZIP `78756`: active; any other permit or ZIP is not found (100001).
+//! - PERMIT `1234` at ZIP `78756`: active; any other permit or ZIP is not found (100001);
+//! - EPS `1000000020`: active, the second business's ([`crate::usps::SECOND_BUSINESS`], user `merchant2`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::errors::usps_api_on;
 use crate::prices;
-use crate::usps::{CRID, EPS_ACCOUNT, MID};
+use crate::usps::{business_of, business_of_account, SandboxBusiness, CRID, EPS_ACCOUNT, SECOND_BUSINESS};
 use crate::Shared;
 
 pub const EPS_INACTIVE: &str = "1000000002";
@@ -42,6 +43,7 @@ enum Standing {
 fn find(account_type: &str, number: &str, permit_zip: Option<&str>) -> Option<Standing> {
     match (account_type, number) {
         ("EPS", EPS_ACCOUNT) => Some(Standing::Good),
+        ("EPS", n) if n == SECOND_BUSINESS.eps_account => Some(Standing::Good),
         ("EPS", EPS_INACTIVE) => Some(Standing::Refused("100002", "The EPS account is not Active.")),
         ("EPS", EPS_NO_PAYMENT_METHOD) => {
             Some(Standing::Refused("100003", "The EPS account does not have a Primary Payment Method."))
@@ -143,7 +145,7 @@ fn is_mid(v: &str) -> bool {
 }
 
 /// The request's checks, in the order USPS reports them; the first problem is answered.
-fn check_roles(roles: &[Value], user_crid: &str) -> Result<(), Response> {
+fn check_roles(roles: &[Value], business: SandboxBusiness) -> Result<(), Response> {
     let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let mut seen: Vec<String> = Vec::new();
     for role in roles {
@@ -204,7 +206,7 @@ fn check_roles(roles: &[Value], user_crid: &str) -> Result<(), Response> {
     // The business the user signed in for owns these identifiers; anybody else's are refused.
     for role in roles {
         let crid = text(role, "CRID");
-        if crid != user_crid {
+        if crid != business.crid {
             return Err(usps_api_on(
                 StatusCode::FORBIDDEN,
                 "403",
@@ -213,7 +215,7 @@ fn check_roles(roles: &[Value], user_crid: &str) -> Result<(), Response> {
                 Some("CRID"),
             ));
         }
-        if text(role, "roleName") == "LABEL_OWNER" && text(role, "MID") != MID {
+        if text(role, "roleName") == "LABEL_OWNER" && text(role, "MID") != business.mid {
             return Err(usps_api_on(
                 StatusCode::FORBIDDEN,
                 "403",
@@ -237,17 +239,18 @@ fn check_roles(roles: &[Value], user_crid: &str) -> Result<(), Response> {
 }
 
 async fn payment_authorization(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    // Every sandbox user signs in for the one sandbox business, so the user only has to be valid.
-    if let Err(r) = authorized_user(&state, &headers) {
-        return r;
-    }
+    // The identifiers must be those of the business the user signed in for.
+    let business = match authorized_user(&state, &headers) {
+        Ok(user) => business_of(&user),
+        Err(r) => return r,
+    };
     let Ok(parties) = serde_json::from_slice::<Value>(&body) else {
         return bad("400", "The request body is not valid JSON.", None);
     };
     let Some(roles) = parties.get("roles").and_then(Value::as_array) else {
         return bad("160228", "The PAYER role is required.", Some("roles"));
     };
-    if let Err(r) = check_roles(roles, CRID) {
+    if let Err(r) = check_roles(roles, business) {
         return r;
     }
     let mut s = state.lock().expect("sandbox state");
@@ -257,7 +260,7 @@ async fn payment_authorization(State(state): State<Shared>, headers: HeaderMap, 
     let token = format!(
         "{}.{}.{}",
         b64(br#"{"alg":"RS256"}"#),
-        b64(json!({"sub": CRID, "n": n}).to_string().as_bytes()),
+        b64(json!({"sub": business.crid, "n": n}).to_string().as_bytes()),
         b64(b"sandbox")
     );
     Json(json!({"paymentAuthorizationToken": token, "roles": roles})).into_response()
@@ -325,8 +328,9 @@ async fn total_rates_search(
     if find(&account_type, &number, Some(PERMIT_ZIP)).is_none() {
         return bad("100001", &not_found_detail(&account_type, &number), Some("accountNumber"));
     }
-    // Every sandbox account belongs to the one sandbox business.
-    if !state.lock().expect("sandbox state").approved_contracts.contains(CRID) {
+    // The contract is the account's business's.
+    let crid = business_of_account(&account_type, &number).crid;
+    if !state.lock().expect("sandbox state").approved_contracts.contains(crid) {
         return bad("160212", &format!("An approved contract could not be found for {mail_class}."), None);
     }
     if fallback.is_some() {
@@ -344,7 +348,7 @@ struct ApproveContract {
 
 /// Sandbox helper: USPS approves the business's NSA contract (what the sales representative does).
 async fn approve_contract(State(state): State<Shared>, Json(a): Json<ApproveContract>) -> Response {
-    if a.crid != CRID {
+    if a.crid != CRID && a.crid != SECOND_BUSINESS.crid {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"error": format!("the sandbox has no business with CRID {}", a.crid)})),

@@ -5,7 +5,9 @@
 //!
 //! Sandbox app credentials: consumer key `sandbox-consumer-key`, secret `sandbox-consumer-secret`.
 //! Users (password `sandbox-password`): `merchant` (succeeds), `locked` (account locked),
-//! `revoked` (its refresh tokens are revoked at once, as after a password reset). MFA code `123456`.
+//! `revoked` (its refresh tokens are revoked at once, as after a password reset), all of the
+//! business [`BUSINESS`]; `merchant2` (succeeds) signs in for another business,
+//! [`SECOND_BUSINESS`] (one install of uspslink links several). MFA code `123456`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,6 +31,39 @@ pub const MFA_CODE: &str = "123456";
 pub const CRID: &str = "20538353";
 pub const MID: &str = "901234567";
 pub const EPS_ACCOUNT: &str = "1000000001";
+
+/// A business a sandbox user signs in for, by its identifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxBusiness {
+    pub crid: &'static str,
+    pub mid: &'static str,
+    pub eps_account: &'static str,
+}
+
+/// The business of `merchant`, `locked` and `revoked`.
+pub const BUSINESS: SandboxBusiness = SandboxBusiness { crid: CRID, mid: MID, eps_account: EPS_ACCOUNT };
+/// The business of `merchant2`.
+pub const SECOND_BUSINESS: SandboxBusiness =
+    SandboxBusiness { crid: "20538360", mid: "901234570", eps_account: "1000000020" };
+
+/// The business `user` signs in for.
+pub fn business_of(user: &str) -> SandboxBusiness {
+    if user == "merchant2" {
+        SECOND_BUSINESS
+    } else {
+        BUSINESS
+    }
+}
+
+/// The business whose NSA contract an account's prices follow (every account but the second
+/// business's EPS account is the first business's).
+pub(crate) fn business_of_account(account_type: &str, number: &str) -> SandboxBusiness {
+    if account_type == "EPS" && number == SECOND_BUSINESS.eps_account {
+        SECOND_BUSINESS
+    } else {
+        BUSINESS
+    }
+}
 const CODE_TTL: Duration = Duration::from_secs(5 * 60);
 const ACCESS_TTL_SECS: u64 = 28_799;
 const REFRESH_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -224,7 +259,7 @@ fn sign_in_page(flow: &str, error: Option<&str>, extra: &str) -> Response {
              <p><label>Username <input name=\"username\" id=\"username\" autocomplete=\"username\"></label></p>\
              <p><label>Password <input name=\"password\" id=\"password\" type=\"password\"></label></p>\
              <p><button type=\"submit\" id=\"submit\">Sign In</button></p></form>\
-             {extra}<p>Sandbox users: merchant, locked, revoked; password {PASSWORD}.</p>",
+             {extra}<p>Sandbox users: merchant, merchant2 (another business), locked, revoked; password {PASSWORD}.</p>",
             f = escape(flow)
         ),
     )
@@ -258,7 +293,7 @@ async fn sign_in(State(state): State<Shared>, Form(f): Form<SignInForm>) -> Resp
     let Some(flow) = s.usps.flows.get_mut(&f.flow) else {
         return page("Session expired", &error_html("This sign-in session is unknown or over."));
     };
-    let known = ["merchant", "locked", "revoked"].contains(&f.username.as_str());
+    let known = ["merchant", "merchant2", "locked", "revoked"].contains(&f.username.as_str());
     if f.username == "locked" && f.password == PASSWORD {
         return return_with_error(
             flow,
@@ -413,9 +448,10 @@ fn make_access_token(usps: &mut Usps, user: Option<&str>, now_ms: u64) -> String
         "sub": user.unwrap_or(CLIENT_ID), "user": user, "jti": id, "iss": "https://keyc.usps.com/realms/USPS",
         "iat": now_ms / 1000, "iat_ms": now_ms, "exp": now_ms / 1000 + ACCESS_TTL_SECS,
     });
-    if user.is_some() {
-        claims["mail_owners"] = json!([{"crid": CRID, "master_MID": MID, "mids": [MID]}]);
-        claims["payment_accounts"] = json!({"accounts": [{"account_number": EPS_ACCOUNT, "account_type": "EPS"}]});
+    if let Some(user) = user {
+        let b = business_of(user);
+        claims["mail_owners"] = json!([{"crid": b.crid, "master_MID": b.mid, "mids": [b.mid]}]);
+        claims["payment_accounts"] = json!({"accounts": [{"account_number": b.eps_account, "account_type": "EPS"}]});
     }
     let unsigned = format!("{}.{}", b64url(br#"{"alg":"HS256","typ":"JWT"}"#), b64url(claims.to_string().as_bytes()));
     let signature = sign(&unsigned);
