@@ -7,8 +7,9 @@ sign-in goes that way, and then hands the final uspslink:// URL to the OS exactl
 `gio open URL`, which starts (or forwards to) the registered handler, i.e. the app.
 
 Plan: the file named by USPSLINK_SCRIPT_PLAN holds one line per expected sign-in, used in order:
-`authorize`, `deny`, `wrong-password`, `locked`, or `ignore` (open the page, do nothing). Every URL the
-browser was asked to open is appended to USPSLINK_SCRIPT_LOG.
+`authorize`, `authorize-as:<user>` (`merchant2`: another business), `deny`, `wrong-password`, `locked`,
+or `ignore` (open the page, do nothing). Every URL the browser was asked to open is appended to
+USPSLINK_SCRIPT_LOG.
 """
 
 import html
@@ -86,7 +87,8 @@ def main() -> None:
     base = url.split("/cop-navigator")[0]
     page = get(url)
     flow = re.search(r'name="flow" value="([^"]+)"', page).group(1)
-    user = "locked" if action == "locked" else "merchant"
+    # `authorize-as:<user>` signs in as another sandbox user (`merchant2`: another business).
+    user = action.split(":", 1)[1] if action.startswith("authorize-as:") else "locked" if action == "locked" else "merchant"
     password = "wrong" if action == "wrong-password" else PASSWORD
     page = post(base, "/cop-navigator/sign-in", {"flow": flow, "username": user, "password": password})
     if action == "wrong-password":

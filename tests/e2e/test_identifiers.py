@@ -15,9 +15,9 @@ from test_link import clear_tokens, with_browser
 KEY = "sandbox_e2eIdentifiersKey7"
 
 
-def stamps_account(d, profile) -> None:
+def stamps_account(d, profile, key: str = KEY) -> None:
     """The Stamps.com step, straight through (test_stamps covers its errors)."""
-    wait_for(d, "stamps-key").send_keys(KEY)
+    wait_for(d, "stamps-key").send_keys(key)
     d.find_element(*by_testid("stamps-save-key")).click()
     wait_for(d, "stamps-form")
     values = {
