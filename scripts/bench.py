@@ -4,7 +4,8 @@ uspslink and a bare Tauri window (bench/bare: same Tauri, same window size, a on
 started alternately, each in a fresh profile; "interactive" is the same for both: the page's first
 paint, two more frames and one IPC round trip, timed from the launch to the line the app prints.
 Memory is the summed PSS of the process and its WebKit processes after 3 s at idle. Also printed:
-uspslink's start-up timeline (USPSLINK_LOG=debug), deep-link receipt, binary and UI sizes, and the
+uspslink's start-up timeline (USPSLINK_LOG=debug), deep-link receipt, start-up and memory with 50
+businesses in the progress file (USPSLINK_BENCH_BUSINESSES), binary and UI sizes, and the
 background: uspslink started as at login (`--background`, straight into the tray, a stand-in tray host
 on the session bus), its summed PSS, and its CPU time and wake-ups over USPSLINK_BENCH_IDLE_MINUTES
 (default 10) idle minutes."""
@@ -25,6 +26,7 @@ BINARY = pathlib.Path(os.environ.get("USPSLINK_BINARY", ROOT / "target" / "relea
 BARE = pathlib.Path(os.environ.get("USPSLINK_BARE_BINARY", ROOT / "target" / "release" / "uspslink-bare-window"))
 PAIRS = int(sys.argv[1]) if len(sys.argv) > 1 else 7
 IDLE_SECONDS = 3.0
+BUSINESSES = int(os.environ.get("USPSLINK_BENCH_BUSINESSES", "50"))
 READY = re.compile(r"interactive after (\d+) ms")
 PHASE = re.compile(r"uspslink_app::startup: (.+?) at (\d+) ms")
 
@@ -59,8 +61,10 @@ def pss_kib(pid: int) -> int:
 class Run:
     """One start of a binary in a fresh profile: wall time to interactive, PSS at idle, the log."""
 
-    def __init__(self, binary: pathlib.Path, deep_link: bool = False):
+    def __init__(self, binary: pathlib.Path, deep_link: bool = False, businesses: int = 0):
         home = pathlib.Path(tempfile.mkdtemp(prefix="uspslink-bench-"))
+        if businesses:
+            write_businesses(home / "d" / "org.uspslink.desktop" / "uspslink.json", businesses)
         env = dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / "d"), XDG_CONFIG_HOME=str(home / "c"),
                    XDG_CACHE_HOME=str(home / "k"), USPSLINK_LOG="info,uspslink_app::startup=debug")
         t0 = time.monotonic()
@@ -117,6 +121,27 @@ class Run:
             if m and m.group(1) not in out:
                 out[m.group(1)] = int(m.group(2))
         return out
+
+
+def write_businesses(path: pathlib.Path, count: int) -> None:
+    """A progress file with `count` businesses in the Sandbox, as a 3PL's install has them: each part
+    way through its guide (every third with its identifiers accepted, waiting for USPS's approval)."""
+    import json
+    steps = ["before_you_start", "stamps_account", "usps_business_account", "payment_account",
+             "link_business_account", "identifiers", "waiting_for_approval"]
+    store: dict = {"format": 1, "preferences": {"environment": "sandbox"},
+                   "businesses": {"list": [{"id": i, "name": f"Client {i:02d}"} for i in range(1, count + 1)],
+                                  "current": 1, "next_id": count + 1}}
+    for i in range(1, count + 1):
+        prefix = "" if i == 1 else f"business-{i}/"
+        done = steps[: i % 7]
+        store[f"{prefix}sandbox/progress"] = {
+            "popup_dismissed": True, "current_step": steps[len(done)], "completed": done,
+            "link_complete": i % 3 == 0, "checklist": [],
+        }
+        store[f"{prefix}sandbox/stamps"] = {"key_checked": True, "carrier_id": f"se-{100000 + i}", "verified": i % 2 == 0}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(store))
 
 
 def cpu_and_wakeups(pid: int) -> tuple[float, int]:
@@ -207,6 +232,13 @@ def main() -> None:
         at = [int(m.group(1)) for r in bare for l in r.lines if (m := re.search(f"bare: {phase} at (\\d+) ms", l))]
         if at:
             print(f"  (bare window: {phase} at {median(at):.0f} ms)")
+    many = [Run(BINARY, businesses=BUSINESSES) for _ in range(min(PAIRS, 5))]
+    mw, mm = [r.wall for r in many], [r.pss_kib / 1024 for r in many]
+    assert all("sandbox listening" in "".join(r.lines) for r in many)
+    print(f"{BUSINESSES} businesses in the progress file (the dashboard lists them all), median [min..max] of {len(many)}:")
+    print(f"  interactive        {median(mw):.3f} s [{min(mw):.3f}..{max(mw):.3f}] ({median(mw) / median(bw):.2f}x the bare window; "
+          f"{median(mw) / median(aw):.2f}x uspslink with one)")
+    print(f"  summed PSS         {median(mm):.1f} MiB [{min(mm):.1f}..{max(mm):.1f}] ({median(mm) / median(bm):.2f}x the bare window)")
     links = [r.link_ms for r in app if r.link_ms is not None]
     print(f"deep link, second launch -> running app has it: median {median(links):.0f} ms")
     js = b"".join(p.read_bytes() for p in sorted((ROOT / "ui" / "dist" / "assets").glob("*.js")))

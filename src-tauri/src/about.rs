@@ -101,6 +101,12 @@ pub fn about(state: &AppState, data_folder: &Path, log_file: Option<&Path>) -> A
         format!("Tauri {}", tauri::VERSION),
         format!("System: {} {}", std::env::consts::OS, std::env::consts::ARCH),
         format!("Environment: {}", scope.label()),
+        // By id, not by name: a 3PL's businesses are its clients, and the diagnostics go to support.
+        format!(
+            "Business: id {} of {} in this install (what follows is its)",
+            scope.business().0,
+            state.progress.businesses().list().len()
+        ),
         format!("Data folder: {}", data_folder.display()),
         format!("Log file: {log_file}"),
         format!("Steps done: {} of {} (current: {:?})", view.completed_count, view.total_steps, view.current_step),
@@ -181,6 +187,7 @@ mod tests {
             about(&s, Path::new("/home/ann/.local/share/org.uspslink.desktop"), Some(Path::new("/tmp/uspslink.log")));
         assert!(a.diagnostics.contains(&format!("uspslink {}", env!("CARGO_PKG_VERSION"))));
         assert!(a.diagnostics.contains("Environment: Sandbox"));
+        assert!(a.diagnostics.contains("Business: id 1 of 1 in this install"), "{}", a.diagnostics);
         assert!(a.diagnostics.contains("key checked true, registered true, verified false"));
         assert!(a.diagnostics.contains("InvalidApiKey: ShipEngine refused the API key"));
         assert!(a.diagnostics.contains("Log file: /tmp/uspslink.log"));

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uspslink_core::approval::ApprovalState;
 
-use crate::state::AppState;
+use crate::state::{AppState, Scope};
 
 /// What needs the app while its window is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +20,21 @@ pub enum Watched {
     Nothing,
 }
 
-/// What the current environment needs while the window is closed.
+/// What the environment in force needs while the window is closed: the most any business needs
+/// (one waiting for USPS keeps uspslink in the tray, whichever business the window showed).
 pub fn watched(state: &AppState) -> Watched {
-    let scope = state.scope();
+    let needs: Vec<Watched> = businesses(state).map(|(scope, _)| watched_in(state, scope)).collect();
+    if needs.contains(&Watched::Approval) {
+        Watched::Approval
+    } else if needs.contains(&Watched::Link) {
+        Watched::Link
+    } else {
+        Watched::Nothing
+    }
+}
+
+/// What one business needs while the window is closed.
+fn watched_in(state: &AppState, scope: Scope) -> Watched {
     let link = state.progress.link_record(scope);
     if !link.linked || link.needs_reconnecting {
         return Watched::Nothing;
@@ -33,9 +45,13 @@ pub fn watched(state: &AppState) -> Watched {
     }
 }
 
-/// The tray's first line (and tooltip): where things stand, in the words of the dashboard.
-pub fn status_line(state: &AppState) -> &'static str {
-    let scope = state.scope();
+/// Every business's scope in the environment in force, with its name.
+fn businesses(state: &AppState) -> impl Iterator<Item = (Scope, String)> + '_ {
+    state.progress.businesses().list().to_vec().into_iter().map(|b| (state.scope_of(b.id), b.name))
+}
+
+/// Where one business stands, in the words of the dashboard.
+fn status_line_in(state: &AppState, scope: Scope) -> &'static str {
     let link = state.progress.link_record(scope);
     if link.linked && link.needs_reconnecting {
         return "Reconnect your USPS business account";
@@ -47,6 +63,23 @@ pub fn status_line(state: &AppState) -> &'static str {
         }
         ApprovalState::NotStarted if link.linked => "USPS business account linked",
         ApprovalState::NotStarted => "Not linked to USPS yet",
+    }
+}
+
+/// The tray's first lines: where things stand, one line per business, named once there are several.
+pub fn status_lines(state: &AppState) -> Vec<String> {
+    let all: Vec<(Scope, String)> = businesses(state).collect();
+    if let [(scope, _)] = all.as_slice() {
+        return vec![status_line_in(state, *scope).to_string()];
+    }
+    all.into_iter().map(|(scope, name)| format!("{name}: {}", status_line_in(state, scope))).collect()
+}
+
+/// The tray icon's tooltip (where the desktop shows one).
+pub fn tooltip(state: &AppState) -> String {
+    match status_lines(state).as_slice() {
+        [one] => format!("uspslink: {one}"),
+        many => format!("uspslink: {} businesses\n{}", many.len(), many.join("\n")),
     }
 }
 
@@ -141,25 +174,33 @@ mod tests {
     async fn what_is_watched_and_said_from_a_fresh_start_to_the_approval_and_a_broken_link() {
         let fresh = state_over(std::sync::Arc::new(MemoryPersist::default()));
         assert_eq!(watched(&fresh), Watched::Nothing);
-        assert_eq!(status_line(&fresh), "Not linked to USPS yet");
+        assert_eq!(status_lines(&fresh), ["Not linked to USPS yet"]);
         assert_eq!(on_close(watched(&fresh), true), OnClose::Quit, "nothing watched: closing quits");
 
         let s = completed("merchant").await;
         assert_eq!(watched(&s), Watched::Approval);
-        assert_eq!(status_line(&s), "Waiting for USPS approval");
+        assert_eq!(status_lines(&s), ["Waiting for USPS approval"]);
+        assert_eq!(tooltip(&s), "uspslink: Waiting for USPS approval");
         assert_eq!(on_close(Watched::Approval, true), OnClose::Tray);
         assert_eq!(on_close(Watched::Approval, false), OnClose::QuitAndSay, "never unreachable");
 
         approve(&s).await;
         check_in(&s, crate::state::tests::SB, Trigger::CheckNow).await.unwrap();
-        assert_eq!(status_line(&s), "NSA rates approved");
+        assert_eq!(status_lines(&s), ["NSA rates approved"]);
         assert_eq!(watched(&s), Watched::Link, "the link is still kept alive");
+
+        // A second business, shown and not linked: the tray names both, and the first one's link is
+        // still what keeps uspslink in the tray.
+        s.change_businesses(|b| b.add("Second Shop")).unwrap();
+        assert_eq!(status_lines(&s), ["My business: NSA rates approved", "Second Shop: Not linked to USPS yet"]);
+        assert!(tooltip(&s).starts_with("uspslink: 2 businesses\n"), "{}", tooltip(&s));
+        assert_eq!(watched(&s), Watched::Link, "a business not shown is watched too");
 
         let status =
             s.servers.sandbox_helper("/sandbox/usps/revoke-user", serde_json::json!({"username": "merchant"})).await;
         assert_eq!(status, 204);
         let _ = crate::flows::link::access_token_in(&s, crate::state::tests::SB, true).await;
-        assert_eq!(status_line(&s), "Reconnect your USPS business account");
+        assert_eq!(status_lines(&s)[0], "My business: Reconnect your USPS business account");
         assert_eq!(watched(&s), Watched::Nothing);
     }
 

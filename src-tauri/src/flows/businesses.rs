@@ -100,6 +100,8 @@ mod tests {
         let notes = lock(&host.notifications).clone();
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].0.contains("My business"), "the notification names the business: {notes:?}");
+        let approval_notice = crate::flows::background::Notice::Approval.id();
+        assert_eq!(state.window.business_of_notification(approval_notice), Some(first.business()), "a click shows it");
         let overview = state.overview();
         assert!(matches!(overview[0].approval.state, ApprovalState::Approved { .. }));
         assert!(matches!(overview[1].approval.state, ApprovalState::Waiting));

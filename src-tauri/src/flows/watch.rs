@@ -34,6 +34,7 @@ pub fn announce_approval(host: &impl Host, scope: Scope) {
     );
     let title = titled("USPS approved your NSA rates", state.business_name_to_say(scope.business()));
     if host.notify(Notice::Approval, &title, &body) {
+        state.window.notified_about(Notice::Approval.id(), scope.business());
         if let Err(e) = approval::mark_notified(state, scope) {
             tracing::warn!("could not save that the approval was announced: {e}");
         }
@@ -92,11 +93,14 @@ fn announce_broken_link(host: &impl Host, scope: Scope) {
     if state.scope() == scope {
         crate::flows::link::announce(host);
     }
-    host.notify(
+    let told = host.notify(
         Notice::Reconnect,
         &titled("Reconnect your USPS business account", state.business_name_to_say(scope.business())),
         "USPS no longer accepts uspslink's connection (a password reset does this). Open uspslink and reconnect to keep your NSA rates.",
     );
+    if told {
+        state.window.notified_about(Notice::Reconnect.id(), scope.business());
+    }
 }
 
 /// What the loop remembers between ticks: a refresh that could not reach USPS waits before the
@@ -169,38 +173,40 @@ fn sleep_for(state: &AppState, scope: Scope, backoff: &RefreshBackoff) -> Durati
 /// checks fall due at different times: the schedule's jitter spreads them), one after the other
 /// within a round: a business whose check fails or hangs up to its timeout never stops the others'.
 pub async fn run(host: impl Host) {
-    let mut backoffs: HashMap<Scope, RefreshBackoff> = HashMap::new();
-    loop {
-        let state = host.state();
-        let scopes: Vec<Scope> = state.progress.businesses().list().iter().map(|b| state.scope_of(b.id)).collect();
-        // A business removed, or an environment left, is forgotten; one met anew starts fresh.
-        backoffs.retain(|scope, _| scopes.contains(scope));
-        for scope in &scopes {
-            // Held for the tick: *Quit* waits for it, and once it has set the gate no tick starts.
-            let gate = state.watch.gate.lock().await;
-            if *gate {
-                return;
-            }
-            if !backoffs.contains_key(scope) {
-                // An approval found when the notification could not go out (or just before a crash).
-                announce_approval(&host, *scope);
-            }
-            let backoff = backoffs.entry(*scope).or_default();
-            // A business removed while the round ran (the gate was free between ticks) is skipped.
-            if state.progress.businesses().get(scope.business()).is_some() {
-                tick(&host, *scope, backoff).await;
-            }
-        }
-        let wait = scopes
-            .iter()
-            .map(|scope| sleep_for(state, *scope, backoffs.get(scope).unwrap_or(&RefreshBackoff::default())))
-            .min()
-            .unwrap_or(LONGEST_SLEEP);
+    let mut backoffs = HashMap::new();
+    while let Some(wait) = round(&host, &mut backoffs).await {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = state.watch.woken() => {}
+            _ = host.state().watch.woken() => {}
         }
     }
+}
+
+/// One round over every business: each ticks; returns how long to sleep, or None once quitting.
+async fn round(host: &impl Host, backoffs: &mut HashMap<Scope, RefreshBackoff>) -> Option<Duration> {
+    let state = host.state();
+    let scopes: Vec<Scope> = state.progress.businesses().list().iter().map(|b| state.scope_of(b.id)).collect();
+    // A business removed, or an environment left, is forgotten; one met anew starts fresh.
+    backoffs.retain(|scope, _| scopes.contains(scope));
+    for scope in &scopes {
+        // Held for the tick: *Quit* waits for it, and once it has set the gate no tick starts.
+        let gate = state.watch.gate.lock().await;
+        if *gate {
+            return None;
+        }
+        if !backoffs.contains_key(scope) {
+            // An approval found when the notification could not go out (or just before a crash).
+            announce_approval(host, *scope);
+        }
+        let backoff = backoffs.entry(*scope).or_default();
+        // A business removed while the round ran (the gate was free between ticks) is skipped.
+        if state.progress.businesses().get(scope.business()).is_some() {
+            tick(host, *scope, backoff).await;
+        }
+    }
+    let fresh = RefreshBackoff::default();
+    let wait = scopes.iter().map(|scope| sleep_for(state, *scope, backoffs.get(scope).unwrap_or(&fresh))).min();
+    Some(wait.unwrap_or(LONGEST_SLEEP))
 }
 
 #[cfg(test)]
@@ -243,6 +249,41 @@ mod tests {
         assert_eq!(lock(&host.savings)[0].savings.state, uspslink_core::savings::SavingsState::Applied);
         tick(&host, SB, &mut backoff).await;
         assert_eq!(lock(&host.savings).len(), 1, "priced once; no Stamps.com carrier to ask daily");
+    }
+
+    #[tokio::test]
+    async fn a_round_checks_every_business_and_one_broken_link_stops_no_other() {
+        // A clock the test moves: the second business's first check went out as its link completed.
+        let ahead = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let offset = ahead.clone();
+        let clock = uspslink_core::clock::Clock::reading(move || {
+            uspslink_core::clock::unix_now() + offset.load(std::sync::atomic::Ordering::SeqCst)
+        });
+        let host = RecordingHost::new(crate::flows::approval::tests::completed("merchant").await.with_clock(clock));
+        let state = host.state();
+        let second = state.change_businesses(|b| b.add("Second Shop")).unwrap();
+        let second = state.scope_of(second);
+        crate::flows::approval::tests::complete_in(state, second, "merchant2").await;
+        let last_check = |scope| state.progress.approval_record(scope).history.last_check;
+        let before = (last_check(SB), last_check(second));
+        // The first business's USPS user reset the password: its check fails; the second's goes on.
+        let body = serde_json::json!({"username": "merchant"});
+        assert_eq!(state.servers.sandbox_helper("/sandbox/usps/revoke-user", body).await, 204);
+        ahead.store(5 * 3600, std::sync::atomic::Ordering::SeqCst);
+        let mut backoffs = HashMap::new();
+        let wait = round(&host, &mut backoffs).await.expect("not quitting");
+        assert!(state.progress.link_record(SB).needs_reconnecting);
+        assert_eq!(last_check(SB), before.0, "a broken link is not a check");
+        assert!(last_check(second) > before.1, "the second business was checked in the same round");
+        assert_eq!(backoffs.len(), 2, "each business has its own backoff");
+        assert!(wait <= LONGEST_SLEEP);
+        let notes = lock(&host.notifications).clone();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0].0, "Reconnect your USPS business account: My business", "it names the business");
+        assert!(lock(&host.links).is_empty(), "the window shows the second business: it was not told");
+        // Quitting: no round starts.
+        *state.watch.gate.lock().await = true;
+        assert_eq!(round(&host, &mut backoffs).await, None);
     }
 
     #[tokio::test]

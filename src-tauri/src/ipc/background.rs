@@ -253,10 +253,9 @@ pub mod tray {
             return Ok(());
         }
         let state = app.state::<AppState>();
-        let line = background::status_line(&state);
         let mut tray = TrayIconBuilder::with_id(TRAY_ID)
-            .menu(&menu(app, line)?)
-            .tooltip(format!("uspslink: {line}"))
+            .menu(&menu(app, &background::status_lines(&state))?)
+            .tooltip(background::tooltip(&state))
             .on_menu_event(|app, event| match event.id().as_ref() {
                 "open" => open_window(app, Some(Route::Dashboard)),
                 "check" => check_now(app),
@@ -274,9 +273,8 @@ pub mod tray {
     pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
         let Some(tray) = app.tray_by_id(TRAY_ID) else { return };
         let Some(state) = app.try_state::<AppState>() else { return };
-        let line = background::status_line(&state);
-        let _ = tray.set_tooltip(Some(format!("uspslink: {line}")));
-        match menu(app, line) {
+        let _ = tray.set_tooltip(Some(background::tooltip(&state)));
+        match menu(app, &background::status_lines(&state)) {
             Ok(menu) => {
                 let _ = tray.set_menu(Some(menu));
             }
@@ -284,12 +282,17 @@ pub mod tray {
         }
     }
 
-    fn menu<R: Runtime>(app: &AppHandle<R>, status: &str) -> tauri::Result<Menu<R>> {
-        let status = MenuItem::with_id(app, "status", status, false, None::<&str>)?;
-        let open = MenuItem::with_id(app, "open", "Open uspslink", true, None::<&str>)?;
-        let check = MenuItem::with_id(app, "check", "Check now", true, None::<&str>)?;
-        let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-        Menu::with_items(app, &[&status, &PredefinedMenuItem::separator(app)?, &open, &check, &quit])
+    /// One line per business (disabled: they say, they do nothing), then the actions.
+    fn menu<R: Runtime>(app: &AppHandle<R>, status: &[String]) -> tauri::Result<Menu<R>> {
+        let menu = Menu::new(app)?;
+        for (i, line) in status.iter().enumerate() {
+            menu.append(&MenuItem::with_id(app, format!("status-{i}"), line, false, None::<&str>)?)?;
+        }
+        menu.append(&PredefinedMenuItem::separator(app)?)?;
+        menu.append(&MenuItem::with_id(app, "open", "Open uspslink", true, None::<&str>)?)?;
+        menu.append(&MenuItem::with_id(app, "check", "Check now", true, None::<&str>)?)?;
+        menu.append(&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?)?;
+        Ok(menu)
     }
 
     /// The tray's *Check now*: the same check as the dashboard's, told the same way.
@@ -301,10 +304,14 @@ pub mod tray {
             if *gate {
                 return; // quitting
             }
-            let scope = state.scope();
-            match crate::flows::approval::check_in(state, scope, crate::flows::approval::Trigger::CheckNow).await {
-                Ok(outcome) => crate::flows::watch::after_check(&host, scope, &outcome),
-                Err(e) => tracing::warn!("tray check: {e}"),
+            // Every business the tray lists: each within its own daily ceiling.
+            for business in state.progress.businesses().list().iter().map(|b| b.id) {
+                let scope = state.scope_of(business);
+                let trigger = crate::flows::approval::Trigger::CheckNow;
+                match crate::flows::approval::check_in(state, scope, trigger).await {
+                    Ok(outcome) => crate::flows::watch::after_check(&host, scope, &outcome),
+                    Err(e) => tracing::warn!(business = business.0, "tray check: {e}"),
+                }
             }
             drop(gate);
             refresh(&host.0);
