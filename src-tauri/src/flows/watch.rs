@@ -68,7 +68,14 @@ pub fn after_check(host: &impl Host, scope: Scope, outcome: &CheckOutcome) {
 /// The savings, when due: priced once after the approval, the platform asked again daily while it
 /// does not quote the NSA rates.
 async fn price_when_due(host: &impl Host, scope: Scope, backoff: &mut RefreshBackoff) {
-    if host.state().now() < backoff.savings_not_before {
+    let state = host.state();
+    let now = state.now();
+    if now < backoff.savings_not_before {
+        return;
+    }
+    // A round asks USPS once per reference parcel (counted so even when only the platform is due).
+    let due = crate::flows::savings::next_watch(state, scope).is_some_and(|at| at <= now);
+    if due && !spend(state, pricing_calls(state)) {
         return;
     }
     match crate::flows::savings::price_in(host.state(), scope, SavingsTrigger::Watch).await {
@@ -135,10 +142,14 @@ async fn tick(host: &impl Host, scope: Scope, backoff: &mut RefreshBackoff) {
         }
     }
     if healthy {
-        match approval::check_in(state, scope, Trigger::Watch).await {
-            Ok(outcome) => after_check(host, scope, &outcome),
-            Err(e) if e.needs_reconnecting() => {}
-            Err(e) => tracing::warn!("approval check: {e}"),
+        // A check due while the watch's share of the quota is spent stays due for a later round.
+        let due = state.approval_view(scope).next_check.is_some_and(|at| at <= state.now());
+        if !due || spend(state, 1) {
+            match approval::check_in(state, scope, Trigger::Watch).await {
+                Ok(outcome) => after_check(host, scope, &outcome),
+                Err(e) if e.needs_reconnecting() => {}
+                Err(e) => tracing::warn!("approval check: {e}"),
+            }
         }
         if state.progress.approval_record(scope).is_approved() {
             price_when_due(host, scope, backoff).await;
@@ -151,18 +162,33 @@ async fn tick(host: &impl Host, scope: Scope, backoff: &mut RefreshBackoff) {
     }
 }
 
-/// How long to sleep: until the next thing is due, at most a minute, at least a second.
+/// Take `calls` USPS calls from the watch's share of the quota (every business's together).
+fn spend(state: &AppState, calls: usize) -> bool {
+    let taken = crate::state::lock(&state.watch.budget).take(calls, state.now());
+    if !taken {
+        tracing::debug!(calls, "the watch's USPS share is spent for now; a later round asks");
+    }
+    taken
+}
+
+fn pricing_calls(state: &AppState) -> usize {
+    state.config.approval.parcels.len().max(1)
+}
+
+/// How long to sleep: until the next thing is due (and the quota lets it go out), at most a minute,
+/// at least a second.
 fn sleep_for(state: &AppState, scope: Scope, backoff: &RefreshBackoff) -> Duration {
     let now = state.now();
     let link = state.progress.link_record(scope);
     let mut due = now + LONGEST_SLEEP.as_secs();
     if link.linked && !link.needs_reconnecting {
+        let budget = crate::state::lock(&state.watch.budget).clone();
         due = due.min(link.access_expires_at.saturating_sub(REFRESH_MARGIN_SECS).max(backoff.not_before));
         if let Some(next) = state.approval_view(scope).next_check {
-            due = due.min(next);
+            due = due.min(next.max(budget.next_allowed(1, now)));
         }
         if let Some(next) = crate::flows::savings::next_watch(state, scope) {
-            due = due.min(next.max(backoff.savings_not_before));
+            due = due.min(next.max(backoff.savings_not_before).max(budget.next_allowed(pricing_calls(state), now)));
         }
     }
     Duration::from_secs(due.saturating_sub(now)).clamp(Duration::from_secs(1), LONGEST_SLEEP)
@@ -220,8 +246,10 @@ mod tests {
 
     const SB: crate::state::Scope = crate::state::tests::SB;
 
+    /// One business's ticks (the quota's spacing between businesses is the round test's).
     async fn completed_host() -> RecordingHost {
         let s = crate::flows::approval::tests::completed("merchant").await;
+        *lock(&s.watch.budget) = uspslink_core::quota::WatchBudget::with_rules(60, 0);
         RecordingHost::new(s)
     }
 
@@ -252,7 +280,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_round_checks_every_business_and_one_broken_link_stops_no_other() {
+    async fn rounds_check_every_business_staggered_and_one_broken_link_stops_no_other() {
         // A clock the test moves: the second business's first check went out as its link completed.
         let ahead = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let offset = ahead.clone();
@@ -274,9 +302,12 @@ mod tests {
         let wait = round(&host, &mut backoffs).await.expect("not quitting");
         assert!(state.progress.link_record(SB).needs_reconnecting);
         assert_eq!(last_check(SB), before.0, "a broken link is not a check");
-        assert!(last_check(second) > before.1, "the second business was checked in the same round");
+        assert_eq!(last_check(second), before.1, "both were due: the second waits its turn (staggered)");
+        assert!(wait <= Duration::from_secs(uspslink_core::quota::WATCH_SPACING_SECS), "{wait:?}");
+        ahead.store(5 * 3600 + uspslink_core::quota::WATCH_SPACING_SECS, std::sync::atomic::Ordering::SeqCst);
+        round(&host, &mut backoffs).await.expect("not quitting");
+        assert!(last_check(second) > before.1, "the broken link stopped nothing: the second was checked");
         assert_eq!(backoffs.len(), 2, "each business has its own backoff");
-        assert!(wait <= LONGEST_SLEEP);
         let notes = lock(&host.notifications).clone();
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert_eq!(notes[0].0, "Reconnect your USPS business account: My business", "it names the business");

@@ -1,4 +1,9 @@
-//! The approval watch's part: waking it early, and the gate *Quit* takes so no tick is cut short.
+//! The approval watch's part: waking it early, the gate *Quit* takes so no tick is cut short, and
+//! its share of the USPS quota over every business.
+
+use std::sync::Mutex;
+
+use uspslink_core::quota::WatchBudget;
 
 /// Owned by `flows::watch`; the flows that change what it watches (the link, Settings) wake it.
 #[derive(Default)]
@@ -8,6 +13,8 @@ pub struct Watch {
     /// Held by the watch for each tick; taken for good (set to true) by *Quit*, which then waits
     /// for a tick in progress to end, so no save is cut short.
     pub(crate) gate: tokio::sync::Mutex<bool>,
+    /// The watch's USPS calls of the last hour, for every business together.
+    pub(crate) budget: Mutex<WatchBudget>,
 }
 
 impl Watch {

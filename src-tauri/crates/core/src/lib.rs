@@ -13,6 +13,7 @@ pub mod http;
 pub mod onboarding;
 pub mod payments;
 pub mod progress_format;
+pub mod quota;
 pub mod savings;
 pub mod scheme;
 pub mod settings;
