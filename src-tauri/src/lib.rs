@@ -296,13 +296,12 @@ fn lead_notifications_back<R: Runtime>(app: &tauri::AppHandle<R>) {
     use tauri_plugin_notification::NotificationExt;
     let handle = app.clone();
     let registered = app.notification().on_action(move |action| {
-        let id = action.notification().map(|n| n.id());
-        let notice = id.and_then(flows::background::Notice::from_id);
+        let notice = action.notification().and_then(|n| flows::background::Notice::from_id(n.id()));
         let route = notice.map(flows::background::Notice::route).unwrap_or(flows::background::Route::Dashboard);
         tracing::info!(?route, "a notification was clicked");
         // It spoke of one business: that one is shown (the window reads it with the route).
         let state = handle.state::<AppState>();
-        if let Some(business) = id.and_then(|id| state.window.business_of_notification(id)) {
+        if let Some(business) = notice.and_then(flows::background::Notice::business) {
             if let Err(e) = state.change_businesses(|b| b.switch_to(business)) {
                 tracing::warn!("the business of the notification is not shown: {e}");
             }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uspslink_core::approval::ApprovalState;
+use uspslink_core::business::BusinessId;
 
 use crate::state::{AppState, Scope};
 
@@ -103,39 +104,63 @@ pub fn on_close(watched: Watched, tray_available: bool) -> OnClose {
     }
 }
 
-/// A desktop notification of uspslink's, by what it is about: a click on it leads to its screen.
+/// A desktop notification of uspslink's, by what it is about (and which business): a click on it
+/// leads to its screen, in its business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
-    Approval,
-    Reconnect,
+    Approval(BusinessId),
+    Reconnect(BusinessId),
     /// The first time the window closes into the tray.
     InTray,
     /// The window closed, something was watched, and there is no tray.
     Quitting,
 }
 
-impl Notice {
-    pub const ALL: [Notice; 4] = [Notice::Approval, Notice::Reconnect, Notice::InTray, Notice::Quitting];
+/// Kinds in the low bits of a notification's id, the business above them.
+const KIND_BITS: i32 = 8;
 
-    /// The notification's id (the same kind replaces its earlier one).
+impl Notice {
+    /// The notification's id: a later one of the same kind and business replaces it; two
+    /// businesses' approvals stand side by side.
     pub fn id(self) -> i32 {
-        match self {
-            Notice::Approval => 1,
-            Notice::Reconnect => 2,
-            Notice::InTray => 3,
-            Notice::Quitting => 4,
-        }
+        let (kind, business) = match self {
+            Notice::Approval(b) => (1, Some(b)),
+            Notice::Reconnect(b) => (2, Some(b)),
+            Notice::InTray => (3, None),
+            Notice::Quitting => (4, None),
+        };
+        // An id too large to carry (never given in practice) falls back to the kind alone.
+        let business = business.and_then(|b| i32::try_from(b.0).ok()).filter(|b| *b < i32::MAX / KIND_BITS);
+        kind + KIND_BITS * business.unwrap_or(0)
     }
 
     pub fn from_id(id: i32) -> Option<Notice> {
-        Notice::ALL.into_iter().find(|n| n.id() == id)
+        if id < 0 {
+            return None;
+        }
+        let business = || u32::try_from(id / KIND_BITS).ok().filter(|b| *b > 0).map(BusinessId);
+        match id % KIND_BITS {
+            1 => business().map(Notice::Approval),
+            2 => business().map(Notice::Reconnect),
+            3 if id == 3 => Some(Notice::InTray),
+            4 if id == 4 => Some(Notice::Quitting),
+            _ => None,
+        }
+    }
+
+    /// The business it spoke of.
+    pub fn business(self) -> Option<BusinessId> {
+        match self {
+            Notice::Approval(b) | Notice::Reconnect(b) => Some(b),
+            Notice::InTray | Notice::Quitting => None,
+        }
     }
 
     /// Where a click on it leads.
     pub fn route(self) -> Route {
         match self {
-            Notice::Reconnect => Route::Reconnect,
-            Notice::Approval | Notice::InTray | Notice::Quitting => Route::Dashboard,
+            Notice::Reconnect(_) => Route::Reconnect,
+            Notice::Approval(_) | Notice::InTray | Notice::Quitting => Route::Dashboard,
         }
     }
 }
@@ -205,13 +230,29 @@ mod tests {
     }
 
     #[test]
-    fn a_notification_leads_to_its_screen() {
-        for n in Notice::ALL {
-            assert_eq!(Notice::from_id(n.id()), Some(n));
+    fn a_notification_leads_to_its_screen_in_its_business() {
+        let all = [
+            Notice::Approval(BusinessId::FIRST),
+            Notice::Approval(BusinessId(2)),
+            Notice::Reconnect(BusinessId(2)),
+            Notice::Reconnect(BusinessId(268_435_454)),
+            Notice::InTray,
+            Notice::Quitting,
+        ];
+        for n in all {
+            assert_eq!(Notice::from_id(n.id()), Some(n), "{n:?} as {}", n.id());
         }
-        assert_eq!(Notice::from_id(0), None);
-        assert_eq!(Notice::Reconnect.route(), Route::Reconnect);
-        assert_eq!(Notice::Approval.route(), Route::Dashboard);
+        let ids: std::collections::HashSet<i32> = all.iter().map(|n| n.id()).collect();
+        assert_eq!(ids.len(), all.len(), "two businesses' notifications never replace each other");
+        for id in [0, -1, 5, 8, 11, 19] {
+            assert_eq!(Notice::from_id(id), None, "{id}");
+        }
+        assert_eq!(Notice::Reconnect(BusinessId(2)).route(), Route::Reconnect);
+        assert_eq!(Notice::Approval(BusinessId(2)).route(), Route::Dashboard);
+        assert_eq!(Notice::Approval(BusinessId(2)).business(), Some(BusinessId(2)));
+        // An id too large to carry: the kind still leads to its screen.
+        assert_eq!(Notice::from_id(Notice::Approval(BusinessId(u32::MAX)).id()), None);
+        assert_eq!(Notice::Approval(BusinessId(u32::MAX)).id() % 8, 1);
     }
 
     #[test]

@@ -31,8 +31,12 @@ pub async fn remove(host: &impl Host, id: BusinessId) -> Result<Business, Remove
     let state = host.state();
     // Refused before anything is revoked: the last business, or one that is gone already.
     state.progress.businesses().remove(id).map_err(BusinessesError::from)?;
-    // No watch tick refreshes (or writes) this business's link while it goes away.
+    // No watch tick, no USPS check and no token refresh runs for it while it goes away (in the
+    // order every other path takes them: the gate, the check, the refresh). A flow of it that
+    // still runs after this writes nothing ([`crate::state::ProgressStore::is_removed`]).
     let _no_tick = state.watch.gate.lock().await;
+    let _no_check = state.in_flight.usps_check.lock().await;
+    let _no_refresh = state.sessions.refresh.lock().await;
     for environment in Environment::ALL {
         forget_scope(state, Scope::new(id, environment)).await?;
     }
@@ -48,7 +52,10 @@ async fn forget_scope(state: &AppState, scope: Scope) -> Result<(), RemoveError>
     let secrets = state.secrets.clone();
     blocking(move || {
         let vault = secrets.open(scope);
-        for slot in SecretSlot::ALL {
+        // The consumer secret kept under the first business's names is the install's (the owner's
+        // USPS developer app signs in every business): removing that business leaves it.
+        let install_wide = scope == scope.app_wide();
+        for slot in SecretSlot::ALL.into_iter().filter(|s| !(install_wide && *s == SecretSlot::UspsConsumerSecret)) {
             vault.delete(slot)?;
         }
         Ok::<_, RemoveError>(())
@@ -85,6 +92,20 @@ mod tests {
             "each business has its own USPS user's identifiers"
         );
 
+        // A sign-in open in the browser for the business shown holds up only that business's checks.
+        let endpoints = state.endpoints_ready(second).await.unwrap();
+        lock(&state.sessions.attempts)
+            .begin(&endpoints.usps_authorize, "client", "uspslink://oauth/callback", std::time::Instant::now())
+            .unwrap();
+        let held = approval::check_in(state, second, Trigger::CheckNow).await.unwrap().view.state;
+        assert!(
+            matches!(&held, ApprovalState::CouldNotCheck { reason } if reason.contains("Finish signing in")),
+            "{held:?}"
+        );
+        let other = approval::check_in(state, first, Trigger::CheckNow).await.unwrap().view.state;
+        assert_eq!(other, ApprovalState::Waiting, "the other business is not held up");
+        lock(&state.sessions.attempts).cancel_all();
+
         // Both are watched; one is approved: only its record, and one notification that names it.
         for scope in [first, second] {
             let outcome = approval::check_in(state, scope, Trigger::Watch).await.unwrap();
@@ -100,8 +121,8 @@ mod tests {
         let notes = lock(&host.notifications).clone();
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].0.contains("My business"), "the notification names the business: {notes:?}");
-        let approval_notice = crate::flows::background::Notice::Approval.id();
-        assert_eq!(state.window.business_of_notification(approval_notice), Some(first.business()), "a click shows it");
+        let notices = lock(&host.notices).clone();
+        assert_eq!(notices, [crate::flows::background::Notice::Approval(first.business())], "a click shows it");
         let overview = state.overview();
         assert!(matches!(overview[0].approval.state, ApprovalState::Approved { .. }));
         assert!(matches!(overview[1].approval.state, ApprovalState::Waiting));
@@ -125,6 +146,10 @@ mod tests {
         assert!(keyring(first) > 0);
         assert_eq!(state.progress.stored_keys(first), first_keys, "the first business is untouched");
         assert_eq!(state.scope(), first, "the one left is shown");
+        // A flow of the removed business that was still running writes nothing back.
+        let late = state.progress.set_stamps_record(second, Default::default()).unwrap_err();
+        assert_eq!(late.0, crate::state::PersistError::BusinessRemoved);
+        assert!(state.progress.stored_keys(second).is_empty());
         assert!(state.progress.approval_record(first).is_approved());
         // USPS no longer takes the removed business's access token: it was revoked.
         let status = reqwest::Client::new()

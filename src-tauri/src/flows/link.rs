@@ -36,6 +36,10 @@ pub enum LinkFlowError {
     NeedsReconnecting,
     #[error("Link your USPS business account first (step 5).")]
     NotLinked,
+    #[error(
+        "Another business was shown while the USPS sign-in was being prepared: start it again from this business."
+    )]
+    ScopeChanged,
     #[error("Your USPS connection is gone: reconnect your USPS business account.")]
     TokensGone,
     #[error(transparent)]
@@ -94,7 +98,7 @@ async fn usps_app(state: &AppState, scope: Scope) -> Result<UspsApp, LinkFlowErr
             )
             .into());
         }
-        let secret = vault_get(state, scope, SecretSlot::UspsConsumerSecret).await?;
+        let secret = vault_get(state, scope.app_wide(), SecretSlot::UspsConsumerSecret).await?;
         let secret = secret
             .ok_or_else(|| LinkError::NotConfigured("Enter your USPS consumer secret in Settings first.".into()))?;
         (prefs.usps_consumer_key.clone(), secret)
@@ -269,6 +273,12 @@ pub async fn start(host: &impl Host) -> Result<LinkUpdate, LinkFlowError> {
             started
         }
     };
+    // The business shown changed while the sign-in was being prepared (the switch ended the
+    // sign-ins open then, not this one): its answer must not link the business shown now.
+    if state.scope() != scope {
+        crate::state::lock(&state.sessions.attempts).cancel_all();
+        return Err(LinkFlowError::ScopeChanged);
+    }
     if let Err(e) = state.sessions.remember_sign_in(&state.progress, state.now(), &started.state) {
         // Only the "started before a restart" message depends on it; the sign-in itself works.
         tracing::warn!("could not remember the sign-in across a restart: {e}");
@@ -307,6 +317,11 @@ pub fn cancel(host: &impl Host) -> LinkUpdate {
 /// between the two never leaves a dead refresh token beside a live access token. A keyring that
 /// refuses keeps them in memory (used meanwhile) and is tried again, so a rotation is never lost.
 async fn store_tokens(state: &AppState, scope: Scope, tokens: &TokenSet) {
+    if state.progress.is_removed(scope.business()) {
+        // Removed while USPS answered: its keyring entries are gone and stay gone.
+        tracing::info!("new USPS tokens for a business removed meanwhile were dropped");
+        return;
+    }
     let unsaved = UnsavedTokens { access: tokens.access_token.clone(), refresh: tokens.refresh_token.clone() };
     if let Err(e) = write_tokens(state, scope, &unsaved).await {
         tracing::warn!("the keyring did not take the new USPS tokens ({e}); kept in memory and tried again");
@@ -510,7 +525,9 @@ pub async fn mark_broken(state: &AppState, scope: Scope, reason: &str) -> Result
 /// expired, or always with `force`.
 pub async fn access_token_in(state: &AppState, scope: Scope, force: bool) -> Result<SecretString, LinkFlowError> {
     refresh_in(state, scope, force).await?;
-    if crate::state::lock(&state.sessions.attempts).is_waiting_at(Instant::now()) {
+    // A sign-in open in the browser is the shown business's (a switch ends it): only that
+    // business waits for it; the watch goes on checking the others.
+    if scope == state.scope() && crate::state::lock(&state.sessions.attempts).is_waiting_at(Instant::now()) {
         return Err(LinkFlowError::SignInOpen);
     }
     let record = state.progress.link_record(scope);
@@ -826,6 +843,28 @@ mod host_tests {
         assert!(opened.contains("redirect_uri=uspslink%3A%2F%2Foauth%2Fcallback"), "{opened}");
         assert_eq!(record.issued_via, Some(SignInMethod::OwnApp));
         crate::flows::link::access_token_in(state, crate::state::tests::SB, true).await.unwrap();
+    }
+
+    /// The owner's own USPS developer app is the install's: its secret, stored once, signs in every
+    /// business, and removing the business whose names it is kept under leaves it.
+    #[tokio::test]
+    async fn the_own_apps_secret_serves_every_business_and_outlives_the_first() {
+        use secrecy::ExposeSecret;
+        const SB: Scope = crate::state::tests::SB;
+        let host = RecordingHost::new(state_over(Arc::new(MemoryPersist::default())));
+        let state = host.state();
+        let mut prefs = state.progress.preferences();
+        prefs.usps_sign_in = Some(SignInMethod::OwnApp);
+        prefs.usps_consumer_key = uspslink_sandbox::usps::CLIENT_ID.into();
+        state.save_preferences(prefs).unwrap();
+        let secret = SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET);
+        state.secrets.open(SB.app_wide()).set(SecretSlot::UspsConsumerSecret, &secret).unwrap();
+        let second = state.change_businesses(|b| b.add("Second Shop")).unwrap();
+        let second = state.scope_of(second);
+        assert_eq!(usps_app(state, second).await.unwrap().secret.expose_secret(), secret.expose_secret());
+        crate::flows::businesses::remove(&host, SB.business()).await.unwrap();
+        assert_eq!(state.scope(), second);
+        assert!(usps_app(state, second).await.is_ok(), "the install's secret is still there");
     }
 
     /// A stand-in at an address: counts every connection made to it (anything a token could reach).

@@ -73,6 +73,7 @@ pub(crate) mod tests {
         pub opened: Arc<Mutex<Vec<String>>>,
         pub notifications: Arc<Mutex<Vec<(String, String)>>>,
         pub overviews: Arc<Mutex<Vec<Vec<crate::state::BusinessOverview>>>>,
+        pub notices: Arc<Mutex<Vec<background::Notice>>>,
     }
 
     impl RecordingHost {
@@ -85,6 +86,7 @@ pub(crate) mod tests {
                 opened: Arc::default(),
                 notifications: Arc::default(),
                 overviews: Arc::default(),
+                notices: Arc::default(),
             }
         }
     }
@@ -109,7 +111,8 @@ pub(crate) mod tests {
             crate::state::lock(&self.opened).push(url.to_string());
             Ok(())
         }
-        fn notify(&self, _notice: background::Notice, title: &str, body: &str) -> bool {
+        fn notify(&self, notice: background::Notice, title: &str, body: &str) -> bool {
+            crate::state::lock(&self.notices).push(notice);
             crate::state::lock(&self.notifications).push((title.into(), body.into()));
             true
         }

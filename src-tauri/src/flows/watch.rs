@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use uspslink_core::approval::ApprovalState;
 use uspslink_core::savings::SavingsTrigger;
 use uspslink_core::usps::REFRESH_MARGIN_SECS;
 
@@ -33,8 +34,7 @@ pub fn announce_approval(host: &impl Host, scope: Scope) {
         uspslink_core::clock::iso_date(at)
     );
     let title = titled("USPS approved your NSA rates", state.business_name_to_say(scope.business()));
-    if host.notify(Notice::Approval, &title, &body) {
-        state.window.notified_about(Notice::Approval.id(), scope.business());
+    if host.notify(Notice::Approval(scope.business()), &title, &body) {
         if let Err(e) = approval::mark_notified(state, scope) {
             tracing::warn!("could not save that the approval was announced: {e}");
         }
@@ -73,7 +73,7 @@ async fn price_when_due(host: &impl Host, scope: Scope, backoff: &mut RefreshBac
     if now < backoff.savings_not_before {
         return;
     }
-    // A round asks USPS once per reference parcel (counted so even when only the platform is due).
+    // Counted as a whole round even when only the platform (ShipEngine) or the contract is due.
     let due = crate::flows::savings::next_watch(state, scope).is_some_and(|at| at <= now);
     if due && !spend(state, pricing_calls(state)) {
         return;
@@ -100,14 +100,11 @@ fn announce_broken_link(host: &impl Host, scope: Scope) {
     if state.scope() == scope {
         crate::flows::link::announce(host);
     }
-    let told = host.notify(
-        Notice::Reconnect,
+    host.notify(
+        Notice::Reconnect(scope.business()),
         &titled("Reconnect your USPS business account", state.business_name_to_say(scope.business())),
         "USPS no longer accepts uspslink's connection (a password reset does this). Open uspslink and reconnect to keep your NSA rates.",
     );
-    if told {
-        state.window.notified_about(Notice::Reconnect.id(), scope.business());
-    }
 }
 
 /// What the loop remembers between ticks: a refresh that could not reach USPS waits before the
@@ -171,8 +168,9 @@ fn spend(state: &AppState, calls: usize) -> bool {
     taken
 }
 
+/// A pricing round's USPS calls at most: the contract, commercial and retail price of each parcel.
 fn pricing_calls(state: &AppState) -> usize {
-    state.config.approval.parcels.len().max(1)
+    3 * state.config.approval.parcels.len().max(1)
 }
 
 /// How long to sleep: until the next thing is due (and the quota lets it go out), at most a minute,
@@ -192,6 +190,32 @@ fn sleep_for(state: &AppState, scope: Scope, backoff: &RefreshBackoff) -> Durati
         }
     }
     Duration::from_secs(due.saturating_sub(now)).clamp(Duration::from_secs(1), LONGEST_SLEEP)
+}
+
+/// *Check now* from the tray, for every business waiting for USPS: each within its own daily
+/// ceiling and, together, within the watch's share of the quota (what does not fit now, the watch
+/// checks in its next rounds).
+pub async fn check_all_now(host: &impl Host) {
+    let state = host.state();
+    let gate = state.watch.gate.lock().await;
+    if *gate {
+        return; // quitting
+    }
+    for business in state.progress.businesses().list().iter().map(|b| b.id) {
+        let scope = state.scope_of(business);
+        let view = state.approval_view(scope);
+        let waiting = matches!(
+            view.state,
+            ApprovalState::Unchecked | ApprovalState::Waiting | ApprovalState::CouldNotCheck { .. }
+        );
+        if !waiting || !view.check_now_allowed || !spend(state, 1) {
+            continue;
+        }
+        match approval::check_in(state, scope, Trigger::CheckNow).await {
+            Ok(outcome) => after_check(host, scope, &outcome),
+            Err(e) => tracing::warn!(business = business.0, "tray check: {e}"),
+        }
+    }
 }
 
 /// Runs for the life of the app (started after the first screen, with the sandbox). Every

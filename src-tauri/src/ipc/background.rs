@@ -157,9 +157,9 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
 #[cfg(target_os = "linux")]
 fn release_webview_leftovers<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
-    let scope = state.scope();
+    // Any business's: the watch keeps every business's tokens fresh.
     let only_in_memory = crate::state::lock(&state.sessions.attempts).is_waiting_at(std::time::Instant::now())
-        || state.secrets.unsaved_tokens(scope).is_some();
+        || state.secrets.any_unsaved_tokens();
     if !only_in_memory {
         // A check in progress finishes first; none starts once the process is replaced.
         let _gate = state.watch.gate.blocking_lock();
@@ -295,25 +295,11 @@ pub mod tray {
         Ok(menu)
     }
 
-    /// The tray's *Check now*: the same check as the dashboard's, told the same way.
+    /// The tray's *Check now*: every business waiting for USPS, told as the dashboard's is.
     fn check_now<R: Runtime>(app: &AppHandle<R>) {
         let host = TauriHost(app.clone());
         tauri::async_runtime::spawn(async move {
-            let state = host.state();
-            let gate = state.watch.gate.lock().await;
-            if *gate {
-                return; // quitting
-            }
-            // Every business the tray lists: each within its own daily ceiling.
-            for business in state.progress.businesses().list().iter().map(|b| b.id) {
-                let scope = state.scope_of(business);
-                let trigger = crate::flows::approval::Trigger::CheckNow;
-                match crate::flows::approval::check_in(state, scope, trigger).await {
-                    Ok(outcome) => crate::flows::watch::after_check(&host, scope, &outcome),
-                    Err(e) => tracing::warn!(business = business.0, "tray check: {e}"),
-                }
-            }
-            drop(gate);
+            crate::flows::watch::check_all_now(&host).await;
             refresh(&host.0);
         });
     }

@@ -85,7 +85,7 @@ mod body {
 
     use super::*;
     use crate::ipc::events::TauriHost;
-    use crate::state::{blocking, AppState};
+    use crate::state::{blocking, AppState, Scope, Secrets};
 
     fn state<R: Runtime>(app: &AppHandle<R>) -> &AppState {
         app.state::<AppState>().inner()
@@ -95,13 +95,24 @@ mod body {
         TauriHost(app.clone())
     }
 
-    fn presence(vault: &Vault) -> CmdResult<SecretPresence> {
-        let has = |slot| vault.has(slot).map_err(IpcError::from);
+    /// What is stored for `scope`; the consumer secret is the install's (see [`Scope::app_wide`]).
+    fn presence(secrets: &Secrets, scope: Scope) -> CmdResult<SecretPresence> {
+        let vault = secrets.open(scope);
+        let has = |vault: &Vault, slot| vault.has(slot).map_err(IpcError::from);
         Ok(SecretPresence {
-            shipengine_api_key: has(SecretSlot::ShipEngineApiKey)?,
-            usps_consumer_secret: has(SecretSlot::UspsConsumerSecret)?,
-            usps_linked: has(SecretSlot::UspsRefreshToken)?,
+            shipengine_api_key: has(&vault, SecretSlot::ShipEngineApiKey)?,
+            usps_consumer_secret: has(&secrets.open(scope.app_wide()), SecretSlot::UspsConsumerSecret)?,
+            usps_linked: has(&vault, SecretSlot::UspsRefreshToken)?,
         })
+    }
+
+    /// Where a secret the owner types is kept: the consumer secret is the install's.
+    fn scope_of_slot(scope: Scope, slot: SecretSlot) -> Scope {
+        if slot == SecretSlot::UspsConsumerSecret {
+            scope.app_wide()
+        } else {
+            scope
+        }
     }
 
     /// Only the secrets a user types go through here; tokens are written by the backend alone.
@@ -135,6 +146,7 @@ mod body {
     pub async fn add_business<R: Runtime>(app: &AppHandle<R>, name: String) -> CmdResult<AppSnapshot> {
         let state = state(app);
         state.change_businesses(|b| b.add(&name))?;
+        crate::ipc::background::tray::refresh(app);
         Ok(state.snapshot())
     }
 
@@ -145,6 +157,7 @@ mod body {
     ) -> CmdResult<AppSnapshot> {
         let state = state(app);
         state.change_businesses(|b| b.rename(business, &name))?;
+        crate::ipc::background::tray::refresh(app);
         Ok(state.snapshot())
     }
 
@@ -204,9 +217,8 @@ mod body {
         let value = SecretString::from(value);
         let (secrets, scope) = (state(app).secrets.clone(), state(app).scope());
         blocking(move || {
-            let vault = secrets.open(scope);
-            vault.set(slot, &value)?;
-            presence(&vault)
+            secrets.open(scope_of_slot(scope, slot)).set(slot, &value)?;
+            presence(&secrets, scope)
         })
         .await
     }
@@ -215,16 +227,15 @@ mod body {
         let slot = user_slot(slot)?;
         let (secrets, scope) = (state(app).secrets.clone(), state(app).scope());
         blocking(move || {
-            let vault = secrets.open(scope);
-            vault.delete(slot)?;
-            presence(&vault)
+            secrets.open(scope_of_slot(scope, slot)).delete(slot)?;
+            presence(&secrets, scope)
         })
         .await
     }
 
     pub async fn secret_presence<R: Runtime>(app: &AppHandle<R>) -> CmdResult<SecretPresence> {
         let (secrets, scope) = (state(app).secrets.clone(), state(app).scope());
-        blocking(move || presence(&secrets.open(scope))).await
+        blocking(move || presence(&secrets, scope)).await
     }
 
     pub async fn recent_deep_links<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Vec<DeepLinkNotice>> {

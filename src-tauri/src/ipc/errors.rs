@@ -125,7 +125,9 @@ impl HasKind for LinkFlowError {
     fn kind(&self) -> ErrorKind {
         match self {
             LinkFlowError::Link(e) => e.kind(),
-            LinkFlowError::SignInOpen | LinkFlowError::NotLinked => ErrorKind::NotConfigured,
+            LinkFlowError::SignInOpen | LinkFlowError::NotLinked | LinkFlowError::ScopeChanged => {
+                ErrorKind::NotConfigured
+            }
             LinkFlowError::NeedsReconnecting | LinkFlowError::TokensGone => ErrorKind::NeedsReconnecting,
             LinkFlowError::Keyring(e) => e.kind(),
             LinkFlowError::Save(e) => e.kind(),

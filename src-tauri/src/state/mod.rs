@@ -106,6 +106,13 @@ impl Scope {
         }
     }
 
+    /// Where what belongs to the install rather than to one business is kept in this environment:
+    /// the owner's own USPS developer app (its consumer secret, beside the consumer key in
+    /// Settings) signs in every business. The first business's names, as before there were several.
+    pub fn app_wide(self) -> Scope {
+        Scope::new(BusinessId::FIRST, self.environment)
+    }
+
     /// How the owner knows it ("Sandbox").
     pub fn label(self) -> &'static str {
         self.environment.label()

@@ -107,6 +107,9 @@ pub enum PersistError {
     /// A newer uspslink's progress file is open: it is never written over (see [`StorageNoticeKind::NewerFile`]).
     #[error("{}", uspslink_core::progress_format::NEWER_FILE_REFUSAL)]
     NewerFile,
+    /// The business was removed while this ran: nothing of it is written again.
+    #[error("that business was removed from uspslink; nothing was saved for it")]
+    BusinessRemoved,
 }
 
 impl From<std::io::Error> for PersistError {

@@ -128,10 +128,18 @@ fn off_the_async_threads<T>(write: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Each scope's records as loaded, and the businesses removed in this run: a flow still running for
+/// one (a verification, a token refresh) must not write its records back after the removal.
+#[derive(Default)]
+struct Records {
+    by_scope: HashMap<Scope, ScopeRecords>,
+    removed: std::collections::HashSet<BusinessId>,
+}
+
 pub struct ProgressStore {
     persist: Arc<ReportingPersist>,
     preferences: Mutex<Preferences>,
-    records: Mutex<HashMap<Scope, ScopeRecords>>,
+    records: Mutex<Records>,
     background: Mutex<BackgroundRecord>,
     businesses: Mutex<Businesses>,
     /// Said once: what was found wrong with the progress file at start (or with a record since).
@@ -152,7 +160,7 @@ impl ProgressStore {
             businesses: Mutex::new(read::<Businesses>(&*persist, KEY_BUSINESSES).repaired()),
             persist,
             preferences: Mutex::new(preferences),
-            records: Mutex::new(HashMap::new()),
+            records: Mutex::new(Records::default()),
             notice: Mutex::new(notice),
         };
         (store, legacy_keyring)
@@ -249,10 +257,12 @@ impl ProgressStore {
             let scope = Scope::new(id, environment);
             values.extend(ALL_RECORDS.iter().map(|name| (scope.key(name), serde_json::Value::Null)));
         }
-        // Held across the write: no change of this business's records slips in between.
+        // Held across the write: no change of this business's records slips in between, and none
+        // is written after it.
         let mut records = lock(&self.records);
         self.write(values)?;
-        records.retain(|scope, _| scope.business() != id);
+        records.by_scope.retain(|scope, _| scope.business() != id);
+        records.removed.insert(id);
         drop(records);
         before_in_force(&current, &next);
         *current = next;
@@ -286,9 +296,15 @@ impl ProgressStore {
         value
     }
 
-    fn with_records<T>(&self, scope: Scope, f: impl FnOnce(&mut ScopeRecords) -> T) -> T {
+    /// Whether business `id` was removed in this run (a flow of it that still runs writes nothing).
+    pub fn is_removed(&self, id: BusinessId) -> bool {
+        lock(&self.records).removed.contains(&id)
+    }
+
+    fn with_records<T>(&self, scope: Scope, f: impl FnOnce(&mut ScopeRecords, bool) -> T) -> T {
         let mut all = lock(&self.records);
-        let records = all.entry(scope).or_insert_with(|| ScopeRecords {
+        let removed = all.removed.contains(&scope.business());
+        let records = all.by_scope.entry(scope).or_insert_with(|| ScopeRecords {
             progress: self.read_record(scope, NAME_PROGRESS),
             link: self.read_record(scope, NAME_USPS_LINK),
             stamps: self.read_record(scope, NAME_STAMPS),
@@ -296,12 +312,12 @@ impl ProgressStore {
             approval: self.read_record(scope, NAME_APPROVAL),
             savings: self.read_record(scope, NAME_SAVINGS),
         });
-        f(records)
+        f(records, removed)
     }
 
     /// Read `scope`'s records (loaded from the file on first use).
     pub fn read<T>(&self, scope: Scope, f: impl FnOnce(&ScopeRecords) -> T) -> T {
-        self.with_records(scope, |r| f(r))
+        self.with_records(scope, |r, _| f(r))
     }
 
     /// Change `scope`'s records: `change` works on a copy, every record it changed is written in
@@ -313,7 +329,10 @@ impl ProgressStore {
         scope: Scope,
         change: impl FnOnce(&mut ScopeRecords) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.with_records(scope, |current| {
+        self.with_records(scope, |current, removed| {
+            if removed {
+                return Err(SaveError(PersistError::BusinessRemoved).into());
+            }
             let mut next = current.clone();
             let answer = change(&mut next)?;
             let before = current.stored().map_err(SaveError::from)?;

@@ -107,6 +107,11 @@ impl Secrets {
         lock(&self.unsaved).get(&scope).cloned()
     }
 
+    /// Whether any business has tokens the keyring did not take yet (they live in memory only).
+    pub fn any_unsaved_tokens(&self) -> bool {
+        !lock(&self.unsaved).is_empty()
+    }
+
     pub fn clear_unsaved_tokens(&self, scope: Scope) {
         lock(&self.unsaved).remove(&scope);
     }

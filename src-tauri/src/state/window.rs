@@ -1,10 +1,7 @@
 //! Where the window is: open, or closed into the tray, and the screen it opens on next.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-
-use uspslink_core::business::BusinessId;
 
 use super::lock;
 use crate::flows::background::Route;
@@ -15,8 +12,6 @@ pub struct WindowPlace {
     open_on: Mutex<Option<Route>>,
     /// The window was closed into the tray: the app keeps running without one.
     in_tray: AtomicBool,
-    /// The business each notification (by its id) last spoke of: a click on it shows that one.
-    notified: Mutex<HashMap<i32, BusinessId>>,
 }
 
 impl WindowPlace {
@@ -27,16 +22,6 @@ impl WindowPlace {
 
     pub fn take_open_on(&self) -> Option<Route> {
         lock(&self.open_on).take()
-    }
-
-    /// Notification `id` went out about `business`.
-    pub fn notified_about(&self, id: i32, business: BusinessId) {
-        lock(&self.notified).insert(id, business);
-    }
-
-    /// The business notification `id` last spoke of.
-    pub fn business_of_notification(&self, id: i32) -> Option<BusinessId> {
-        lock(&self.notified).get(&id).copied()
     }
 
     pub fn in_tray(&self) -> bool {

@@ -52,9 +52,11 @@ describe("the business's settings", () => {
     render(BusinessSettings, { context: storeContext(store) });
     await fireEvent.click(screen.getByTestId("remove-business"));
     expect(screen.getByTestId("remove-business-dialog").textContent).toContain("Remove Second Shop?");
+    await vi.waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("remove-business-cancel")));
     expect(call).not.toHaveBeenCalledWith("remove_business", expect.anything());
     await fireEvent.click(screen.getByTestId("remove-business-cancel"));
     expect(screen.queryByTestId("remove-business-dialog")).toBeNull();
+    await vi.waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("remove-business")));
     const after = { ...store.snapshot!, business: 1, businesses: [business(1, "My business")] };
     vi.mocked(call).mockResolvedValueOnce(after);
     await fireEvent.click(screen.getByTestId("remove-business"));

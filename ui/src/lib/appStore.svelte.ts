@@ -45,7 +45,9 @@ export class AppStore {
     this.setSnapshot(snapshot);
     this.signInAnswer = null;
     this.linkError = null;
+    this.linkBusy = false;
     this.error = null;
+    this.addingBusiness = false;
   }
 
   /** The watch checked a business: the overview of every business. */
@@ -53,12 +55,19 @@ export class AppStore {
     if (this.snapshot) this.snapshot = { ...this.snapshot, businesses };
   }
 
-  async switchBusiness(business: BusinessId) {
-    try {
-      this.showBusiness(await call("switch_business", { business }));
-    } catch (e) {
-      this.error = e as IpcError;
-    }
+  /** Switches go one after the other (arrow keys on the switcher send one per key), so the last
+   * asked is the one the backend shows and the one the window shows. */
+  private switching: Promise<void> = Promise.resolve();
+
+  switchBusiness(business: BusinessId): Promise<void> {
+    this.switching = this.switching.then(async () => {
+      try {
+        this.showBusiness(await call("switch_business", { business }));
+      } catch (e) {
+        this.error = e as IpcError;
+      }
+    });
+    return this.switching;
   }
 
   /** Add a business and show it; the refusal (a name taken, empty, too long) is returned to the form. */

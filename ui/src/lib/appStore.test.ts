@@ -50,4 +50,28 @@ describe("AppStore", () => {
     expect(s.linkError?.kind).toBe("not_configured");
     expect(s.linkBusy).toBe(false);
   });
+
+  it("sends switches of business one after the other, so the last asked is the one shown", async () => {
+    const s = new AppStore();
+    s.setSnapshot({ ...snapshot, business: 1 } as AppSnapshot);
+    s.linkBusy = true;
+    call.mockClear();
+    const answers: Array<(v: AppSnapshot) => void> = [];
+    call.mockImplementation(() => new Promise<AppSnapshot>((resolve) => answers.push(resolve)));
+    const first = s.switchBusiness(2);
+    const second = s.switchBusiness(3);
+    await Promise.resolve();
+    expect(call).toHaveBeenCalledTimes(1);
+    expect(call).toHaveBeenLastCalledWith("switch_business", { business: 2 });
+    answers[0]({ ...snapshot, business: 2 } as AppSnapshot);
+    await first;
+    expect(s.snapshot!.business).toBe(2);
+    expect(s.linkBusy).toBe(false);
+    await vi.waitFor(() => expect(call).toHaveBeenCalledTimes(2));
+    expect(call).toHaveBeenLastCalledWith("switch_business", { business: 3 });
+    answers[1]({ ...snapshot, business: 3 } as AppSnapshot);
+    await second;
+    expect(s.snapshot!.business).toBe(3);
+    call.mockReset();
+  });
 });

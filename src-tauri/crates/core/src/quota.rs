@@ -38,11 +38,13 @@ impl WatchBudget {
         while self.spent.front().is_some_and(|t| now.saturating_sub(*t) >= HOUR) {
             self.spent.pop_front();
         }
+        // The clock was set back: calls "in the future" would hold every check until it caught up.
+        self.spent.retain(|t| *t <= now);
     }
 
     /// When `calls` calls may go out, at `now` or later.
     pub fn next_allowed(&self, calls: usize, now: u64) -> u64 {
-        let recent: Vec<u64> = self.spent.iter().copied().filter(|t| now.saturating_sub(*t) < HOUR).collect();
+        let recent: Vec<u64> = self.spent.iter().copied().filter(|t| *t <= now && now - *t < HOUR).collect();
         let spaced = recent.last().map_or(now, |last| now.max(last + self.spacing_secs));
         // Room for `calls` more within the hour: once enough of the oldest are an hour old.
         let over = (recent.len() + calls).saturating_sub(self.per_hour);
@@ -102,5 +104,7 @@ mod tests {
         assert_eq!(budget.next_allowed(1, t + 100), t + HOUR, "room once the first batch is an hour old");
         assert!(budget.take(4, t + HOUR));
         assert!(!budget.take(WATCH_CALLS_PER_HOUR + 1, t + 10 * HOUR), "more than an hour's share never fits");
+        // The clock set back an hour: the calls it "made in the future" hold nothing up.
+        assert!(budget.take(1, t), "{budget:?}");
     }
 }
