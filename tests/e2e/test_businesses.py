@@ -37,6 +37,12 @@ def shown(d) -> str:
         " return s.selectedIndex < 0 ? '' : s.options[s.selectedIndex].text;")
 
 
+def text_of(d, testid: str) -> str:
+    """An element's text, read in one call: a switch draws the page again, so an element found a
+    moment before may be gone when its text is asked for."""
+    return d.execute_script(f"return document.querySelector('[data-testid=\"{testid}\"]')?.textContent ?? '';")
+
+
 def options(d) -> int:
     return d.execute_script("return document.querySelector('[data-testid=\"business-switcher\"]').options.length;")
 
@@ -96,13 +102,13 @@ def test_two_businesses_side_by_side_nothing_mixed_up(profile):
 
     # Switch back: the first business as it was.
     switcher(d).select_by_visible_text("My business")
-    WebDriverWait(d, 15).until(lambda _: FIRST_CRID in d.find_element(*by_testid("dashboard-linked")).text)
-    assert SECOND_CRID not in d.find_element(*by_testid("dashboard")).text.split("Your businesses")[0]
+    WebDriverWait(d, 15).until(lambda _: FIRST_CRID in text_of(d, "dashboard-linked"))
+    assert SECOND_CRID not in text_of(d, "dashboard").split("Your businesses")[0]
     assert keyring_lookup("shipengine-api-key") != SECOND_KEY
 
     # The business shown is kept across a restart.
     switcher(d).select_by_visible_text("Second Shop")
-    WebDriverWait(d, 15).until(lambda _: SECOND_CRID in d.find_element(*by_testid("dashboard-linked")).text)
+    WebDriverWait(d, 15).until(lambda _: SECOND_CRID in text_of(d, "dashboard-linked"))
     profile.stop()
     d = profile.start()
     assert shown(d) == "Second Shop"
