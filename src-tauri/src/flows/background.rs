@@ -24,7 +24,8 @@ pub enum Watched {
 /// What the environment in force needs while the window is closed: the most any business needs
 /// (one waiting for USPS keeps uspslink in the tray, whichever business the window showed).
 pub fn watched(state: &AppState) -> Watched {
-    let needs: Vec<Watched> = businesses(state).map(|(scope, _)| watched_in(state, scope)).collect();
+    let needs: Vec<Watched> =
+        state.businesses_in_force().into_iter().map(|(scope, _)| watched_in(state, scope)).collect();
     if needs.contains(&Watched::Approval) {
         Watched::Approval
     } else if needs.contains(&Watched::Link) {
@@ -46,11 +47,6 @@ fn watched_in(state: &AppState, scope: Scope) -> Watched {
     }
 }
 
-/// Every business's scope in the environment in force, with its name.
-fn businesses(state: &AppState) -> impl Iterator<Item = (Scope, String)> + '_ {
-    state.progress.businesses().list().to_vec().into_iter().map(|b| (state.scope_of(b.id), b.name))
-}
-
 /// Where one business stands, in the words of the dashboard.
 fn status_line_in(state: &AppState, scope: Scope) -> &'static str {
     let link = state.progress.link_record(scope);
@@ -69,7 +65,7 @@ fn status_line_in(state: &AppState, scope: Scope) -> &'static str {
 
 /// The tray's first lines: where things stand, one line per business, named once there are several.
 pub fn status_lines(state: &AppState) -> Vec<String> {
-    let all: Vec<(Scope, String)> = businesses(state).collect();
+    let all = state.businesses_in_force();
     if let [(scope, _)] = all.as_slice() {
         return vec![status_line_in(state, *scope).to_string()];
     }

@@ -8,7 +8,7 @@ use uspslink_core::vault::{SecretSlot, VaultError};
 
 use super::link::{self, LinkFlowError};
 use super::Host;
-use crate::state::{blocking, AppState, Bug, BusinessesError, Scope};
+use crate::state::{blocking, install_wide, AppState, Bug, BusinessesError, Scope};
 
 /// A business that was not removed: refused by the list's rules, or the keyring (or the disk)
 /// did not let go of it. Nothing of it was removed then but what USPS revoked.
@@ -52,10 +52,9 @@ async fn forget_scope(state: &AppState, scope: Scope) -> Result<(), RemoveError>
     let secrets = state.secrets.clone();
     blocking(move || {
         let vault = secrets.open(scope);
-        // The consumer secret kept under the first business's names is the install's (the owner's
-        // USPS developer app signs in every business): removing that business leaves it.
-        let install_wide = scope == scope.app_wide();
-        for slot in SecretSlot::ALL.into_iter().filter(|s| !(install_wide && *s == SecretSlot::UspsConsumerSecret)) {
+        // A secret of the install's kept under the first business's names (the owner's USPS
+        // developer app signs in every business) stays when that business goes.
+        for slot in SecretSlot::ALL.into_iter().filter(|s| !(install_wide(*s) && scope == scope.app_wide())) {
             vault.delete(slot)?;
         }
         Ok::<_, RemoveError>(())

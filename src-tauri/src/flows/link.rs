@@ -98,7 +98,8 @@ async fn usps_app(state: &AppState, scope: Scope) -> Result<UspsApp, LinkFlowErr
             )
             .into());
         }
-        let secret = vault_get(state, scope.app_wide(), SecretSlot::UspsConsumerSecret).await?;
+        let slot = SecretSlot::UspsConsumerSecret;
+        let secret = vault_get(state, scope.holding(slot), slot).await?;
         let secret = secret
             .ok_or_else(|| LinkError::NotConfigured("Enter your USPS consumer secret in Settings first.".into()))?;
         (prefs.usps_consumer_key.clone(), secret)
@@ -860,7 +861,7 @@ mod host_tests {
         let secret = SecretString::from(uspslink_sandbox::usps::CLIENT_SECRET);
         state.secrets.open(SB.app_wide()).set(SecretSlot::UspsConsumerSecret, &secret).unwrap();
         let second = state.change_businesses(|b| b.add("Second Shop")).unwrap();
-        let second = state.scope_of(second);
+        let second = Scope::new(second, uspslink_core::settings::Environment::Sandbox);
         assert_eq!(usps_app(state, second).await.unwrap().secret.expose_secret(), secret.expose_secret());
         crate::flows::businesses::remove(&host, SB.business()).await.unwrap();
         assert_eq!(state.scope(), second);

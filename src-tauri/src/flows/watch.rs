@@ -201,8 +201,7 @@ pub async fn check_all_now(host: &impl Host) {
     if *gate {
         return; // quitting
     }
-    for business in state.progress.businesses().list().iter().map(|b| b.id) {
-        let scope = state.scope_of(business);
+    for (scope, _) in state.businesses_in_force() {
         let view = state.approval_view(scope);
         let waiting = matches!(
             view.state,
@@ -213,7 +212,7 @@ pub async fn check_all_now(host: &impl Host) {
         }
         match approval::check_in(state, scope, Trigger::CheckNow).await {
             Ok(outcome) => after_check(host, scope, &outcome),
-            Err(e) => tracing::warn!(business = business.0, "tray check: {e}"),
+            Err(e) => tracing::warn!(business = scope.business().0, "tray check: {e}"),
         }
     }
 }
@@ -235,7 +234,7 @@ pub async fn run(host: impl Host) {
 /// One round over every business: each ticks; returns how long to sleep, or None once quitting.
 async fn round(host: &impl Host, backoffs: &mut HashMap<Scope, RefreshBackoff>) -> Option<Duration> {
     let state = host.state();
-    let scopes: Vec<Scope> = state.progress.businesses().list().iter().map(|b| state.scope_of(b.id)).collect();
+    let scopes: Vec<Scope> = state.businesses_in_force().into_iter().map(|(scope, _)| scope).collect();
     // A business removed, or an environment left, is forgotten; one met anew starts fresh.
     backoffs.retain(|scope, _| scopes.contains(scope));
     for scope in &scopes {
@@ -314,7 +313,7 @@ mod tests {
         let host = RecordingHost::new(crate::flows::approval::tests::completed("merchant").await.with_clock(clock));
         let state = host.state();
         let second = state.change_businesses(|b| b.add("Second Shop")).unwrap();
-        let second = state.scope_of(second);
+        let second = Scope::new(second, uspslink_core::settings::Environment::Sandbox);
         crate::flows::approval::tests::complete_in(state, second, "merchant2").await;
         let last_check = |scope| state.progress.approval_record(scope).history.last_check;
         let before = (last_check(SB), last_check(second));

@@ -80,7 +80,6 @@ for_each_command!(commands_of_the_table);
 mod body {
     use secrecy::SecretString;
     use tauri::{AppHandle, Manager, Runtime};
-    use uspslink_core::vault::Vault;
     use uspslink_core::ErrorKind;
 
     use super::*;
@@ -95,24 +94,14 @@ mod body {
         TauriHost(app.clone())
     }
 
-    /// What is stored for `scope`; the consumer secret is the install's (see [`Scope::app_wide`]).
+    /// What is stored for `scope`, each secret where it is kept ([`Scope::holding`]).
     fn presence(secrets: &Secrets, scope: Scope) -> CmdResult<SecretPresence> {
-        let vault = secrets.open(scope);
-        let has = |vault: &Vault, slot| vault.has(slot).map_err(IpcError::from);
+        let has = |slot| secrets.open(scope.holding(slot)).has(slot).map_err(IpcError::from);
         Ok(SecretPresence {
-            shipengine_api_key: has(&vault, SecretSlot::ShipEngineApiKey)?,
-            usps_consumer_secret: has(&secrets.open(scope.app_wide()), SecretSlot::UspsConsumerSecret)?,
-            usps_linked: has(&vault, SecretSlot::UspsRefreshToken)?,
+            shipengine_api_key: has(SecretSlot::ShipEngineApiKey)?,
+            usps_consumer_secret: has(SecretSlot::UspsConsumerSecret)?,
+            usps_linked: has(SecretSlot::UspsRefreshToken)?,
         })
-    }
-
-    /// Where a secret the owner types is kept: the consumer secret is the install's.
-    fn scope_of_slot(scope: Scope, slot: SecretSlot) -> Scope {
-        if slot == SecretSlot::UspsConsumerSecret {
-            scope.app_wide()
-        } else {
-            scope
-        }
     }
 
     /// Only the secrets a user types go through here; tokens are written by the backend alone.
@@ -217,7 +206,7 @@ mod body {
         let value = SecretString::from(value);
         let (secrets, scope) = (state(app).secrets.clone(), state(app).scope());
         blocking(move || {
-            secrets.open(scope_of_slot(scope, slot)).set(slot, &value)?;
+            secrets.open(scope.holding(slot)).set(slot, &value)?;
             presence(&secrets, scope)
         })
         .await
@@ -227,7 +216,7 @@ mod body {
         let slot = user_slot(slot)?;
         let (secrets, scope) = (state(app).secrets.clone(), state(app).scope());
         blocking(move || {
-            secrets.open(scope_of_slot(scope, slot)).delete(slot)?;
+            secrets.open(scope.holding(slot)).delete(slot)?;
             presence(&secrets, scope)
         })
         .await

@@ -40,6 +40,7 @@ use uspslink_core::savings::SavingsView;
 use uspslink_core::settings::{Endpoints, Environment, Preferences, SignInMethod};
 use uspslink_core::shipengine::StampsRecord;
 use uspslink_core::usps::LinkStatus;
+use uspslink_core::vault::SecretSlot;
 
 pub use crate::config::AppConfig;
 pub use clients::Clients;
@@ -113,6 +114,16 @@ impl Scope {
         Scope::new(BusinessId::FIRST, self.environment)
     }
 
+    /// Where this scope's secret in `slot` is kept: its own entries, or the install's for a secret
+    /// that is the install's ([`install_wide`]).
+    pub fn holding(self, slot: SecretSlot) -> Scope {
+        if install_wide(slot) {
+            self.app_wide()
+        } else {
+            self
+        }
+    }
+
     /// How the owner knows it ("Sandbox").
     pub fn label(self) -> &'static str {
         self.environment.label()
@@ -127,6 +138,12 @@ impl Scope {
     pub fn keyring_scope(self) -> String {
         format!("{}{}", self.business_prefix(), self.environment.key())
     }
+}
+
+/// Whether the secret in `slot` is the install's rather than one business's: the consumer secret
+/// of the owner's own USPS developer app, which signs in every business.
+pub fn install_wide(slot: SecretSlot) -> bool {
+    slot == SecretSlot::UspsConsumerSecret
 }
 
 /// One business as the overview shows it: where its guide is, and whether USPS approved it yet
@@ -309,26 +326,23 @@ impl AppState {
         }
     }
 
-    /// The scope of `business` in the environment in force.
-    pub fn scope_of(&self, business: BusinessId) -> Scope {
-        Scope::new(business, self.environment())
+    /// Every business's scope in the environment in force, with its name, in the list's order.
+    pub fn businesses_in_force(&self) -> Vec<(Scope, String)> {
+        let environment = self.environment();
+        self.progress.businesses().list().iter().map(|b| (Scope::new(b.id, environment), b.name.clone())).collect()
     }
 
     /// Every business, in the environment in force, as the overview shows it.
     pub fn overview(&self) -> Vec<BusinessOverview> {
-        let environment = self.environment();
         let now = self.now();
         let schedule = &self.config.approval.schedule;
-        self.progress
-            .businesses()
-            .list()
-            .iter()
-            .map(|Business { id, name }| {
-                let scope = Scope::new(*id, environment);
+        self.businesses_in_force()
+            .into_iter()
+            .map(|(scope, name)| {
                 let view = self.progress.view(scope);
                 BusinessOverview {
-                    id: *id,
-                    name: name.clone(),
+                    id: scope.business(),
+                    name,
                     current_step: view.current_step,
                     current_step_title: view.current_step.title().to_string(),
                     current_step_number: view.current_step.index() as u32 + 1,
